@@ -1,0 +1,50 @@
+# mlops_nb: the two commands of the README.
+#   make demo   create .venv, install mlops_nb, run the whole pipeline on the bundled demo data
+#   make test   install the test tools too, check notebooks and library agree, run every test
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+export MLFLOW_DISABLE_TELEMETRY := true
+export DO_NOT_TRACK := true
+export DVC_NO_ANALYTICS := 1
+export MPLBACKEND := Agg
+PYTEST_ARGS ?=
+
+.PHONY: demo test install check-sync nbtest bench clean
+
+$(VENV)/.installed: pyproject.toml constraints.txt
+	@test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -c constraints.txt -e '.[dev]'
+	@touch $@
+
+install: $(VENV)/.installed
+
+demo: install
+	@git rev-parse --git-dir >/dev/null 2>&1 || git init -q  # DVC records lineage in git
+	dvc repro
+	@echo
+	@mlops-nb status
+	@echo
+	@echo "Results:"
+	@echo "  reports/metrics.json            test-set metrics   (dvc metrics show)"
+	@echo "  reports/notebooks/*.ipynb       the executed stage notebooks: each stage's report"
+	@echo "  reports/plots/                  ROC + confusion    (dvc plots show)"
+	@echo "  MLflow UI:  $(VENV)/bin/mlflow ui --backend-store-uri sqlite:///mlflow.db --host 127.0.0.1 --port 5000"
+	@echo "              then open http://127.0.0.1:5000"
+
+check-sync: install
+	tools/check_sync.sh
+
+nbtest: install
+	nbdev-test --n-workers 2
+
+test: check-sync nbtest
+	pytest $(PYTEST_ARGS)
+
+bench: install
+	python bench/pipeline_bench.py
+
+clean:
+	rm -rf data/prepared models reports mlflow.db mlartifacts dvc.lock
