@@ -1,0 +1,91 @@
+"""`mlops-nb init` on an untidy dataset of another shape, then `dvc repro` in the new project."""
+import json, zipfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from conftest import REPO, run
+
+
+def messy_census_like(n=1500, seed=1) -> pd.DataFrame:
+    "Adult-income style data: ';' delimiter, '>50K'/'<=50K' target, '?' and empty markers, dates, text, booleans."
+    rng = np.random.default_rng(seed)
+    age = rng.integers(17, 90, n)
+    edu = rng.choice(["HS-grad", "Bachelors", "Masters", "Some-college", "?"], n, p=[.35, .25, .1, .25, .05])
+    hours = rng.normal(40, 12, n).round(1)
+    married = rng.random(n) < 0.5
+    logit = -3 + 0.04 * (age - 17) + 1.2 * (edu == "Masters") + 0.8 * (edu == "Bachelors") + 0.03 * (hours - 40) + 0.7 * married
+    income = np.where(rng.random(n) < 1 / (1 + np.exp(-logit)), ">50K", "<=50K")
+    df = pd.DataFrame({
+        "person_id": [f"P{i:06d}" for i in range(n)],
+        "age": age, "education": edu, "hours-per-week": hours,
+        "married": married,
+        "sex": rng.choice(["Female", "Male"], n),
+        "interview_date": pd.to_datetime("2020-01-01") + pd.to_timedelta(rng.integers(0, 900, n), unit="D"),
+        "comment": [f"free text note number {i} about this person" for i in range(n)],
+        "income": income,
+    })
+    df["interview_date"] = df["interview_date"].dt.strftime("%Y-%m-%d")
+    df.loc[rng.choice(n, 60, replace=False), "hours-per-week"] = np.nan
+    return df
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory):
+    base = tmp_path_factory.mktemp("init")
+    csv = base / "adult.csv"
+    messy_census_like().to_csv(csv, sep=";", index=False)
+    dest = base / "income-project"
+    r = run(["mlops-nb", "init", str(dest), "--data", str(csv), "--target", "income", "--sensitive", "sex",
+             "--time-column", "interview_date", "--estimator", "logistic_regression"], base)
+    return dest, r
+
+
+def test_init_infers_roles_and_writes_a_project(project):
+    dest, r = project
+    p = yaml.safe_load((dest / "params.yaml").read_text())["data"]
+    assert p["numeric"] == ["age", "hours-per-week"]
+    assert p["categorical"] == ["education", "married", "sex"]
+    assert p["id"] == ["person_id"] and p["time"] == "interview_date" and p["exclude"] == ["comment"]
+    assert "excluded comment: free text" in r.stdout
+    for f in ("dvc.yaml", "settings.ini", ".dvc/config", "nbs/pipeline/train.ipynb", "data/raw/adult.csv.dvc"):
+        assert (dest / f).exists(), f
+    assert "analytics = false" in (dest / ".dvc/config").read_text()
+    assert run(["git", "status", "--porcelain"], dest).stdout == ""  # everything committed
+
+
+def test_dvc_repro_in_new_project(project):
+    dest, _ = project
+    run(["dvc", "repro"], dest)
+    prep = json.loads((dest / "reports/data/prepare.json").read_text())
+    assert prep["positive"] == ">50K" and prep["split"]["method"] == "time"
+    assert prep["split"]["reference"]["to"] < prep["split"]["current"]["from"]  # test set is later in time
+    m = json.loads((dest / "reports/metrics.json").read_text())
+    assert m["roc_auc"] > 0.6
+    assert json.loads((dest / "reports/registry.json").read_text())["alias"] == "challenger"
+    assert "Running stage" not in run(["dvc", "repro"], dest).stdout
+
+
+def test_positive_option_and_numeric_target(tmp_path):
+    df = pd.DataFrame({"x": np.arange(200) % 7, "z": np.linspace(0, 1, 200), "y": ["cat", "dog"] * 100})
+    df.to_csv(tmp_path / "pets.csv", index=False)
+    run(["mlops-nb", "init", str(tmp_path / "p"), "--data", str(tmp_path / "pets.csv"), "--target", "y",
+         "--positive", "dog", "--no-git"], tmp_path)
+    assert yaml.safe_load((tmp_path / "p/params.yaml").read_text())["data"]["positive"] == "dog"
+    df["y"] = np.linspace(0, 100, 200)  # many distinct numbers: a regression task
+    df.to_parquet(tmp_path / "reg.parquet")
+    run(["mlops-nb", "init", str(tmp_path / "r"), "--data", str(tmp_path / "reg.parquet"), "--target", "y", "--no-git"], tmp_path)
+    assert yaml.safe_load((tmp_path / "r/params.yaml").read_text())["data"]["task"] == "regression"
+
+
+def test_wheel_ships_the_stage_notebooks(tmp_path):
+    import sys
+    run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w", str(tmp_path), str(REPO)], REPO)
+    whl = next(tmp_path.glob("mlops_nb-*.whl"))
+    names = set(zipfile.ZipFile(whl).namelist())
+    for stage in ("prepare", "train", "evaluate", "register"):
+        assert f"mlops_nb/pipeline/{stage}.ipynb" in names
+    assert "mlops_nb/cli.py" in names

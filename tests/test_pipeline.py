@@ -1,0 +1,127 @@
+"""End to end: `dvc repro` of the demo project in a temporary copy, then reruns."""
+import json, re
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from conftest import GIT_ID, REPO, copy_demo_project, run
+from mlops_nb.core import file_hash
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    root = copy_demo_project(tmp_path_factory.mktemp("demo"))
+    r = run(["dvc", "repro"], root)
+    return root, r
+
+
+def mlflow_client(root):
+    import mlflow
+    from mlops_nb.config import load_settings
+    s = load_settings(root / "settings.ini")
+    mlflow.set_tracking_uri(s.tracking_uri); mlflow.set_registry_uri(s.registry_uri)
+    return mlflow.MlflowClient(), s
+
+
+def test_repro_runs_every_stage_and_writes_outputs(demo):
+    root, r = demo
+    for stage in ("prepare", "train", "evaluate", "register"):
+        assert f"Running stage '{stage}'" in r.stdout
+        nb = json.loads((root / f"reports/notebooks/{stage}.ipynb").read_text())
+        tags = [t for c in nb["cells"] for t in c["metadata"].get("tags", [])]
+        assert "injected-parameters" in tags  # papermill really parameterized it
+        assert not any(o.get("output_type") == "error" for c in nb["cells"] for o in c.get("outputs", []))
+    for f in ("data/prepared/train.parquet", "data/prepared/test.parquet", "models/model.pkl", "reports/plots/roc.csv"):
+        assert (root / f).stat().st_size > 0
+    prep = json.loads((root / "reports/data/prepare.json").read_text())
+    assert prep["rows_read"] == 277_677 and prep["split"]["method"] == "time"
+    assert prep["split"]["current"] == {"column": "year", "from": "2018", "to": "2018"}  # latest year is the test set
+    test = pd.read_parquet(root / "data/prepared/test.parquet")
+    assert set(test["year"]) == {2018} and set(test["employed"]) == {0, 1}
+
+
+def test_metrics_are_dvc_metrics_and_sensible(demo):
+    root, _ = demo
+    m = json.loads((root / "reports/metrics.json").read_text())
+    assert 0.85 < m["roc_auc"] < 1 and 0.75 < m["accuracy"] < 1 and m["n_test"] == 70_131
+    shown = json.loads(run(["dvc", "metrics", "show", "--json"], root).stdout)
+    assert json.dumps(shown).count(str(m["roc_auc"])[:8]) >= 1
+
+
+def test_mlflow_run_has_params_metrics_and_lineage(demo):
+    root, _ = demo
+    client, _ = mlflow_client(root)
+    info = json.loads((root / "models/model.json").read_text())
+    run_ = client.get_run(info["run_id"])
+    assert run_.data.params["train.estimator"] == "hist_gradient_boosting"
+    m = json.loads((root / "reports/metrics.json").read_text())
+    assert run_.data.metrics["test_roc_auc"] == pytest.approx(m["roc_auc"], abs=1e-12)
+    tags = run_.data.tags
+    assert tags["git.commit"] == run(["git", "rev-parse", "HEAD"], root).stdout.strip()
+    lock = yaml.safe_load((root / "dvc.lock").read_text())
+    raw_md5 = next(d["md5"] for d in lock["stages"]["prepare"]["deps"] if d["path"].startswith("data/raw"))
+    assert tags["dvc.md5.data/raw/acs_employment_ma.parquet"] == raw_md5  # matches DVC's own record
+    assert tags["mlops_nb.model_sha256"] == file_hash(root / "models/model.pkl") == info["sha256"]
+
+
+def test_registry_alias_and_model_loads(demo):
+    root, _ = demo
+    client, s = mlflow_client(root)
+    mv = client.get_model_version_by_alias(s.mlflow.model_name, "challenger")
+    assert str(mv.version) == json.loads((root / "reports/registry.json").read_text())["version"]
+    assert mv.tags["validation_status"] == "not_evaluated"
+    import mlflow.sklearn
+    model = mlflow.sklearn.load_model(f"models:/{s.mlflow.model_name}@challenger")
+    X = pd.read_parquet(root / "data/prepared/test.parquet").head(50)
+    assert model.predict_proba(X).shape == (50, 2)
+
+
+def test_second_repro_is_a_no_op(demo):
+    root, _ = demo
+    r = run(["dvc", "repro"], root)
+    assert "Running stage" not in r.stdout
+    assert "up to date" in r.stdout.lower()
+
+
+def test_train_param_change_reruns_train_and_after_but_not_prepare(demo):
+    root, _ = demo
+    p = yaml.safe_load((root / "params.yaml").read_text())
+    p["train"]["hyperparameters"] = {"max_iter": 30}
+    (root / "params.yaml").write_text(yaml.safe_dump(p, sort_keys=False))
+    r = run(["dvc", "repro"], root)
+    ran = re.findall(r"Running stage '(\w+)'", r.stdout)
+    assert ran == ["train", "evaluate", "register"]
+    client, s = mlflow_client(root)
+    assert str(client.get_model_version_by_alias(s.mlflow.model_name, "challenger").version) == "2"
+    info = json.loads((root / "models/model.json").read_text())
+    assert client.get_run(info["run_id"]).data.params["train.hyperparameters.max_iter"] == "30"
+
+
+def test_dvc_exp_run_with_set_param(demo):
+    root, _ = demo
+    run(["git", "add", "-A"], root)
+    run(["git", *GIT_ID, "commit", "-q", "-m", "max_iter 30"], root)
+    r = run(["dvc", "exp", "run", "-S", "evaluate.threshold=0.4"], root)
+    ran = re.findall(r"Running stage '(\w+)'", r.stdout)
+    assert ran == ["evaluate", "register"]  # only the stages that read `evaluate`
+    exps = json.loads(run(["dvc", "exp", "show", "--json"], root).stdout)
+    assert "0.4" in json.dumps(exps)
+
+
+def test_status_command_summarises(demo):
+    root, _ = demo
+    out = run(["mlops-nb", "status"], root).stdout
+    assert "pipeline:" in out and "registered model 'acs-employment'" in out and "@challenger" in out
+
+
+def test_repo_project_files_are_what_init_writes(tmp_path):
+    "The top-level params.yaml / dvc.yaml / settings.ini are the demo project made by init."
+    from mlops_nb.project import write_project_files
+    df = pd.read_parquet(REPO / "data/raw/acs_employment_ma.parquet")
+    (tmp_path / "nbs" / "pipeline").mkdir(parents=True)
+    write_project_files(tmp_path, "data/raw/acs_employment_ma.parquet", df, "employed", ["SEX", "RAC1P"], "year",
+                        name="acs-employment", model_name="acs-employment")
+    for f in ("params.yaml", "dvc.yaml", "settings.ini"):
+        assert (tmp_path / f).read_text() == (REPO / f).read_text(), f
