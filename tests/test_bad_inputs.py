@@ -2,7 +2,7 @@
 
 End-user paths go through the real `mlops-nb` console script (subprocess); the rest through library functions.
 One small valid project is made once per module with `mlops-nb init` and copied per test.
-Tests marked xfail(strict=True) assert the *correct* behaviour of a known bug; see their reasons.
+
 """
 from __future__ import annotations
 import os, re, shutil, subprocess, sys, time
@@ -176,9 +176,6 @@ def test_prepare_three_class_target_with_positive_set(project):
     assert "data.task: regression" in msg  # how to fix
     assert_nothing_prepared(project)
 
-@pytest.mark.xfail(strict=True, reason="stages.prepare calls infer_positive() when data.positive is null; its message "
-                   "('target has 3 distinct values [...]') neither names the column nor says how to fix it, and it "
-                   "pre-empts encode_target's complete message")
 def test_prepare_three_class_target_default_positive(project):
     _three_class_target(project)  # params.yaml keeps positive: null, as init writes it
     msg = error_message(mlops("run-stage", "prepare", cwd=project))
@@ -227,8 +224,6 @@ def test_params_not_yaml_and_missing(tmp_path):
     with pytest.raises(ConfigError, match=r"params\.yaml: not valid YAML"): load_params(p)
     with pytest.raises(ConfigError, match=r"nothere\.yaml: not found.*mlops-nb init"): load_params(tmp_path / "nothere.yaml")
 
-@pytest.mark.xfail(strict=True, reason="config.load_params reads params.yaml with Path.read_text() and does not catch "
-                   "UnicodeDecodeError: a non-UTF-8 params.yaml crashes `mlops-nb` with a traceback and exit 1")
 def test_params_not_utf8_cli(project):
     p = project / "params.yaml"
     p.write_bytes(p.read_bytes().replace(b"# params.yaml", "# params.yaml caf\u00e9".encode("latin-1"), 1))
@@ -265,8 +260,6 @@ def test_settings_library_errors(tmp_path):
         load_settings(ini, environ={"MLOPS_NB_MLFLOW_REQUEST_TIMEOUT": "abc"})
     assert load_settings(ini, environ={}).mlflow.request_timeout == 5
 
-@pytest.mark.xfail(strict=True, reason="config.load_settings catches only configparser.Error around cp.read(); a "
-                   "settings.ini that is not UTF-8 raises UnicodeDecodeError: traceback and exit 1 from `mlops-nb`")
 def test_settings_not_utf8_cli(project):
     ini = project / "settings.ini"
     ini.write_bytes(ini.read_bytes() + "# caf\u00e9\n".encode("latin-1"))
@@ -304,14 +297,10 @@ def test_init_data_missing(csv_dir):
     msg = _init_fails(csv_dir, "--data", "missing.csv", "--target", "y")
     assert "missing.csv" in msg and "not found" in msg
 
-@pytest.mark.xfail(strict=True, reason="data.read_table's not-found message says 'Check data.path in params.yaml' "
-                   "also for `mlops-nb init --data`, where no params.yaml exists: the hint should name --data")
 def test_init_data_missing_hint_names_option(csv_dir):
     msg = _init_fails(csv_dir, "--data", "missing.csv", "--target", "y")
     assert "--data" in msg and "params.yaml" not in msg
 
-@pytest.mark.xfail(strict=True, reason="data.read_table only checks exists(); a directory passed as --data reaches "
-                   "sniff_delimiter's open() and raises IsADirectoryError: traceback and exit 1")
 def test_init_data_is_a_directory(csv_dir):
     (csv_dir / "folder.csv").mkdir()
     msg = _init_fails(csv_dir, "--data", "folder.csv", "--target", "y")
@@ -332,8 +321,6 @@ def test_init_not_utf8(csv_dir):
     msg = _init_fails(csv_dir, "--data", "latin.csv", "--target", "y")
     assert "latin.csv" in msg and "not UTF-8" in msg and "Re-save it as UTF-8" in msg
 
-@pytest.mark.xfail(strict=True, reason="data.read_table reports UnicodeDecodeError.start from pandas' C parser, an "
-                   "offset inside its internal buffer, not in the file: the 'at byte N' it prints is wrong")
 def test_not_utf8_position_is_true(tmp_path):
     head = b"age,city,y\n30,Montr"
     (tmp_path / "latin.csv").write_bytes(head + "\u00e9al,1\n40,Paris,0\n".encode("latin-1"))
@@ -366,8 +353,6 @@ def test_init_positive_not_present(csv_dir):
     msg = _init_fails(csv_dir, "--data", "pets.csv", "--target", "y", "--positive", "bird")
     assert "--positive 'bird' is not a value of 'y'" in msg and "'cat'" in msg and "'dog'" in msg
 
-@pytest.mark.xfail(strict=True, reason="data.infer_positive's 'target has 3 distinct values' message (used by init) "
-                   "does not name the --target column")
 def test_init_three_class_target(csv_dir):
     df = make_frame(120)
     df["y"] = np.array(["cat", "dog", "bird"])[df.index % 3]
@@ -390,8 +375,6 @@ def test_init_failure_keeps_existing_empty_destination(csv_dir):
     error_message(mlops("init", "empty_dest", "--data", "pets.csv", "--target", "y", cwd=csv_dir))
     assert (csv_dir / "empty_dest").is_dir() and not any((csv_dir / "empty_dest").iterdir())
 
-@pytest.mark.xfail(strict=True, reason="project.init_project creates missing parent folders (mkdir parents=True) but on "
-                   "failure removes only the last component: `init a/b/proj` leaves a/ and a/b/ behind")
 def test_init_failure_leaves_no_parent_folders(csv_dir):
     _pets(csv_dir)
     error_message(mlops("init", "a/b/proj", "--data", "pets.csv", "--target", "y", cwd=csv_dir))
