@@ -33,6 +33,8 @@ def did_you_mean(name: str, choices) -> str:
     return f" Did you mean '{close[0]}'?" if close else ""
 
 # %% ../nbs/00_core.ipynb #080c8f2f
+_UMASK = os.umask(0o022); os.umask(_UMASK)  # read the process umask once
+
 @contextmanager
 def atomic_write(path, suffix: str = ""):
     "Yield a temp path beside `path`; rename it to `path` only if the block succeeds."
@@ -43,6 +45,7 @@ def atomic_write(path, suffix: str = ""):
     tmp = Path(tmp)
     try:
         yield tmp
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600 files; reports are meant to be shared
         os.replace(tmp, path)
     finally:
         if tmp.exists(): tmp.unlink()

@@ -27,7 +27,7 @@ def mlflow_client(root):
 
 def test_repro_runs_every_stage_and_writes_outputs(demo):
     root, r = demo
-    for stage in ("prepare", "train", "evaluate", "register"):
+    for stage in ("prepare", "train", "evaluate", "explain", "fairness", "gate", "register"):
         assert f"Running stage '{stage}'" in r.stdout
         nb = json.loads((root / f"reports/notebooks/{stage}.ipynb").read_text())
         tags = [t for c in nb["cells"] for t in c["metadata"].get("tags", [])]
@@ -71,7 +71,8 @@ def test_registry_alias_and_model_loads(demo):
     client, s = mlflow_client(root)
     mv = client.get_model_version_by_alias(s.mlflow.model_name, "challenger")
     assert str(mv.version) == json.loads((root / "reports/registry.json").read_text())["version"]
-    assert mv.tags["validation_status"] == "not_evaluated"
+    assert mv.tags["validation_status"] == "passed"
+    assert mv.tags["gate.performance.floor.roc_auc"].startswith("pass")
     import mlflow.sklearn
     model = mlflow.sklearn.load_model(f"models:/{s.mlflow.model_name}@challenger")
     X = pd.read_parquet(root / "data/prepared/test.parquet").head(50)
@@ -92,7 +93,7 @@ def test_train_param_change_reruns_train_and_after_but_not_prepare(demo):
     (root / "params.yaml").write_text(yaml.safe_dump(p, sort_keys=False))
     r = run(["dvc", "repro"], root)
     ran = re.findall(r"Running stage '(\w+)'", r.stdout)
-    assert ran == ["train", "evaluate", "register"]
+    assert ran == ["train", "evaluate", "explain", "fairness", "gate", "register"]
     client, s = mlflow_client(root)
     assert str(client.get_model_version_by_alias(s.mlflow.model_name, "challenger").version) == "2"
     info = json.loads((root / "models/model.json").read_text())
@@ -105,7 +106,7 @@ def test_dvc_exp_run_with_set_param(demo):
     run(["git", *GIT_ID, "commit", "-q", "-m", "max_iter 30"], root)
     r = run(["dvc", "exp", "run", "-S", "evaluate.threshold=0.4"], root)
     ran = re.findall(r"Running stage '(\w+)'", r.stdout)
-    assert ran == ["evaluate", "register"]  # only the stages that read `evaluate`
+    assert ran == ["evaluate", "fairness", "gate", "register"]  # threshold changes decisions: not explain
     exps = json.loads(run(["dvc", "exp", "show", "--json"], root).stdout)
     assert "0.4" in json.dumps(exps)
 
@@ -116,12 +117,32 @@ def test_status_command_summarises(demo):
     assert "pipeline:" in out and "registered model 'acs-employment'" in out and "@challenger" in out
 
 
+DEMO_EDIT = {"demographic_parity_difference": None, "selection_rate_ratio": None}  # see the comment in params.yaml
+
+
 def test_repo_project_files_are_what_init_writes(tmp_path):
-    "The top-level params.yaml / dvc.yaml / settings.ini are the demo project made by init."
+    "The top-level params.yaml / dvc.yaml / settings.ini are the demo project made by init (plus one documented edit)."
     from mlops_nb.project import write_project_files
     df = pd.read_parquet(REPO / "data/raw/acs_employment_ma.parquet")
     (tmp_path / "nbs" / "pipeline").mkdir(parents=True)
     write_project_files(tmp_path, "data/raw/acs_employment_ma.parquet", df, "employed", ["SEX", "RAC1P"], "year",
                         name="acs-employment", model_name="acs-employment")
-    for f in ("params.yaml", "dvc.yaml", "settings.ini"):
+    for f in ("dvc.yaml", "settings.ini"):
         assert (tmp_path / f).read_text() == (REPO / f).read_text(), f
+    made, repo = yaml.safe_load((tmp_path / "params.yaml").read_text()), yaml.safe_load((REPO / "params.yaml").read_text())
+    made["gates"]["fairness"].update(DEMO_EDIT)
+    assert made == repo
+
+
+def test_gates_report_and_html(demo):
+    root, _ = demo
+    from mlops_nb.gates import GateReport
+    rep = GateReport.from_dict(json.loads((root / "reports/gates.json").read_text()))
+    assert rep.verdict == "pass" and rep.champion is None
+    names = [g.name for g in rep.gates]
+    assert "performance.floor[roc_auc]" in names and "fairness.equalized_odds_difference[RAC1P]" in names
+    assert any("groups 3, 4, 5, 7" in n for n in rep.notes)  # small groups named, never silently dropped
+    for stage in ("evaluate", "explain", "fairness", "gate"):
+        html = (root / f"reports/html/{stage}.html").read_text()
+        assert "<img" in html or stage == "gate"
+        assert "from mlops_nb import stages" not in html  # code cells are not in the stakeholder report

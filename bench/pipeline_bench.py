@@ -1,0 +1,207 @@
+"""What does the notebook machinery cost? Benchmark of the demo pipeline, written to bench/RESULTS.md.
+
+mlops_nb runs every pipeline stage as `dvc repro` -> `mlops-nb run-stage NAME` (a CLI process) -> papermill
+-> a fresh Jupyter kernel that imports pandas/sklearn/mlflow again and executes the stage notebook (the
+stage function plus the report cells: tables, plots). The same work can be done by calling the stage
+functions from one plain Python process; that is the lower bound ("peer"). This script measures:
+
+1. the whole demo pipeline: `dvc repro -f` (all 4 stages forced) vs ONE `python -c` process calling
+   stages.prepare/train/evaluate/register (imports included), each in a fresh temporary copy;
+2. each stage: `mlops-nb run-stage NAME` vs `python -c "from mlops_nb import stages; stages.NAME('.')"`
+   in the same copy (both pay their imports); the difference is the overhead of CLI + papermill + kernel
+   + report cells. For train the fit time (models/model.json fit_seconds) is subtracted from both sides
+   before taking the difference: the fit is CPU-bound and dominates the noise on a shared machine;
+3. papermill executing an empty notebook with a `parameters` cell (kernel start lower bound) vs `python -c pass`;
+4. a no-op `dvc repro` (everything up to date), median of 5, vs `dvc --version` (DVC CLI start);
+5. import costs that every stage pays: the stage kernel's and the CLI process's imports.
+
+Each case is repeated (--repeats, default 3; ours/peer order alternates) and the median is reported, with
+CPU time (user+sys of the process tree, from wait4) that contention on a shared machine distorts less than
+wall time, and peak RSS: the sum over the process tree sampled every 50 ms (psutil; shared pages counted
+once per process) and the largest single process (ru_maxrss, what `/usr/bin/time -v` reports).
+
+Temporary copies hold the project's tracked and untracked-not-ignored files (`git ls-files -co
+--exclude-standard`), get their own git repo, DVC cache and sqlite MLflow store, and are put first on
+PYTHONPATH so the CLI, the kernels and the peers all import the copy's mlops_nb: the state of the project
+itself is not touched. Usage: `make bench`, or `.venv/bin/python bench/pipeline_bench.py --repeats 5`.
+"""
+from __future__ import annotations
+import argparse, datetime, json, os, platform, shutil, statistics, subprocess, sys, tempfile, threading, time
+from collections import defaultdict
+from importlib.metadata import version
+from pathlib import Path
+
+try: import psutil
+except ImportError: psutil = None  # peak RSS then falls back to the largest single process
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = ROOT / ".venv" / "bin"
+PY = str(BIN / "python") if (BIN / "python").exists() else sys.executable
+STAGES = ("prepare", "train", "evaluate", "register")
+TARGET_OVERHEAD, TARGET_NOOP, TARGET_PIPELINE = 1.5, 1.0, 60.0
+ENV = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}", "MLFLOW_DISABLE_TELEMETRY": "true",
+       "DO_NOT_TRACK": "true", "DVC_NO_ANALYTICS": "1", "MPLBACKEND": "Agg", "PYTHONUNBUFFERED": "1"}
+ENV.pop("PYTHONDONTWRITEBYTECODE", None)  # measure what users get: .pyc files cached (inside the temp copy)
+PEER_PIPELINE = "from mlops_nb import stages; r = '.'; " + "; ".join(f"stages.{s}(r)" for s in STAGES)
+EMPTY_NB = {"nbformat": 4, "nbformat_minor": 5, "metadata": {"kernelspec": {"name": "python3", "language": "python",
+            "display_name": "Python 3"}}, "cells": [{"cell_type": "code", "id": "params", "metadata": {"tags": ["parameters"]},
+            "execution_count": None, "outputs": [], "source": 'root = "."'}]}
+RUN_EMPTY = ("import papermill as pm; pm.execute_notebook('empty.ipynb', 'empty.out.ipynb', parameters={'root': '.'}, "
+             "kernel_name='python3', progress_bar=False, log_output=False, shutdown_kernel='immediate')")
+IMPORTS = {"kernel imports: `import pandas, mlops_nb.stages, mlflow.sklearn, matplotlib.pyplot`":
+               "import pandas, mlops_nb.stages, mlflow.sklearn, matplotlib.pyplot",
+           "CLI imports: `import mlops_nb.cli, mlops_nb.project, papermill`": "import mlops_nb.cli, mlops_nb.project, papermill"}
+
+
+def measure(cmd: list[str], cwd: Path) -> dict:
+    "Run cmd in cwd; wall s, CPU s and peak RSS (MB) of its process tree, output; raise if it fails."
+    log = cwd / ".bench.log"
+    with open(log, "w") as out:
+        t0 = time.perf_counter()
+        p = subprocess.Popen(cmd, cwd=cwd, env={**ENV, "PYTHONPATH": str(cwd)}, stdout=out, stderr=subprocess.STDOUT)
+        peak, done = [0], threading.Event()
+        def sample():
+            try: root = psutil.Process(p.pid)
+            except psutil.Error: return
+            while not done.wait(0.05):
+                try: procs = [root, *root.children(recursive=True)]
+                except psutil.Error: continue
+                total = 0
+                for q in procs:
+                    try: total += q.memory_info().rss
+                    except psutil.Error: pass
+                peak[0] = max(peak[0], total)
+        sampler = threading.Thread(target=sample, daemon=True) if psutil else None
+        if sampler: sampler.start()
+        _, status, ru = os.wait4(p.pid, 0)
+        wall = time.perf_counter() - t0
+        p.returncode = os.waitstatus_to_exitcode(status)
+        done.set()
+        if sampler: sampler.join()
+    text = log.read_text(errors="replace")
+    if p.returncode != 0:
+        sys.exit(f"bench: `{' '.join(cmd)}` failed in {cwd} (exit {p.returncode}):\n{text[-3000:]}")
+    largest = ru.ru_maxrss / 1024
+    return {"wall": wall, "cpu": ru.ru_utime + ru.ru_stime, "rss": max(peak[0] / 2**20, largest), "maxrss": largest, "log": text}
+
+
+def copy_project(parent: str) -> Path:
+    "A fresh copy of the project's files with its own git repository (and so its own DVC and MLflow state)."
+    dest = Path(tempfile.mkdtemp(prefix="copy_", dir=parent))
+    files = subprocess.run(["git", "ls-files", "-z", "-co", "--exclude-standard"], cwd=ROOT, check=True,
+                           capture_output=True).stdout.decode().split("\0")
+    for f in filter(None, files):
+        if (ROOT / f).is_file():
+            (dest / f).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / f, dest / f)
+    git = ["git", "-c", "user.name=bench", "-c", "user.email=bench@invalid", "-c", "init.defaultBranch=main"]
+    for args in (["init", "-q"], ["add", "-A"], ["commit", "-q", "-m", "bench copy"]):
+        subprocess.run(git + args, cwd=dest, env=ENV, check=True, capture_output=True)
+    return dest
+
+
+def run_benchmark(repeats: int, res: dict[str, list[dict]]) -> None:
+    parent = tempfile.mkdtemp(prefix="mlops_nb_bench_")
+    try:
+        for i in range(repeats):
+            flip = (lambda pair: pair[::-1]) if i % 2 else (lambda pair: pair)  # alternate who runs first
+            print(f"[bench] repeat {i + 1}/{repeats}", file=sys.stderr, flush=True)
+            for key, cmd in flip([("pipeline.ours", ["dvc", "repro", "-f"]), ("pipeline.peer", [PY, "-c", PEER_PIPELINE])]):
+                proj = copy_project(parent)
+                m = measure(cmd, proj); res[key].append(m)
+                print(f"[bench]   {key}: {m['wall']:.1f} s", file=sys.stderr, flush=True)
+                if key == "pipeline.ours":
+                    assert m["log"].count("Running stage") == 4, m["log"][-2000:]
+                    ours = proj
+                else: shutil.rmtree(proj)
+            if i == 0:  # right after the forced run everything is up to date
+                for _ in range(max(5, repeats)):
+                    m = measure(["dvc", "repro"], ours)
+                    assert "up to date" in m["log"] and "Running stage" not in m["log"], m["log"][-2000:]
+                    res["noop.ours"].append(m); res["noop.peer"].append(measure(["dvc", "--version"], ours))
+            for s in STAGES:  # in the copy the forced run left complete: every stage's inputs exist
+                for who, cmd in flip([("ours", ["mlops-nb", "run-stage", s]),
+                                      ("peer", [PY, "-c", f"from mlops_nb import stages; stages.{s}('.')"])]):
+                    m = measure(cmd, ours)
+                    if s == "train": m["fit"] = json.loads((ours / "models/model.json").read_text())["fit_seconds"]
+                    res[f"{s}.{who}"].append(m)
+                print(f"[bench]   {s}: {res[s + '.ours'][-1]['wall']:.1f} s vs {res[s + '.peer'][-1]['wall']:.1f} s",
+                      file=sys.stderr, flush=True)
+            (ours / "empty.ipynb").write_text(json.dumps(EMPTY_NB))
+            for who, cmd in flip([("ours", [PY, "-c", RUN_EMPTY]), ("peer", [PY, "-c", "pass"])]):
+                res[f"empty.{who}"].append(measure(cmd, ours))
+            for label, code in IMPORTS.items():
+                res[label].append(measure([PY, "-c", code], ours))
+            shutil.rmtree(ours)
+    finally:
+        shutil.rmtree(parent, ignore_errors=True)
+
+
+def med(ms: list[dict], k: str) -> float: return statistics.median(m[k] for m in ms)
+
+def overhead(ours: list[dict], peer: list[dict]) -> float:
+    "Median of the paired differences ours - peer (fit time taken out of both when recorded)."
+    return statistics.median((o["wall"] - o.get("fit", 0)) - (p["wall"] - p.get("fit", 0)) for o, p in zip(ours, peer))
+
+def verdict(ok: bool) -> str: return "**PASS**" if ok else "**FAIL**"
+
+
+def write_results(res: dict, repeats: int, load: tuple, path: Path) -> None:
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+    dirty = bool(subprocess.run(["git", "status", "--porcelain", "-uno"], cwd=ROOT, capture_output=True, text=True).stdout.strip())
+    cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), platform.processor())
+    pyver = subprocess.run([PY, "-c", "import platform; print(platform.python_version())"], capture_output=True, text=True).stdout.strip()
+    pkgs = ", ".join(f"{p} {version(p)}" for p in ("dvc", "papermill", "ipykernel", "mlflow", "scikit-learn", "pandas"))
+    n = os.cpu_count()
+    rows = [("whole pipeline: `dvc repro -f` vs one `python -c` process", "pipeline", "")]
+    rows += [(f"stage {s}: `mlops-nb run-stage {s}` vs `python -c stages.{s}`", s, " (fit excluded)" if s == "train" else "") for s in STAGES]
+    rows += [("empty notebook via papermill vs `python -c pass`", "empty", ""), ("no-op `dvc repro` vs `dvc --version`", "noop", "")]
+    L = [f"# Pipeline benchmark: notebook machinery vs plain Python", "",
+         f"- machine: {n} cores (nproc), {cpu}; Python {pyver}; {platform.platform()}",
+         f"- date: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M UTC}; project commit {commit}"
+         f"{' + uncommitted changes' if dirty else ''}; {pkgs}",
+         f"- load average (1 min) at start / end: {load[0]:.2f} / {os.getloadavg()[0]:.2f} (shared machine: other jobs compete for the {n} cores)",
+         f"- reproduce: `make bench` (runs `python bench/pipeline_bench.py`), or `.venv/bin/python bench/pipeline_bench.py --repeats N`",
+         f"- wall seconds, median of {repeats} (no-op rows: {len(res['noop.ours'])}); overhead = median of paired differences ours - peer; "
+         "CPU = user+sys of the process tree; peak RSS = sum over the process tree (largest single process in the notes)", "",
+         f"| case ({n} cores, median of {repeats}) | peer / lower bound | mlops_nb | ratio | overhead | CPU s (peer / ours) | peak RSS MB (peer / ours) |",
+         "|---|---:|---:|---:|---:|---:|---:|"]
+    for label, k, note in rows:
+        o, p = res[f"{k}.ours"], res[f"{k}.peer"]
+        L.append(f"| {label} | {med(p, 'wall'):.2f} s | {med(o, 'wall'):.2f} s | {med(o, 'wall') / med(p, 'wall'):.2f}x | "
+                 f"{overhead(o, p):+.2f} s{note} | {med(p, 'cpu'):.1f} / {med(o, 'cpu'):.1f} | {med(p, 'rss'):.0f} / {med(o, 'rss'):.0f} |")
+    L += ["", "Where the time goes (same copy, `python -c` subprocess, median):", "", "| import | wall | CPU s | peak RSS MB |", "|---|---:|---:|---:|"]
+    L += [f"| {label} | {med(res[label], 'wall'):.2f} s | {med(res[label], 'cpu'):.1f} | {med(res[label], 'rss'):.0f} |" for label in IMPORTS]
+    fit_o, fit_p = (statistics.median(m["fit"] for m in res[f"train.{w}"]) for w in ("ours", "peer"))
+    L += ["", f"- train fit time (models/model.json fit_seconds), median: {fit_p:.1f} s plain / {fit_o:.1f} s in the kernel",
+          f"- largest single process (ru_maxrss), whole pipeline: {med(res['pipeline.peer'], 'maxrss'):.0f} MB plain / "
+          f"{med(res['pipeline.ours'], 'maxrss'):.0f} MB under DVC", "", "## Targets", ""]
+    for s in STAGES:
+        ov = overhead(res[f"{s}.ours"], res[f"{s}.peer"])
+        L.append(f"- {verdict(ov <= TARGET_OVERHEAD)} per-stage overhead of the notebook machinery <= {TARGET_OVERHEAD} s, "
+                 f"stage {s}: {ov:+.2f} s")
+    noop, pipe = med(res["noop.ours"], "wall"), med(res["pipeline.ours"], "wall")
+    L += [f"- {verdict(noop <= TARGET_NOOP)} no-op `dvc repro` <= {TARGET_NOOP} s: {noop:.2f} s",
+          f"- {verdict(pipe <= TARGET_PIPELINE)} whole demo pipeline <= {TARGET_PIPELINE:.0f} s on {n} cores: {pipe:.1f} s "
+          f"(the plain-Python lower bound takes {med(res['pipeline.peer'], 'wall'):.1f} s)", ""]
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".RESULTS.", suffix=".md")
+    with os.fdopen(fd, "w") as f: f.write("\n".join(L))
+    os.replace(tmp, path)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--repeats", type=int, default=3, help="repeats per case (median is reported; default 3)")
+    ap.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "RESULTS.md")
+    a = ap.parse_args()
+    load = os.getloadavg()
+    res: dict[str, list[dict]] = defaultdict(list)
+    t0 = time.perf_counter()
+    run_benchmark(a.repeats, res)
+    write_results(res, a.repeats, load, a.out)
+    print(f"[bench] wrote {a.out} in {(time.perf_counter() - t0) / 60:.1f} min", file=sys.stderr)
+    print(a.out.read_text())
+
+
+if __name__ == "__main__":
+    main()
