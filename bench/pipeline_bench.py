@@ -5,15 +5,17 @@ mlops_nb runs every pipeline stage as `dvc repro` -> `mlops-nb run-stage NAME` (
 stage function plus the report cells: tables, plots). The same work can be done by calling the stage
 functions from one plain Python process; that is the lower bound ("peer"). This script measures:
 
-1. the whole demo pipeline: `dvc repro -f` (all 4 stages forced) vs ONE `python -c` process calling
-   stages.prepare/train/evaluate/register (imports included), each in a fresh temporary copy;
+1. the whole demo pipeline: `dvc repro -f` (every stage of dvc.yaml, forced) vs ONE `python -c` process
+   calling the same stage functions in order (stages.prepare, stages.train, ...; imports included), each
+   in a fresh temporary copy;
 2. each stage: `mlops-nb run-stage NAME` vs `python -c "from mlops_nb import stages; stages.NAME('.')"`
    in the same copy (both pay their imports); the difference is the overhead of CLI + papermill + kernel
    + report cells. For train the fit time (models/model.json fit_seconds) is subtracted from both sides
    before taking the difference: the fit is CPU-bound and dominates the noise on a shared machine;
 3. papermill executing an empty notebook with a `parameters` cell (kernel start lower bound) vs `python -c pass`;
 4. a no-op `dvc repro` (everything up to date), median of 5, vs `dvc --version` (DVC CLI start);
-5. import costs that every stage pays: the stage kernel's and the CLI process's imports.
+5. import costs that every stage pays: the stage kernel's and the CLI process's imports (for the stages
+   with an HTML report the CLI also imports nbconvert and mlflow, to export the report and attach it).
 
 Each case is repeated (--repeats, default 3; ours/peer order alternates) and the median is reported, with
 CPU time (user+sys of the process tree, from wait4) that contention on a shared machine distorts less than
@@ -23,7 +25,9 @@ once per process) and the largest single process (ru_maxrss, what `/usr/bin/time
 Temporary copies hold the project's tracked and untracked-not-ignored files (`git ls-files -co
 --exclude-standard`), get their own git repo, DVC cache and sqlite MLflow store, and are put first on
 PYTHONPATH so the CLI, the kernels and the peers all import the copy's mlops_nb: the state of the project
-itself is not touched. Usage: `make bench`, or `.venv/bin/python bench/pipeline_bench.py --repeats 5`.
+itself is not touched. Files that dvc.yaml names as stage outputs are left out of the copies: DVC
+refuses to reproduce an output that git tracks (see the notes in RESULTS.md). The result is the section
+between `<!-- pipeline -->` markers of bench/RESULTS.md (other benchmarks own the other sections). Usage: `make bench`, or `.venv/bin/python bench/pipeline_bench.py --repeats 5`.
 """
 from __future__ import annotations
 import argparse, datetime, json, os, platform, shutil, statistics, subprocess, sys, tempfile, threading, time
@@ -31,26 +35,36 @@ from collections import defaultdict
 from importlib.metadata import version
 from pathlib import Path
 
+import yaml
 try: import psutil
 except ImportError: psutil = None  # peak RSS then falls back to the largest single process
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = ROOT / ".venv" / "bin"
 PY = str(BIN / "python") if (BIN / "python").exists() else sys.executable
-STAGES = ("prepare", "train", "evaluate", "register")
 TARGET_OVERHEAD, TARGET_NOOP, TARGET_PIPELINE = 1.5, 1.0, 60.0
 ENV = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}", "MLFLOW_DISABLE_TELEMETRY": "true",
        "DO_NOT_TRACK": "true", "DVC_NO_ANALYTICS": "1", "MPLBACKEND": "Agg", "PYTHONUNBUFFERED": "1"}
 ENV.pop("PYTHONDONTWRITEBYTECODE", None)  # measure what users get: .pyc files cached (inside the temp copy)
-PEER_PIPELINE = "from mlops_nb import stages; r = '.'; " + "; ".join(f"stages.{s}(r)" for s in STAGES)
 EMPTY_NB = {"nbformat": 4, "nbformat_minor": 5, "metadata": {"kernelspec": {"name": "python3", "language": "python",
             "display_name": "Python 3"}}, "cells": [{"cell_type": "code", "id": "params", "metadata": {"tags": ["parameters"]},
             "execution_count": None, "outputs": [], "source": 'root = "."'}]}
 RUN_EMPTY = ("import papermill as pm; pm.execute_notebook('empty.ipynb', 'empty.out.ipynb', parameters={'root': '.'}, "
              "kernel_name='python3', progress_bar=False, log_output=False, shutdown_kernel='immediate')")
-IMPORTS = {"kernel imports: `import pandas, mlops_nb.stages, mlflow.sklearn, matplotlib.pyplot`":
+IMPORTS = {"stage kernel (and peer): `import pandas, mlops_nb.stages, mlflow.sklearn, matplotlib.pyplot`":
                "import pandas, mlops_nb.stages, mlflow.sklearn, matplotlib.pyplot",
-           "CLI imports: `import mlops_nb.cli, mlops_nb.project, papermill`": "import mlops_nb.cli, mlops_nb.project, papermill"}
+           "CLI process, every stage: `import mlops_nb.cli, mlops_nb.project, papermill`":
+               "import mlops_nb.cli, mlops_nb.project, papermill",
+           "CLI process, HTML-report stages: `import nbconvert, mlflow`": "import nbconvert, mlflow"}
+MARK, END = "<!-- pipeline -->", "<!-- /pipeline -->"
+
+
+def dvc_stages(root: Path) -> tuple[list[str], set[str]]:
+    "Stage names of dvc.yaml in file order (they are in dependency order) and every path a stage writes."
+    stages = yaml.safe_load((root / "dvc.yaml").read_text())["stages"]
+    outs = {next(iter(o)) if isinstance(o, dict) else o
+            for st in stages.values() for k in ("outs", "metrics", "plots") for o in st.get(k, [])}
+    return list(stages), outs
 
 
 def measure(cmd: list[str], cwd: Path) -> dict:
@@ -85,13 +99,15 @@ def measure(cmd: list[str], cwd: Path) -> dict:
     return {"wall": wall, "cpu": ru.ru_utime + ru.ru_stime, "rss": max(peak[0] / 2**20, largest), "maxrss": largest, "log": text}
 
 
-def copy_project(parent: str) -> Path:
+def copy_project(parent: str, skipped: set) -> Path:
     "A fresh copy of the project's files with its own git repository (and so its own DVC and MLflow state)."
     dest = Path(tempfile.mkdtemp(prefix="copy_", dir=parent))
     files = subprocess.run(["git", "ls-files", "-z", "-co", "--exclude-standard"], cwd=ROOT, check=True,
                            capture_output=True).stdout.decode().split("\0")
+    outs = dvc_stages(ROOT)[1]
     for f in filter(None, files):
-        if (ROOT / f).is_file():
+        if f in outs: skipped.add(f)
+        elif (ROOT / f).is_file():
             (dest / f).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(ROOT / f, dest / f)
     git = ["git", "-c", "user.name=bench", "-c", "user.email=bench@invalid", "-c", "init.defaultBranch=main"]
@@ -100,18 +116,21 @@ def copy_project(parent: str) -> Path:
     return dest
 
 
-def run_benchmark(repeats: int, res: dict[str, list[dict]]) -> None:
+def run_benchmark(repeats: int, res: dict[str, list[dict]], skipped: set) -> list[str]:
+    "Fill res[case.ours|case.peer] with measurements; return the stage names."
     parent = tempfile.mkdtemp(prefix="mlops_nb_bench_")
     try:
         for i in range(repeats):
             flip = (lambda pair: pair[::-1]) if i % 2 else (lambda pair: pair)  # alternate who runs first
             print(f"[bench] repeat {i + 1}/{repeats}", file=sys.stderr, flush=True)
-            for key, cmd in flip([("pipeline.ours", ["dvc", "repro", "-f"]), ("pipeline.peer", [PY, "-c", PEER_PIPELINE])]):
-                proj = copy_project(parent)
+            stages = dvc_stages(ROOT)[0]
+            peer = "from mlops_nb import stages; r = '.'; " + "; ".join(f"stages.{s}(r)" for s in stages)
+            for key, cmd in flip([("pipeline.ours", ["dvc", "repro", "-f"]), ("pipeline.peer", [PY, "-c", peer])]):
+                proj = copy_project(parent, skipped)
                 m = measure(cmd, proj); res[key].append(m)
                 print(f"[bench]   {key}: {m['wall']:.1f} s", file=sys.stderr, flush=True)
                 if key == "pipeline.ours":
-                    assert m["log"].count("Running stage") == 4, m["log"][-2000:]
+                    assert m["log"].count("Running stage") == len(stages), m["log"][-2000:]
                     ours = proj
                 else: shutil.rmtree(proj)
             if i == 0:  # right after the forced run everything is up to date
@@ -119,7 +138,7 @@ def run_benchmark(repeats: int, res: dict[str, list[dict]]) -> None:
                     m = measure(["dvc", "repro"], ours)
                     assert "up to date" in m["log"] and "Running stage" not in m["log"], m["log"][-2000:]
                     res["noop.ours"].append(m); res["noop.peer"].append(measure(["dvc", "--version"], ours))
-            for s in STAGES:  # in the copy the forced run left complete: every stage's inputs exist
+            for s in stages:  # in the copy the forced run left complete: every stage's inputs exist
                 for who, cmd in flip([("ours", ["mlops-nb", "run-stage", s]),
                                       ("peer", [PY, "-c", f"from mlops_nb import stages; stages.{s}('.')"])]):
                     m = measure(cmd, ours)
@@ -135,18 +154,20 @@ def run_benchmark(repeats: int, res: dict[str, list[dict]]) -> None:
             shutil.rmtree(ours)
     finally:
         shutil.rmtree(parent, ignore_errors=True)
+    return stages
 
 
 def med(ms: list[dict], k: str) -> float: return statistics.median(m[k] for m in ms)
 
-def overhead(ours: list[dict], peer: list[dict]) -> float:
-    "Median of the paired differences ours - peer (fit time taken out of both when recorded)."
-    return statistics.median((o["wall"] - o.get("fit", 0)) - (p["wall"] - p.get("fit", 0)) for o, p in zip(ours, peer))
+def overhead(ours: list[dict], peer: list[dict], key: str = "wall") -> float:
+    "Median of the paired differences ours - peer (for wall time, the fit time is taken out of both when recorded)."
+    fit = (lambda m: m.get("fit", 0)) if key == "wall" else (lambda m: 0)
+    return statistics.median((o[key] - fit(o)) - (p[key] - fit(p)) for o, p in zip(ours, peer))
 
 def verdict(ok: bool) -> str: return "**PASS**" if ok else "**FAIL**"
 
 
-def write_results(res: dict, repeats: int, load: tuple, path: Path) -> None:
+def write_results(res: dict, stages: list[str], skipped: set, repeats: int, load: tuple, path: Path) -> None:
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
     dirty = bool(subprocess.run(["git", "status", "--porcelain", "-uno"], cwd=ROOT, capture_output=True, text=True).stdout.strip())
     cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), platform.processor())
@@ -154,9 +175,9 @@ def write_results(res: dict, repeats: int, load: tuple, path: Path) -> None:
     pkgs = ", ".join(f"{p} {version(p)}" for p in ("dvc", "papermill", "ipykernel", "mlflow", "scikit-learn", "pandas"))
     n = os.cpu_count()
     rows = [("whole pipeline: `dvc repro -f` vs one `python -c` process", "pipeline", "")]
-    rows += [(f"stage {s}: `mlops-nb run-stage {s}` vs `python -c stages.{s}`", s, " (fit excluded)" if s == "train" else "") for s in STAGES]
+    rows += [(f"stage {s}: `mlops-nb run-stage {s}` vs `python -c stages.{s}`", s, " (fit excluded)" if s == "train" else "") for s in stages]
     rows += [("empty notebook via papermill vs `python -c pass`", "empty", ""), ("no-op `dvc repro` vs `dvc --version`", "noop", "")]
-    L = [f"# Pipeline benchmark: notebook machinery vs plain Python", "",
+    L = [MARK, f"## Pipeline: notebook machinery (DVC -> mlops-nb CLI -> papermill -> kernel) vs plain Python", "",
          f"- machine: {n} cores (nproc), {cpu}; Python {pyver}; {platform.platform()}",
          f"- date: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M UTC}; project commit {commit}"
          f"{' + uncommitted changes' if dirty else ''}; {pkgs}",
@@ -176,16 +197,27 @@ def write_results(res: dict, repeats: int, load: tuple, path: Path) -> None:
     L += ["", f"- train fit time (models/model.json fit_seconds), median: {fit_p:.1f} s plain / {fit_o:.1f} s in the kernel",
           f"- largest single process (ru_maxrss), whole pipeline: {med(res['pipeline.peer'], 'maxrss'):.0f} MB plain / "
           f"{med(res['pipeline.ours'], 'maxrss'):.0f} MB under DVC", "", "## Targets", ""]
-    for s in STAGES:
+    for s in stages:
         ov = overhead(res[f"{s}.ours"], res[f"{s}.peer"])
         L.append(f"- {verdict(ov <= TARGET_OVERHEAD)} per-stage overhead of the notebook machinery <= {TARGET_OVERHEAD} s, "
-                 f"stage {s}: {ov:+.2f} s")
+                 f"stage {s}: {ov:+.2f} s (CPU: {overhead(res[f'{s}.ours'], res[f'{s}.peer'], 'cpu'):+.1f} s)")
     noop, pipe = med(res["noop.ours"], "wall"), med(res["pipeline.ours"], "wall")
     L += [f"- {verdict(noop <= TARGET_NOOP)} no-op `dvc repro` <= {TARGET_NOOP} s: {noop:.2f} s",
           f"- {verdict(pipe <= TARGET_PIPELINE)} whole demo pipeline <= {TARGET_PIPELINE:.0f} s on {n} cores: {pipe:.1f} s "
-          f"(the plain-Python lower bound takes {med(res['pipeline.peer'], 'wall'):.1f} s)", ""]
+          f"(the plain-Python lower bound takes {med(res['pipeline.peer'], 'wall'):.1f} s)"]
+    if skipped:
+        L += ["", f"Left out of the temporary copies because dvc.yaml names them as stage outputs but git tracks them "
+              f"(`dvc repro` in a clean clone then stops with \"output ... is already tracked by SCM\"): "
+              + ", ".join(f"`{f}`" for f in sorted(skipped))]
+    section = "\n".join(L + [END])
+    old = path.read_text() if path.exists() else "# Benchmarks\n"  # re-read now: other benchmarks write their sections too
+    if MARK in old and END in old:
+        new = old[:old.index(MARK)] + section + old[old.index(END) + len(END):]
+    else:
+        new = old.rstrip("\n") + "\n\n" + section + "\n"
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".RESULTS.", suffix=".md")
-    with os.fdopen(fd, "w") as f: f.write("\n".join(L))
+    with os.fdopen(fd, "w") as f: f.write(new)
+    os.chmod(tmp, 0o644)
     os.replace(tmp, path)
 
 
@@ -197,10 +229,12 @@ def main() -> None:
     load = os.getloadavg()
     res: dict[str, list[dict]] = defaultdict(list)
     t0 = time.perf_counter()
-    run_benchmark(a.repeats, res)
-    write_results(res, a.repeats, load, a.out)
+    skipped: set[str] = set()
+    stages = run_benchmark(a.repeats, res, skipped)
+    write_results(res, stages, skipped, a.repeats, load, a.out)
     print(f"[bench] wrote {a.out} in {(time.perf_counter() - t0) / 60:.1f} min", file=sys.stderr)
-    print(a.out.read_text())
+    text = a.out.read_text()
+    print(text[text.index(MARK):text.index(END) + len(END)])
 
 
 if __name__ == "__main__":

@@ -133,7 +133,7 @@ def test_column_origins_counts_infrequent_columns(acs, pipes):
 def test_unmappable_preprocessing_is_an_error(acs):
     Xtr, ytr, X, y = acs
     pipe = Pipeline([("preprocess", ColumnTransformer([("num", PolynomialFeatures(2), ["AGEP", "SCHL"])])),
-                     ("model", LogisticRegression())]).fit(Xtr.assign(SCHL=Xtr.SCHL.astype(int)), ytr)
+                     ("model", LogisticRegression(max_iter=2000))]).fit(Xtr.assign(SCHL=Xtr.SCHL.astype(int)), ytr)
     with pytest.raises(MlopsError, match="cannot tell which input column each output"):
         explain_pipeline(pipe, X.assign(SCHL=X.SCHL.astype(int)), y, sample_size=10)
 

@@ -1,0 +1,113 @@
+"""Validation gates end to end: only a model that passes every gate becomes `challenger`."""
+import json, re, shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from conftest import GIT_ID, run
+
+
+def synthetic(n=3000, unfair=False, seed=0) -> pd.DataFrame:
+    "Two groups; with unfair=True the label (and a feature) depend strongly on the group."
+    rng = np.random.default_rng(seed)
+    group = rng.choice(["a", "b"], n)
+    x1, x2 = rng.normal(size=n), rng.normal(size=n)
+    shift = np.where(group == "a", 1.5, -1.5) if unfair else 0.0
+    y = (x1 + 0.5 * x2 + shift + rng.normal(scale=0.5, size=n) > 0).astype(int)
+    return pd.DataFrame({"x1": x1, "x2": x2, "group": group, "period": np.repeat([1, 2, 3, 4], n // 4), "y": y})
+
+
+def make_project(tmp_path, df, name="p", **gates):
+    csv = tmp_path / f"{name}.csv"
+    df.to_csv(csv, index=False)
+    dest = tmp_path / name
+    run(["mlops-nb", "init", str(dest), "--data", str(csv), "--target", "y", "--sensitive", "group",
+         "--time-column", "period", "--estimator", "logistic_regression"], tmp_path)
+    p = yaml.safe_load((dest / "params.yaml").read_text())
+    p["explain"]["sample_size"] = 300
+    p["fairness"]["n_boot"] = 50
+    for k, v in gates.items(): p["gates"][k].update(v)
+    (dest / "params.yaml").write_text(yaml.safe_dump(p, sort_keys=False))
+    run(["git", "add", "-A"], dest); run(["git", *GIT_ID, "commit", "-qm", "params"], dest)
+    return dest
+
+
+def alias_version(root, alias):
+    import mlflow
+    from mlflow.exceptions import MlflowException
+    from mlops_nb.config import load_settings
+    s = load_settings(root / "settings.ini")
+    mlflow.set_tracking_uri(s.tracking_uri); mlflow.set_registry_uri(s.registry_uri)  # both are process globals
+    try: return str(mlflow.MlflowClient().get_model_version_by_alias(s.mlflow.model_name, alias).version)
+    except MlflowException: return None
+
+
+@pytest.fixture(scope="module")
+def fair_project(tmp_path_factory):
+    root = make_project(tmp_path_factory.mktemp("fair"), synthetic())
+    run(["dvc", "repro"], root)
+    return root
+
+
+def test_fair_model_passes_and_becomes_challenger(fair_project):
+    rep = json.loads((fair_project / "reports/gates.json").read_text())
+    assert rep["verdict"] == "pass", rep
+    assert {g["name"] for g in rep["gates"]} >= {"performance.floor[roc_auc]", "fairness.demographic_parity_difference[group]",
+                                                 "fairness.equalized_odds_difference[group]", "fairness.selection_rate_ratio[group]"}
+    assert alias_version(fair_project, "challenger") == "1"
+
+
+def test_threshold_change_reruns_only_gate_and_register(fair_project):
+    p = yaml.safe_load((fair_project / "params.yaml").read_text())
+    p["gates"]["performance"]["floors"]["roc_auc"] = 0.75
+    (fair_project / "params.yaml").write_text(yaml.safe_dump(p, sort_keys=False))
+    r = run(["dvc", "repro"], fair_project)
+    assert re.findall(r"Running stage '(\w+)'", r.stdout) == ["gate", "register"]
+
+
+def test_unfair_model_fails_the_fairness_gate_and_gets_no_alias(tmp_path):
+    root = make_project(tmp_path, synthetic(unfair=True))
+    r = run(["dvc", "repro"], root, check=False)
+    assert r.returncode != 0
+    out = r.stdout + r.stderr
+    assert "validation gate(s) failed" in out and "fairness.demographic_parity_difference[group]" in out
+    rep = json.loads((root / "reports/gates.json").read_text())  # the full report is written before failing
+    assert rep["verdict"] == "fail"
+    failed = {g["name"] for g in rep["gates"] if not g["passed"]}
+    assert "fairness.demographic_parity_difference[group]" in failed
+    assert (root / "reports/html/gate.html").exists() and (root / "reports/notebooks/gate.failed.ipynb").exists()
+    assert alias_version(root, "challenger") is None and not (root / "reports/registry.json").exists()
+
+    # gates.fail_pipeline: false -> the pipeline finishes, the version is registered without the alias, tagged failed
+    p = yaml.safe_load((root / "params.yaml").read_text())
+    p["gates"]["fail_pipeline"] = False
+    (root / "params.yaml").write_text(yaml.safe_dump(p, sort_keys=False))
+    run(["dvc", "repro"], root)
+    reg = json.loads((root / "reports/registry.json").read_text())
+    assert reg["alias"] is None and reg["validation_status"] == "failed"
+    assert alias_version(root, "challenger") is None
+
+
+def test_regression_against_champion_fails_the_performance_gate(tmp_path):
+    import mlflow
+    from mlops_nb import stages
+    from mlops_nb.config import load_settings
+    root = make_project(tmp_path, synthetic(seed=3))
+    run(["dvc", "repro"], root)
+    s = load_settings(root / "settings.ini")
+    mlflow.set_tracking_uri(s.tracking_uri); mlflow.set_registry_uri(s.registry_uri)
+    mlflow.MlflowClient().set_registered_model_alias(s.mlflow.model_name, "champion", "1")
+    # a much weaker candidate: the strongest feature left out
+    p = yaml.safe_load((root / "params.yaml").read_text())
+    p["data"]["numeric"] = ["x2"]
+    (root / "params.yaml").write_text(yaml.safe_dump(p, sort_keys=False))
+    for stage in ("train", "evaluate", "explain", "fairness"):
+        getattr(stages, stage)(root)
+    report, fail = stages.gate(root)
+    assert report.champion["version"] == "1" and report.verdict == "fail" and fail
+    g = {x.name: x for x in report.gates}
+    reg = g["performance.vs_champion[roc_auc]"]
+    assert not reg.passed and reg.evidence["champion"] > reg.evidence["candidate"] + 0.05
+    assert "explainability.top_5_overlap" in g  # importance compared with the champion's on the same rows
