@@ -195,6 +195,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                  'mlops_nb.stages.evaluate': ('stages.html#evaluate', 'mlops_nb/stages.py'),
                                  'mlops_nb.stages.explain': ('stages.html#explain', 'mlops_nb/stages.py'),
                                  'mlops_nb.stages.fairness': ('stages.html#fairness', 'mlops_nb/stages.py'),
+                                 'mlops_nb.stages.fairness_with_thresholds': ('stages.html#fairness_with_thresholds', 'mlops_nb/stages.py'),
                                  'mlops_nb.stages.gate': ('stages.html#gate', 'mlops_nb/stages.py'),
                                  'mlops_nb.stages.load_alias': ('stages.html#load_alias', 'mlops_nb/stages.py'),
                                  'mlops_nb.stages.load_model': ('stages.html#load_model', 'mlops_nb/stages.py'),

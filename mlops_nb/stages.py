@@ -20,7 +20,7 @@ from . import tracking
 __all__ = ['TRAIN', 'TEST', 'PREPARE_REPORT', 'MODEL', 'MODEL_INFO', 'METRICS', 'EVALUATION', 'ROC_PLOT', 'CONFUSION_PLOT',
            'PREDICTIONS', 'EXPLAIN', 'EXPLAIN_LOCAL', 'FAIRNESS', 'GATES', 'REGISTRY', 'prepare', 'train', 'load_model',
            'predict_score', 'evaluate', 'explain', 'waterfall_rows', 'fairness', 'load_alias', 'gate',
-           'validation_status', 'register']
+           'fairness_with_thresholds', 'validation_status', 'register']
 
 # %% ../nbs/06_stages.ipynb #be10587e
 TRAIN, TEST = Path("data/prepared/train.parquet"), Path("data/prepared/test.parquet")
@@ -233,6 +233,16 @@ def gate(root=".", params: Params | None = None, settings: Settings | None = Non
     tracking.log_to_run(settings, info["run_id"], {f"gate.{_tag_key(g.name)}": g.value for g in report.gates if g.value is not None},
                         {"validation_status": {"pass": "passed", "fail": "failed"}[report.verdict]}, artifacts=[root / GATES])
     return report, cfg.fail_pipeline
+
+def fairness_with_thresholds(root=".", params: Params | None = None):
+    "(FairnessReport, {threshold key: value}) for drawing the fairness gates' per-group lines."
+    from mlops_nb.fairness import FairnessReport
+    root = Path(root); params = params or load_params(root / "params.yaml")
+    cfg = params.gates.fairness
+    lines = {}
+    if cfg.selection_rate_ratio is not None: lines["selection_rate_ratio"] = cfg.selection_rate_ratio
+    if cfg.group_floor is not None: lines[f"min_{cfg.group_floor_metric}"] = cfg.group_floor
+    return FairnessReport.from_dict(read_json(root / FAIRNESS, "fairness report")), lines
 
 def _tag_key(name: str) -> str:
     "MLflow tag/metric keys allow letters, digits, _ - . space /: 'fairness.x[SEX]' -> 'fairness.x.SEX'."
