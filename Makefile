@@ -31,6 +31,7 @@ demo: install
 	@echo "  reports/metrics.json            test-set metrics   (dvc metrics show)"
 	@echo "  reports/notebooks/*.ipynb       the executed stage notebooks: each stage's report"
 	@echo "  reports/plots/                  ROC + confusion    (dvc plots show)"
+	@echo "  reports/gates.json              gate verdicts; reports/html/*.html: code-free reports to share"
 	@echo "  MLflow UI:  $(VENV)/bin/mlflow ui --backend-store-uri sqlite:///mlflow.db --host 127.0.0.1 --port 5000"
 	@echo "              then open http://127.0.0.1:5000"
 
