@@ -8,7 +8,7 @@ from pathlib import Path
 from .core import MlopsError
 
 # %% auto #0
-__all__ = ['build_parser', 'main', 'cli']
+__all__ = ['set_mitigation', 'build_parser', 'main', 'cli']
 
 # %% ../nbs/08_cli.ipynb #c0fc86a3
 _QUIET_ENV = {"MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "true", "DVC_NO_ANALYTICS": "1", "MPLBACKEND": "Agg"}
@@ -31,6 +31,32 @@ def _cmd_run_stage(a):
 def _cmd_status(a):
     from mlops_nb.project import status_report
     print(status_report(a.root))
+
+def set_mitigation(params_path, feature: str, constraint: str, min_group_size: int = 100) -> None:
+    "Write train.mitigation into params.yaml, keeping its comments (ruamel round trip), after validating it."
+    from ruamel.yaml import YAML
+    from mlops_nb.config import parse_params
+    from mlops_nb.core import ConfigError, atomic_write
+    y = YAML(); y.preserve_quotes = True
+    doc = y.load(Path(params_path).read_text(encoding="utf-8"))
+    if feature not in (doc["data"].get("sensitive") or []):
+        raise ConfigError(f"--feature '{feature}' is not in data.sensitive ({', '.join(doc['data'].get('sensitive') or []) or 'empty'}) "
+                          f"of {params_path}.")
+    doc["train"]["mitigation"] = {"method": "threshold_optimizer", "feature": feature, "constraint": constraint,
+                                  "min_group_size": min_group_size}
+    import io; buf = io.StringIO(); y.dump(doc, buf)
+    import yaml as _yaml; parse_params(_yaml.safe_load(buf.getvalue()), str(params_path))
+    with atomic_write(params_path) as tmp: tmp.write_text(buf.getvalue(), encoding="utf-8")
+
+def _cmd_mitigate(a):
+    import subprocess
+    root = Path(a.root)
+    set_mitigation(root / "params.yaml", a.feature, a.constraint, a.min_group_size)
+    print(f"params.yaml: train.mitigation = ThresholdOptimizer, {a.constraint} across '{a.feature}'")
+    if a.no_run: print("run `dvc repro` to retrain and re-gate"); return
+    r = subprocess.run([sys.executable, "-m", "dvc", "repro"], cwd=root)
+    if r.returncode: raise MlopsError("dvc repro failed after mitigation; see above (reports/gates.json has the verdicts).")
+    print("mitigated model trained and gated: see reports/fairness/mitigation.json and reports/html/fairness.html")
 
 def build_parser() -> argparse.ArgumentParser:
     from mlops_nb import __version__
@@ -60,6 +86,19 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("name", help="stage name: prepare, train, evaluate, register")
     r.add_argument("--root", default=".", help="project folder (default: current)")
     r.set_defaults(func=_cmd_run_stage)
+
+    m = sub.add_parser("mitigate", help="retrain with fairlearn's ThresholdOptimizer when a fairness gate fails",
+                       description="Set train.mitigation in params.yaml (group thresholds on the trained model's scores, "
+                                   "chosen by fairlearn's ThresholdOptimizer) and run `dvc repro`: the mitigated model goes "
+                                   "through the same gates, and reports/fairness/mitigation.json shows the accuracy/fairness "
+                                   "trade-off before and after.")
+    m.add_argument("--feature", required=True, help="sensitive column (one of data.sensitive)")
+    m.add_argument("--constraint", default="demographic_parity",
+                   choices=["demographic_parity", "equalized_odds", "true_positive_rate_parity", "false_positive_rate_parity"])
+    m.add_argument("--min-group-size", type=int, default=100, help="smaller groups share one threshold")
+    m.add_argument("--no-run", action="store_true", help="only edit params.yaml")
+    m.add_argument("--root", default=".", help="project folder (default: current)")
+    m.set_defaults(func=_cmd_mitigate)
 
     s = sub.add_parser("status", help="pipeline state, latest MLflow runs, registered versions and aliases")
     s.add_argument("--root", default=".", help="project folder (default: current)")

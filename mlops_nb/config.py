@@ -12,9 +12,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from .core import ConfigError, did_you_mean
 
 # %% auto #0
-__all__ = ['Scalar', 'DataParams', 'SplitParams', 'TrainParams', 'EvaluateParams', 'ExplainParams', 'FairnessParams',
-           'RegressionTolerance', 'PerformanceGates', 'FairnessGates', 'ExplainabilityGates', 'GatesParams', 'Params',
-           'parse_params', 'load_params', 'MlflowSettings', 'ProjectSettings', 'Settings', 'load_settings']
+__all__ = ['Scalar', 'DataParams', 'SplitParams', 'MitigationParams', 'TrainParams', 'EvaluateParams', 'ExplainParams',
+           'FairnessParams', 'RegressionTolerance', 'PerformanceGates', 'FairnessGates', 'ExplainabilityGates',
+           'GatesParams', 'Params', 'parse_params', 'load_params', 'MlflowSettings', 'ProjectSettings', 'Settings',
+           'load_settings']
 
 # %% ../nbs/01_config.ipynb #924064e2
 class _Strict(BaseModel):
@@ -45,10 +46,19 @@ class SplitParams(_Strict):
     test_size: float = Field(0.25, gt=0, lt=1)
     seed: int = 42
 
+class MitigationParams(_Strict):
+    "Fairness mitigation by fairlearn's ThresholdOptimizer: group-specific thresholds on the trained model's scores."
+    method: Literal["threshold_optimizer"] = "threshold_optimizer"
+    feature: str = Field(description="the sensitive column whose groups get their own thresholds")
+    constraint: Literal["demographic_parity", "equalized_odds", "true_positive_rate_parity",
+                        "false_positive_rate_parity"] = "demographic_parity"
+    min_group_size: int = Field(100, ge=1, description="smaller groups share one threshold ('(small groups)')")
+
 class TrainParams(_Strict):
     "The estimator at the end of the sklearn Pipeline, and its hyperparameters."
     estimator: Literal["logistic_regression", "random_forest", "hist_gradient_boosting"] = "hist_gradient_boosting"
     hyperparameters: dict[str, Any] = {}
+    mitigation: Optional[MitigationParams] = Field(None, description="null = no mitigation; set by `mlops-nb mitigate`")
 
 class EvaluateParams(_Strict):
     "How test-set predictions are scored."

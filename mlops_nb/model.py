@@ -12,7 +12,7 @@ from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardSc
 from .core import ConfigError, did_you_mean
 
 # %% auto #0
-__all__ = ['make_estimator', 'build_pipeline']
+__all__ = ['make_estimator', 'build_pipeline', 'GroupThresholdModel', 'mitigate', 'base_pipeline']
 
 # %% ../nbs/03_model.ipynb #a3855620
 def _estimators(task: str) -> dict:
@@ -57,3 +57,47 @@ def build_pipeline(numeric: list[str], categorical: list[str], estimator) -> Pip
                              ("cat", make_pipeline(*cat), list(categorical))],
                             remainder="drop", verbose_feature_names_out=False)
     return Pipeline([("preprocess", pre), ("model", estimator)])
+
+# %% ../nbs/03_model.ipynb #72cd39d1
+class GroupThresholdModel:
+    "A fitted Pipeline followed by fairlearn's ThresholdOptimizer on one sensitive column."
+    def __init__(self, pipeline, thresholder, feature: str, groups: list, constraint: str):
+        self.pipeline, self.thresholder, self.feature, self.groups, self.constraint = pipeline, thresholder, feature, list(groups), constraint
+        self.classes_ = pipeline.classes_
+
+    def group_of(self, X: pd.DataFrame) -> pd.Series:
+        "The group each row belongs to, with small and unseen groups pooled."
+        if self.feature not in X:
+            raise ConfigError(f"the mitigated model needs the sensitive column '{self.feature}' in its input.")
+        g = X[self.feature].astype("string").astype(object)
+        return g.where(g.isin(self.groups), "(small groups)")
+
+    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
+        "Probability of each class under the group's randomized threshold (fairlearn's mixture)."
+        return self.thresholder._pmf_predict(X, sensitive_features=self.group_of(X))  # fairlearn's documented mixture
+
+    def predict(self, X: pd.DataFrame) -> np.ndarray:
+        return self.classes_[(self.predict_proba(X)[:, 1] >= 0.5).astype(int)]
+
+    def __repr__(self): return f"GroupThresholdModel({type(self.pipeline[-1]).__name__}, {self.constraint} on '{self.feature}')"
+
+def mitigate(pipeline, X: pd.DataFrame, y, feature: str, constraint: str = "demographic_parity",
+             min_group_size: int = 100) -> GroupThresholdModel:
+    "Fit group thresholds for the fitted `pipeline` on (X, y); X must contain `feature`."
+    from fairlearn.postprocessing import ThresholdOptimizer
+    if feature not in X:
+        raise ConfigError(f"params.yaml: train.mitigation.feature = '{feature}' is not a column of the data."
+                          f"{did_you_mean(feature, X.columns)}")
+    counts = X[feature].astype("string").value_counts()
+    groups = [str(g) for g in counts[counts >= min_group_size].index]
+    if not groups:
+        raise ConfigError(f"train.mitigation: no group of '{feature}' has {min_group_size} rows; lower train.mitigation.min_group_size.")
+    model = GroupThresholdModel(pipeline, None, feature, groups, constraint)
+    to = ThresholdOptimizer(estimator=pipeline, constraints=constraint, objective="accuracy_score",
+                            prefit=True, predict_method="predict_proba")
+    model.thresholder = to.fit(X, np.asarray(y), sensitive_features=model.group_of(X))
+    return model
+
+def base_pipeline(model):
+    "The sklearn Pipeline inside `model` (itself, unless mitigated)."
+    return model.pipeline if isinstance(model, GroupThresholdModel) else model

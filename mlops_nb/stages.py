@@ -13,14 +13,14 @@ from .core import DataError, MlopsError, atomic_write, file_hash, read_json, wri
 from .config import Params, Settings, load_params, load_settings
 from .data import check_columns, encode_target, read_table, split_train_test
 from .metrics import Evaluation, confusion_table, evaluate_predictions, roc_table
-from .model import build_pipeline, make_estimator
+from .model import base_pipeline, build_pipeline, make_estimator, mitigate
 from . import tracking
 
 # %% auto #0
 __all__ = ['TRAIN', 'TEST', 'PREPARE_REPORT', 'MODEL', 'MODEL_INFO', 'METRICS', 'EVALUATION', 'ROC_PLOT', 'CONFUSION_PLOT',
-           'PREDICTIONS', 'EXPLAIN', 'EXPLAIN_LOCAL', 'FAIRNESS', 'GATES', 'REGISTRY', 'prepare', 'train', 'load_model',
-           'predict_score', 'evaluate', 'explain', 'waterfall_rows', 'fairness', 'load_alias', 'gate',
-           'fairness_with_thresholds', 'validation_status', 'register']
+           'PREDICTIONS', 'EXPLAIN', 'EXPLAIN_LOCAL', 'FAIRNESS', 'MITIGATION', 'GATES', 'REGISTRY', 'prepare', 'train',
+           'load_model', 'predict_score', 'evaluate', 'explain', 'waterfall_rows', 'fairness', 'mitigation_tradeoff',
+           'mitigation_table', 'load_alias', 'gate', 'fairness_with_thresholds', 'validation_status', 'register']
 
 # %% ../nbs/06_stages.ipynb #be10587e
 TRAIN, TEST = Path("data/prepared/train.parquet"), Path("data/prepared/test.parquet")
@@ -30,7 +30,7 @@ METRICS, EVALUATION = Path("reports/metrics.json"), Path("reports/evaluation.jso
 ROC_PLOT, CONFUSION_PLOT = Path("reports/plots/roc.csv"), Path("reports/plots/confusion.csv")
 PREDICTIONS = Path("data/predictions/test.parquet")
 EXPLAIN, EXPLAIN_LOCAL = Path("reports/explain/explain.json"), Path("reports/explain/local.parquet")
-FAIRNESS = Path("reports/fairness/fairness.json")
+FAIRNESS, MITIGATION = Path("reports/fairness/fairness.json"), Path("reports/fairness/mitigation.json")
 GATES, REGISTRY = Path("reports/gates.json"), Path("reports/registry.json")
 
 def _say(msg: str) -> None:
@@ -79,7 +79,11 @@ def prepare(root=".", params: Params | None = None) -> dict:
 def _features(root: Path, params: Params, path: Path) -> tuple[pd.DataFrame, pd.Series]:
     if not (root / path).exists(): raise MlopsError(f"{path} not found: run the prepare stage first (`dvc repro`).")
     df = pd.read_parquet(root / path)
-    return df[params.data.features], df[params.data.target]
+    m = params.train.mitigation
+    cols = params.data.features + ([m.feature] if m and m.feature not in params.data.features else [])
+    missing = [c for c in cols if c not in df]
+    if missing: raise MlopsError(f"{path} lacks {missing}: params.yaml changed since prepare ran; run `dvc repro`.")
+    return df[cols], df[params.data.target]
 
 def train(root=".", params: Params | None = None, settings: Settings | None = None) -> dict:
     "Fit the sklearn Pipeline on the train split, save it, log it to MLflow with lineage tags."
@@ -90,7 +94,12 @@ def train(root=".", params: Params | None = None, settings: Settings | None = No
     est = make_estimator(params.train.estimator, params.train.hyperparameters, params.data.task, params.split.seed)
     pipe = build_pipeline(params.data.numeric, params.data.categorical, est)
     _say(f"fitting {type(est).__name__} on {len(X):,} rows x {X.shape[1]} features ...")
-    t0 = time.perf_counter(); pipe.fit(X, y); fit_s = time.perf_counter() - t0
+    t0 = time.perf_counter(); pipe.fit(X[params.data.features], y); fit_s = time.perf_counter() - t0
+    m = params.train.mitigation
+    if m:
+        _say(f"mitigating: fairlearn ThresholdOptimizer, {m.constraint} across '{m.feature}' ...")
+        pipe = mitigate(pipe, X, y, m.feature, m.constraint, m.min_group_size)
+        fit_s = time.perf_counter() - t0
     _say(f"fitted in {fit_s:.1f} s; logging to MLflow at {settings.tracking_uri}")
     with atomic_write(root / MODEL, ".pkl") as tmp:
         tmp.write_bytes(pickle.dumps(pipe, protocol=5))
@@ -152,7 +161,8 @@ def explain(root=".", params: Params | None = None, settings: Settings | None = 
     X, y = _features(root, params, TEST)
     e = params.explain
     _say(f"explaining {type(model[-1]).__name__} on {min(e.sample_size, len(X)):,} of {len(X):,} test rows ...")
-    expl = explain_pipeline(model, X, y if params.data.task == "classification" else None, e.sample_size,
+    if model is not base_pipeline(model): _say("the model is mitigated: explaining its underlying pipeline (before the group thresholds)")
+    expl = explain_pipeline(base_pipeline(model), X, y if params.data.task == "classification" else None, e.sample_size,
                             e.background_size, e.seed, e.tolerance)
     write_json(root / EXPLAIN, expl.to_dict())
     _write_parquet(expl.local_frame(), root / EXPLAIN_LOCAL)
@@ -183,8 +193,34 @@ def fairness(root=".", params: Params | None = None):
         rep = fairness_report(test[params.data.target].to_numpy(), preds["prediction"].to_numpy(), test[params.data.sensitive],
                               f.min_group_size, f.n_boot, f.ci, f.seed, f.intersections)
         out = rep.to_dict()
+    tradeoff = (mitigation_tradeoff(root, params, test, preds, rep) if params.train.mitigation and out.get("features")
+                else {"schema": "mlops_nb.mitigation/1", "method": None, "rows": []})
+    write_json(root / MITIGATION, tradeoff)
     write_json(root / FAIRNESS, out)
     return rep
+
+def mitigation_tradeoff(root: Path, params: Params, test: pd.DataFrame, preds: pd.DataFrame, mitigated) -> dict:
+    "Accuracy and disparities of the model before and after mitigation, on the same test rows."
+    from mlops_nb.fairness import fairness_report
+    model, _ = load_model(root)
+    y = test[params.data.target].to_numpy()
+    base_pred = (base_pipeline(model).predict_proba(test)[:, 1] >= params.evaluate.threshold).astype(int)
+    f = params.fairness
+    before = fairness_report(y, base_pred, test[params.data.sensitive], f.min_group_size, 0, f.ci, f.seed, f.intersections)
+    rows = []
+    for label, rep in (("before mitigation", before), ("after mitigation", mitigated)):
+        row = {"model": label, "accuracy": rep.overall["accuracy"], "selection_rate": rep.overall["selection_rate"]}
+        for feat, ff in rep.features.items():
+            for k in ("demographic_parity_difference", "equalized_odds_difference", "selection_rate_ratio"):
+                row[f"{k}[{feat}]"] = ff.summary[k]["value"]
+        rows.append(row)
+    m = params.train.mitigation
+    return {"schema": "mlops_nb.mitigation/1", "method": m.method, "constraint": m.constraint, "feature": m.feature, "rows": rows}
+
+def mitigation_table(root=".") -> pd.DataFrame | None:
+    "The before/after trade-off table, or None when the model is not mitigated."
+    rows = read_json(Path(root) / MITIGATION, "mitigation trade-off (written by the fairness stage)")["rows"]
+    return pd.DataFrame(rows).set_index("model").T if rows else None
 
 # %% ../nbs/06_stages.ipynb #0df7adec
 def load_alias(settings: Settings, alias: str):
@@ -220,7 +256,7 @@ def gate(root=".", params: Params | None = None, settings: Settings | None = Non
         champ_metrics = evaluate_predictions(test[params.data.target], score, params.data.task, params.evaluate.threshold).metrics
         e = params.explain
         y = test[params.data.target] if params.data.task == "classification" else None
-        champ_imp = explain_pipeline(model, test, y, e.sample_size, e.background_size, e.seed, e.tolerance).importance
+        champ_imp = explain_pipeline(base_pipeline(model), test, y, e.sample_size, e.background_size, e.seed, e.tolerance).importance
     cfg = params.gates
     results, notes = [], []
     for gs, ns in (G.performance_gates(metrics, champ_metrics, cfg.performance),
