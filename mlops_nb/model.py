@@ -61,8 +61,9 @@ def build_pipeline(numeric: list[str], categorical: list[str], estimator) -> Pip
 # %% ../nbs/03_model.ipynb #72cd39d1
 class GroupThresholdModel:
     "A fitted Pipeline followed by fairlearn's ThresholdOptimizer on one sensitive column."
-    def __init__(self, pipeline, thresholder, feature: str, groups: list, constraint: str):
+    def __init__(self, pipeline, thresholder, feature: str, groups: list, constraint: str, seed: int = 0):
         self.pipeline, self.thresholder, self.feature, self.groups, self.constraint = pipeline, thresholder, feature, list(groups), constraint
+        self.seed = seed
         self.classes_ = pipeline.classes_
 
     def group_of(self, X: pd.DataFrame) -> pd.Series:
@@ -73,8 +74,11 @@ class GroupThresholdModel:
         return g.where(g.isin(self.groups), "(small groups)")
 
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
-        "Probability of each class under the group's randomized threshold (fairlearn's mixture)."
-        return self.thresholder._pmf_predict(X, sensitive_features=self.group_of(X))  # fairlearn's documented mixture
+        """The model's 0/1 decision as a two-column 'probability'. A mitigated model decides rather than scores:
+        fairlearn's thresholds are randomized between two cut-offs per group; the draw is seeded, so the same
+        rows always get the same decisions."""
+        p1 = self.thresholder.predict(X, sensitive_features=self.group_of(X), random_state=self.seed).astype(float)
+        return np.column_stack([1 - p1, p1])
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:
         return self.classes_[(self.predict_proba(X)[:, 1] >= 0.5).astype(int)]
@@ -82,7 +86,7 @@ class GroupThresholdModel:
     def __repr__(self): return f"GroupThresholdModel({type(self.pipeline[-1]).__name__}, {self.constraint} on '{self.feature}')"
 
 def mitigate(pipeline, X: pd.DataFrame, y, feature: str, constraint: str = "demographic_parity",
-             min_group_size: int = 100) -> GroupThresholdModel:
+             min_group_size: int = 100, seed: int = 0) -> GroupThresholdModel:
     "Fit group thresholds for the fitted `pipeline` on (X, y); X must contain `feature`."
     from fairlearn.postprocessing import ThresholdOptimizer
     if feature not in X:
@@ -92,7 +96,7 @@ def mitigate(pipeline, X: pd.DataFrame, y, feature: str, constraint: str = "demo
     groups = [str(g) for g in counts[counts >= min_group_size].index]
     if not groups:
         raise ConfigError(f"train.mitigation: no group of '{feature}' has {min_group_size} rows; lower train.mitigation.min_group_size.")
-    model = GroupThresholdModel(pipeline, None, feature, groups, constraint)
+    model = GroupThresholdModel(pipeline, None, feature, groups, constraint, seed)
     to = ThresholdOptimizer(estimator=pipeline, constraints=constraint, objective="accuracy_score",
                             prefit=True, predict_method="predict_proba")
     model.thresholder = to.fit(X, np.asarray(y), sensitive_features=model.group_of(X))

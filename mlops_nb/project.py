@@ -278,11 +278,18 @@ def run_stage(name: str, root=".", progress: bool = True) -> Path:
         except pm.PapermillExecutionError as e:
             shutil.copyfile(tmp, failed)
             if name in REPORT_STAGES: export_html(failed, root / "reports" / "html" / f"{name}.html")  # e.g. why a gate failed
-            msg = e.evalue if e.ename in _error_names() else f"{e.ename}: {e.evalue}"
+            evalue = _full_error(failed) or e.evalue  # papermill keeps only the first line of a multi-line message
+            msg = evalue if e.ename in _error_names() else f"{e.ename}: {evalue}"
             raise MlopsError(f"stage {name} failed: {msg}\n  (executed notebook with the traceback: {failed.relative_to(root)})") from None
     if failed.exists(): failed.unlink()
     if name in REPORT_STAGES: publish_html(name, root, out)
     return out
+
+def _full_error(nb_path) -> str | None:
+    "The complete message of the error recorded in an executed notebook."
+    nb = json.loads(Path(nb_path).read_text())
+    errs = [o["evalue"] for c in nb["cells"] for o in c.get("outputs", []) if o.get("output_type") == "error"]
+    return errs[-1] if errs else None
 
 def _error_names() -> set:
     "Names of MlopsError and all its subclasses: errors whose message is meant for the user as is."

@@ -98,7 +98,7 @@ def train(root=".", params: Params | None = None, settings: Settings | None = No
     m = params.train.mitigation
     if m:
         _say(f"mitigating: fairlearn ThresholdOptimizer, {m.constraint} across '{m.feature}' ...")
-        pipe = mitigate(pipe, X, y, m.feature, m.constraint, m.min_group_size)
+        pipe = mitigate(pipe, X, y, m.feature, m.constraint, m.min_group_size, params.split.seed)
         fit_s = time.perf_counter() - t0
     _say(f"fitted in {fit_s:.1f} s; logging to MLflow at {settings.tracking_uri}")
     with atomic_write(root / MODEL, ".pkl") as tmp:
@@ -160,7 +160,7 @@ def explain(root=".", params: Params | None = None, settings: Settings | None = 
     model, info = load_model(root)
     X, y = _features(root, params, TEST)
     e = params.explain
-    _say(f"explaining {type(model[-1]).__name__} on {min(e.sample_size, len(X)):,} of {len(X):,} test rows ...")
+    _say(f"explaining {type(base_pipeline(model)[-1]).__name__} on {min(e.sample_size, len(X)):,} of {len(X):,} test rows ...")
     if model is not base_pipeline(model): _say("the model is mitigated: explaining its underlying pipeline (before the group thresholds)")
     expl = explain_pipeline(base_pipeline(model), X, y if params.data.task == "classification" else None, e.sample_size,
                             e.background_size, e.seed, e.tolerance)

@@ -10,7 +10,7 @@ from test_gates import alias_version, make_project, synthetic
 
 def test_mitigate_fixes_demographic_parity_and_passes_the_gates(tmp_path):
     root = make_project(tmp_path, synthetic(unfair=True), performance={"floors": {"roc_auc": 0.5}},
-                        fairness={"equalized_odds_difference": None})
+                        fairness={"equalized_odds_difference": None, "selection_rate_ratio": None})
     assert run(["dvc", "repro"], root, check=False).returncode != 0  # the parity gate fails first
     out = run(["mlops-nb", "mitigate", "--feature", "group", "--constraint", "demographic_parity",
                "--min-group-size", "30"], root)
