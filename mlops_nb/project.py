@@ -5,13 +5,13 @@ from __future__ import annotations
 import json, os, shutil, subprocess, sys, time
 from pathlib import Path
 
-import pandas as pd
 import yaml
 
 import mlops_nb
 from .core import ConfigError, DataError, MlopsError, atomic_write, did_you_mean
 from .config import load_params, load_settings
-from .data import DEFAULT_NA, infer_kind, infer_positive, read_table, time_values
+# pandas and mlops_nb.data are imported where used: `mlops-nb run-stage` runs once per DVC stage and
+# should start fast (the stage's kernel imports them anyway)
 
 # %% auto #0
 __all__ = ['STAGES', 'REPORT_STAGES', 'GITIGNORE', 'packaged_notebooks', 'infer_columns', 'render_params', 'render_settings',
@@ -32,6 +32,8 @@ def packaged_notebooks() -> Path:
 # %% ../nbs/07_project.ipynb #cf292dbc
 def infer_columns(df: pd.DataFrame, target: str, sensitive=(), time_column=None, ids=()) -> dict:
     "Roles for every column: numeric, categorical, id, exclude (with reasons), plus the task."
+    import pandas as pd
+    from mlops_nb.data import infer_kind
     cols = [str(c) for c in df.columns]
     for opt, names in (("--target", [target]), ("--sensitive", list(sensitive)), ("--time-column", [time_column] if time_column else []),
                        ("--id", list(ids))):
@@ -198,6 +200,7 @@ def write_project_files(dest, data_rel: str, df: pd.DataFrame, target: str, sens
                         positive=None, ids=(), name: str | None = None, model_name: str | None = None,
                         estimator: str = "hist_gradient_boosting") -> dict:
     "Write params.yaml, dvc.yaml, settings.ini, .gitignore and the stage notebooks into `dest`; return the roles."
+    from mlops_nb.data import infer_positive, time_values
     dest = Path(dest)
     roles = infer_columns(df, target, sensitive, time_column, ids)
     if roles["task"] == "classification":
@@ -225,6 +228,7 @@ def init_project(dest, data, target: str, sensitive=(), time_column=None, positi
     dest, data = Path(dest), Path(data)
     if dest.exists() and any(dest.iterdir()):
         raise MlopsError(f"{dest} already exists and is not empty; choose a new folder.")
+    from mlops_nb.data import read_table
     df = read_table(data, hint="Check the --data option.")  # clear errors before anything is created
     created = next((p for p in [*reversed(dest.absolute().parents), dest.absolute()] if not p.exists()), None)
     dest.mkdir(parents=True, exist_ok=True)
@@ -328,6 +332,7 @@ def status_report(root=".", n_runs: int = 5) -> str:
     "A readable text summary of pipeline, runs and registry."
     from mlops_nb.tracking import connect
     import mlflow
+    import pandas as pd
     root = Path(root)
     settings = load_settings(root / "settings.ini")
     lines = [f"project  {root.resolve()}", f"mlflow   {settings.tracking_uri}", ""]
