@@ -23,11 +23,13 @@ wall time, and peak RSS: the sum over the process tree sampled every 50 ms (psut
 once per process) and the largest single process (ru_maxrss, what `/usr/bin/time -v` reports).
 
 Temporary copies hold the project's tracked and untracked-not-ignored files (`git ls-files -co
---exclude-standard`), get their own git repo, DVC cache and sqlite MLflow store, and are put first on
-PYTHONPATH so the CLI, the kernels and the peers all import the copy's mlops_nb: the state of the project
-itself is not touched. Files that dvc.yaml names as stage outputs are left out of the copies: DVC
-refuses to reproduce an output that git tracks (see the notes in RESULTS.md). The result is the section
-between `<!-- pipeline -->` markers of bench/RESULTS.md (other benchmarks own the other sections). Usage: `make bench`, or `.venv/bin/python bench/pipeline_bench.py --repeats 5`.
+--exclude-standard`, snapshotted once at the start: the project may change while this runs), get their
+own git repo, DVC cache and sqlite MLflow store, and are put first on PYTHONPATH so the CLI, the kernels
+and the peers all import the copy's mlops_nb: the state of the project itself is not touched. Files that
+dvc.yaml names as stage outputs are left out of the copies: DVC refuses to reproduce an output that git
+tracks (see the notes in RESULTS.md). The result is the section between `<!-- pipeline -->` markers of
+bench/RESULTS.md (other benchmarks own the other sections).
+Usage: `make bench`, or `.venv/bin/python bench/pipeline_bench.py --repeats 5`.
 """
 from __future__ import annotations
 import argparse, datetime, json, os, platform, shutil, statistics, subprocess, sys, tempfile, threading, time
@@ -99,40 +101,49 @@ def measure(cmd: list[str], cwd: Path) -> dict:
     return {"wall": wall, "cpu": ru.ru_utime + ru.ru_stime, "rss": max(peak[0] / 2**20, largest), "maxrss": largest, "log": text}
 
 
-def copy_project(parent: str, skipped: set) -> Path:
-    "A fresh copy of the project's files with its own git repository (and so its own DVC and MLflow state)."
-    dest = Path(tempfile.mkdtemp(prefix="copy_", dir=parent))
-    files = subprocess.run(["git", "ls-files", "-z", "-co", "--exclude-standard"], cwd=ROOT, check=True,
-                           capture_output=True).stdout.decode().split("\0")
+def snapshot(parent: str, info: dict) -> Path:
+    "The project's files as they are now (tracked + untracked-not-ignored, minus stage outputs): every copy's source."
+    dest = Path(parent) / "snapshot"
+    git = lambda *a: subprocess.run(["git", *a], cwd=ROOT, check=True, capture_output=True, text=True).stdout
+    info.update(commit=git("rev-parse", "--short", "HEAD").strip(), dirty=bool(git("status", "--porcelain").strip()),
+                skipped=set())
     outs = dvc_stages(ROOT)[1]
-    for f in filter(None, files):
-        if f in outs: skipped.add(f)
+    for f in filter(None, git("ls-files", "-z", "-co", "--exclude-standard").split("\0")):
+        if f in outs: info["skipped"].add(f)
         elif (ROOT / f).is_file():
             (dest / f).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(ROOT / f, dest / f)
+    return dest
+
+
+def copy_project(snap: Path, parent: str) -> Path:
+    "A fresh copy of the snapshot with its own git repository (and so its own DVC cache and MLflow store)."
+    dest = Path(tempfile.mkdtemp(prefix="copy_", dir=parent)) / "project"
+    shutil.copytree(snap, dest)
     git = ["git", "-c", "user.name=bench", "-c", "user.email=bench@invalid", "-c", "init.defaultBranch=main"]
     for args in (["init", "-q"], ["add", "-A"], ["commit", "-q", "-m", "bench copy"]):
         subprocess.run(git + args, cwd=dest, env=ENV, check=True, capture_output=True)
     return dest
 
 
-def run_benchmark(repeats: int, res: dict[str, list[dict]], skipped: set) -> list[str]:
+def run_benchmark(repeats: int, res: dict[str, list[dict]], info: dict) -> list[str]:
     "Fill res[case.ours|case.peer] with measurements; return the stage names."
     parent = tempfile.mkdtemp(prefix="mlops_nb_bench_")
     try:
+        snap = snapshot(parent, info)  # the project keeps changing while this runs: measure one state
+        stages = dvc_stages(snap)[0]
+        peer = "from mlops_nb import stages; r = '.'; " + "; ".join(f"stages.{s}(r)" for s in stages)
         for i in range(repeats):
             flip = (lambda pair: pair[::-1]) if i % 2 else (lambda pair: pair)  # alternate who runs first
             print(f"[bench] repeat {i + 1}/{repeats}", file=sys.stderr, flush=True)
-            stages = dvc_stages(ROOT)[0]
-            peer = "from mlops_nb import stages; r = '.'; " + "; ".join(f"stages.{s}(r)" for s in stages)
             for key, cmd in flip([("pipeline.ours", ["dvc", "repro", "-f"]), ("pipeline.peer", [PY, "-c", peer])]):
-                proj = copy_project(parent, skipped)
+                proj = copy_project(snap, parent)
                 m = measure(cmd, proj); res[key].append(m)
                 print(f"[bench]   {key}: {m['wall']:.1f} s", file=sys.stderr, flush=True)
                 if key == "pipeline.ours":
                     assert m["log"].count("Running stage") == len(stages), m["log"][-2000:]
                     ours = proj
-                else: shutil.rmtree(proj)
+                else: shutil.rmtree(proj.parent)
             if i == 0:  # right after the forced run everything is up to date
                 for _ in range(max(5, repeats)):
                     m = measure(["dvc", "repro"], ours)
@@ -151,7 +162,7 @@ def run_benchmark(repeats: int, res: dict[str, list[dict]], skipped: set) -> lis
                 res[f"empty.{who}"].append(measure(cmd, ours))
             for label, code in IMPORTS.items():
                 res[label].append(measure([PY, "-c", code], ours))
-            shutil.rmtree(ours)
+            shutil.rmtree(ours.parent)
     finally:
         shutil.rmtree(parent, ignore_errors=True)
     return stages
@@ -167,9 +178,8 @@ def overhead(ours: list[dict], peer: list[dict], key: str = "wall") -> float:
 def verdict(ok: bool) -> str: return "**PASS**" if ok else "**FAIL**"
 
 
-def write_results(res: dict, stages: list[str], skipped: set, repeats: int, load: tuple, path: Path) -> None:
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
-    dirty = bool(subprocess.run(["git", "status", "--porcelain", "-uno"], cwd=ROOT, capture_output=True, text=True).stdout.strip())
+def write_results(res: dict, stages: list[str], info: dict, repeats: int, load: tuple, path: Path) -> None:
+    commit, dirty, skipped = info["commit"], info["dirty"], info["skipped"]
     cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), platform.processor())
     pyver = subprocess.run([PY, "-c", "import platform; print(platform.python_version())"], capture_output=True, text=True).stdout.strip()
     pkgs = ", ".join(f"{p} {version(p)}" for p in ("dvc", "papermill", "ipykernel", "mlflow", "scikit-learn", "pandas"))
@@ -229,9 +239,9 @@ def main() -> None:
     load = os.getloadavg()
     res: dict[str, list[dict]] = defaultdict(list)
     t0 = time.perf_counter()
-    skipped: set[str] = set()
-    stages = run_benchmark(a.repeats, res, skipped)
-    write_results(res, stages, skipped, a.repeats, load, a.out)
+    info: dict = {}
+    stages = run_benchmark(a.repeats, res, info)
+    write_results(res, stages, info, a.repeats, load, a.out)
     print(f"[bench] wrote {a.out} in {(time.perf_counter() - t0) / 60:.1f} min", file=sys.stderr)
     text = a.out.read_text()
     print(text[text.index(MARK):text.index(END) + len(END)])

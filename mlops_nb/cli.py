@@ -100,6 +100,9 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--root", default=".", help="project folder (default: current)")
     m.set_defaults(func=_cmd_mitigate)
 
+    from mlops_nb.registry import add_commands
+    add_commands(sub)  # models list|show|history|promote|rollback|retire|unretire|seal|card, audit verify
+
     s = sub.add_parser("status", help="pipeline state, latest MLflow runs, registered versions and aliases")
     s.add_argument("--root", default=".", help="project folder (default: current)")
     s.set_defaults(func=_cmd_status)

@@ -14,8 +14,8 @@ from .core import ConfigError, did_you_mean
 # %% auto #0
 __all__ = ['Scalar', 'DataParams', 'SplitParams', 'MitigationParams', 'TrainParams', 'EvaluateParams', 'ExplainParams',
            'FairnessParams', 'RegressionTolerance', 'PerformanceGates', 'FairnessGates', 'ExplainabilityGates',
-           'GatesParams', 'Params', 'parse_params', 'load_params', 'MlflowSettings', 'ProjectSettings', 'Settings',
-           'load_settings']
+           'GatesParams', 'CardParams', 'Params', 'parse_params', 'load_params', 'MlflowSettings', 'ProjectSettings',
+           'RegistrySettings', 'Settings', 'load_settings']
 
 # %% ../nbs/01_config.ipynb #924064e2
 class _Strict(BaseModel):
@@ -109,6 +109,13 @@ class GatesParams(_Strict):
     fairness: FairnessGates = FairnessGates()
     explainability: ExplainabilityGates = ExplainabilityGates()
 
+class CardParams(_Strict):
+    "Facts for the model card that only a person can state."
+    intended_use: str = ""
+    owner: str = ""
+    out_of_scope: str = ""
+    limitations: list[str] = []
+
 class Params(_Strict):
     "The whole params.yaml."
     data: DataParams
@@ -118,6 +125,7 @@ class Params(_Strict):
     explain: ExplainParams = ExplainParams()
     fairness: FairnessParams = FairnessParams()
     gates: GatesParams = GatesParams()
+    card: Optional[CardParams] = None
 
 # %% ../nbs/01_config.ipynb #e1f941f3
 def _format_errors(source: str, e: ValidationError, data: dict) -> str:
@@ -177,9 +185,17 @@ class MlflowSettings(_Strict):
 class ProjectSettings(_Strict):
     name: str = "mlops_nb-project"
 
+class RegistrySettings(_Strict):
+    "Who may do what in the model registry, and where decisions are recorded."
+    roles: str = Field("roles.yaml", description="YAML file mapping users and groups to roles")
+    audit_log: str = Field("audit/audit.jsonl", description="append-only JSON-lines audit log (share it on a team)")
+    identity_header: str = Field("", description="HTTP header a trusted proxy sets to the user name, e.g. X-Forwarded-User")
+    default_role: str = Field("viewer", description="role of a user the roles file does not name")
+
 class Settings(_Strict):
     project: ProjectSettings = ProjectSettings()
     mlflow: MlflowSettings = MlflowSettings()
+    registry: RegistrySettings = RegistrySettings()
     root: Path = Path(".")
 
     def resolve_uri(self, uri: str) -> str:
@@ -195,7 +211,7 @@ class Settings(_Strict):
     @property
     def artifact_root(self) -> Path: return (self.root / self.mlflow.artifact_root).resolve()
 
-_SECTIONS = {"project": ProjectSettings, "mlflow": MlflowSettings}
+_SECTIONS = {"project": ProjectSettings, "mlflow": MlflowSettings, "registry": RegistrySettings}
 
 def load_settings(path="settings.ini", environ=None) -> Settings:
     "Read settings.ini (missing file = defaults), apply environment overrides, validate."

@@ -135,6 +135,15 @@ artifact_root = mlartifacts
 experiment = {name}
 model_name = {model_name}
 request_timeout = 10
+
+[registry]
+# who may promote, roll back and retire (viewer < data-scientist < approver < admin)
+roles = roles.yaml
+# append-only, hash-chained audit log of every lifecycle action (share it on a team)
+audit_log = audit/audit.jsonl
+# HTTP header a trusted proxy sets to the user name (dashboards behind a proxy); empty = not used
+identity_header =
+default_role = viewer
 """
 
 def _nb_out(stage): return {f"reports/notebooks/{stage}.ipynb": {"cache": False}}
@@ -180,6 +189,7 @@ GITIGNORE = """# mlops_nb: local MLflow store and run artifacts, executed notebo
 /mlartifacts/
 /mlruns/
 /reports/notebooks/
+/audit/*.lock
 .ipynb_checkpoints/
 .venv/
 """

@@ -307,6 +307,8 @@ def register(root=".", settings: Settings | None = None) -> dict:
     logged = tracking.LoggedRun(info["run_id"], info["experiment_id"], info["model_uri"], info["model_id"])
     reg = tracking.register_version(settings, logged, status, tags={"mlops_nb.model_sha256": info["sha256"], **gate_tags,
                                     **{f"test_{k}": f"{v:.6g}" for k, v in metrics.items() if isinstance(v, float)}})
+    from mlops_nb.registry import seal_version
+    seal_version(settings, reg.version, reg.name)  # SHA-256 of every artifact file, verified at load
     tracking.log_to_run(settings, info["run_id"], tags={"registered_version": reg.version, "validation_status": status})
     out = {"schema": "mlops_nb.registry/1", **reg.to_dict(), "run_id": info["run_id"], "tracking_uri": settings.tracking_uri}
     write_json(root / REGISTRY, out)

@@ -1,0 +1,135 @@
+"""Registry benchmark: promote / rollback latency and listing 1,000 versions, on the sqlite store.
+
+Peers are lower bounds in the same run: a bare MLflow `set_registered_model_alias` (what a
+promotion must do at least) and a bare `search_model_versions` (what listing must do at
+least). Ours adds the role check, the lock, the eligibility checks, downloading and hashing
+the artifact, the audit entry and the mirror tags. The result is written to bench/RESULTS.md
+between the `<!-- registry -->` markers; the rest of the file is kept.
+
+    .venv/bin/python bench/registry_bench.py [--versions 1000] [--repeats 5] [--no-write]
+"""
+import argparse, os, platform, statistics, sys, tempfile, time
+from datetime import date
+from pathlib import Path
+
+os.environ.update(MLFLOW_DISABLE_TELEMETRY="true", DO_NOT_TRACK="true", MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR="false")
+import logging; logging.getLogger("mlflow").setLevel(logging.ERROR)
+import warnings; warnings.filterwarnings("ignore")
+
+import mlflow, numpy as np, pandas as pd
+from sklearn.linear_model import LogisticRegression
+
+from mlops_nb import registry as R, tracking
+from mlops_nb.config import MlflowSettings, Settings
+from mlops_nb.core import atomic_write
+
+RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
+BEGIN, END = "<!-- registry -->", "<!-- /registry -->"
+
+
+def median_time(fn, repeats):
+    ts = []
+    for _ in range(repeats):
+        t0 = time.perf_counter(); fn(); ts.append(time.perf_counter() - t0)
+    return statistics.median(ts), max(ts)
+
+
+def run(n_versions: int, repeats: int) -> dict:
+    d = Path(tempfile.mkdtemp(prefix="registry_bench."))
+    (d / "roles.yaml").write_text("users: {alice: approver}\n")
+    S = Settings(mlflow=MlflowSettings(tracking_uri=f"sqlite:///{d}/mlflow.db", model_name="bench"), root=d)
+    exp = tracking.connect(S)
+    X = pd.DataFrame({"a": np.random.default_rng(0).normal(size=50)}); y = (X.a > 0).astype(int)
+    with mlflow.start_run(experiment_id=exp) as run_:
+        info = mlflow.sklearn.log_model(LogisticRegression().fit(X, y), name="model", pip_requirements=["scikit-learn"],
+                                        serialization_format="cloudpickle")
+    c = mlflow.MlflowClient()
+    c.create_registered_model("bench")
+    t0 = time.perf_counter()
+    for i in range(n_versions):
+        status = "passed" if i < 2 or i % 3 else "failed"
+        c.create_model_version("bench", info.model_uri, run_id=run_.info.run_id,
+                               tags={"validation_status": status, "gate.performance.floor.roc_auc":
+                                     "pass: 0.9 >= 0.7" if status == "passed" else "FAIL: 0.6 >= 0.7"})
+    build_s = time.perf_counter() - t0
+    for v in ("1", "2"): R.seal_version(S, v)
+    R.promote(S, "1", "baseline", user="alice")  # warm-up (imports, first queries)
+
+    def cycle_promote(): R.promote(S, "2", "bench promote", user="alice")
+    def cycle_rollback(): R.rollback(S, "bench rollback", user="alice")
+    prom, roll = [], []
+    for _ in range(repeats):
+        t = time.perf_counter(); cycle_promote(); prom.append(time.perf_counter() - t)
+        t = time.perf_counter(); cycle_rollback(); roll.append(time.perf_counter() - t)
+    bare_alias, _ = median_time(lambda: c.set_registered_model_alias("bench", "bench-peer", "2"), repeats)
+    rows = R.list_versions(S)
+    assert len(rows) == n_versions and sum(r["validation_status"] == "failed" for r in rows) > 0
+    list_s, list_max = median_time(lambda: R.list_versions(S), repeats)
+    bare_list, _ = median_time(lambda: list(c.search_model_versions("name='bench'", max_results=10000)), repeats)
+    load_s, _ = median_time(lambda: R.load_champion(S), repeats)
+    bare_load, _ = median_time(lambda: mlflow.sklearn.load_model("models:/bench@champion"), repeats)
+    assert R.verify_audit(R.audit_path(S), R.audit_heads(S)).ok
+    return dict(n=n_versions, repeats=repeats, build_s=build_s, promote=statistics.median(prom), promote_max=max(prom),
+                rollback=statistics.median(roll), rollback_max=max(roll), bare_alias=bare_alias, list_s=list_s,
+                list_max=list_max, bare_list=bare_list, load_s=load_s, bare_load=bare_load,
+                audit_lines=len(R.read_audit(R.audit_path(S))))
+
+
+def section(r: dict) -> str:
+    ms = lambda s: f"{s * 1000:.0f} ms"
+    load1 = os.getloadavg()[0]
+    lines = [BEGIN, "## Registry: promote, rollback, list (sqlite store)", "",
+             f"`bench/registry_bench.py`, {date.today()}: {os.cpu_count()} cores, Python {platform.python_version()}, "
+             f"mlflow {mlflow.__version__}; load average at the end {load1:.1f} (other jobs were sharing the machine when it is above 2).",
+             "",
+             f"One registered model with {r['n']:,} versions (built with `create_model_version` in {r['build_s']:.0f} s; every "
+             "third one tagged `validation_status=failed`), sqlite store in a temp folder, a tiny LogisticRegression artifact. "
+             f"Times are medians of {r['repeats']} (max in brackets). Peers are lower bounds: a bare MLflow call doing only the "
+             "registry write/read the action needs. Ours adds the role check, the file lock, re-reading the state, downloading "
+             "and hashing the artifact, the audit entry and the mirror tags.",
+             "",
+             "| case | peer (bare MLflow) | mlops_nb | ratio | goal |",
+             "|---|---|---|---|---|",
+             f"| promote (approver, gates passed, artifact verified, audited) | `set_registered_model_alias` {ms(r['bare_alias'])} | "
+             f"{ms(r['promote'])} ({ms(r['promote_max'])}) | {r['promote'] / r['bare_alias']:.1f}× | ≤ 500 ms: "
+             f"**{'met' if r['promote_max'] <= 0.5 else 'NOT met'}** |",
+             f"| rollback to the previous champion | `set_registered_model_alias` {ms(r['bare_alias'])} | "
+             f"{ms(r['rollback'])} ({ms(r['rollback_max'])}) | {r['rollback'] / r['bare_alias']:.1f}× | ≤ 500 ms: "
+             f"**{'met' if r['rollback_max'] <= 0.5 else 'NOT met'}** |",
+             f"| list {r['n']:,} versions with gate status | `search_model_versions` {ms(r['bare_list'])} | "
+             f"{ms(r['list_s'])} ({ms(r['list_max'])}) | {r['list_s'] / r['bare_list']:.2f}× | ≤ 1 s: "
+             f"**{'met' if r['list_max'] <= 1 else 'NOT met'}** |",
+             f"| load_champion (hash-verified) | `mlflow.sklearn.load_model('models:/…@champion')` {ms(r['bare_load'])} | "
+             f"{ms(r['load_s'])} | {r['load_s'] / r['bare_load']:.2f}× | — |",
+             "",
+             f"The audit log ended with {r['audit_lines']} entries and verified intact.",
+             END]
+    return "\n".join(lines) + "\n"
+
+
+def write_section(text: str, path: Path = RESULTS):
+    "Replace our section of RESULTS.md (or append it), keeping everything else; re-read right before writing."
+    old = path.read_text() if path.exists() else ""
+    if BEGIN in old and END in old:
+        head, rest = old.split(BEGIN, 1)
+        new = head + text.rstrip("\n") + rest.split(END, 1)[1]
+    else:
+        new = (old.rstrip("\n") + "\n\n" if old.strip() else "") + text
+    with atomic_write(path) as tmp: tmp.write_text(new)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--versions", type=int, default=1000)
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--no-write", action="store_true", help="print the table, do not touch bench/RESULTS.md")
+    a = ap.parse_args(argv)
+    text = section(run(a.versions, a.repeats))
+    print(text)
+    if not a.no_write:
+        write_section(text)
+        print(f"wrote the registry section of {RESULTS}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
