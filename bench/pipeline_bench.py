@@ -70,35 +70,39 @@ def dvc_stages(root: Path) -> tuple[list[str], set[str]]:
 
 
 def measure(cmd: list[str], cwd: Path) -> dict:
-    "Run cmd in cwd; wall s, CPU s and peak RSS (MB) of its process tree, output; raise if it fails."
-    log = cwd / ".bench.log"
-    with open(log, "w") as out:
-        t0 = time.perf_counter()
-        p = subprocess.Popen(cmd, cwd=cwd, env={**ENV, "PYTHONPATH": str(cwd)}, stdout=out, stderr=subprocess.STDOUT)
-        peak, done = [0], threading.Event()
-        def sample():
-            try: root = psutil.Process(p.pid)
-            except psutil.Error: return
-            while not done.wait(0.05):
-                try: procs = [root, *root.children(recursive=True)]
-                except psutil.Error: continue
-                total = 0
-                for q in procs:
-                    try: total += q.memory_info().rss
-                    except psutil.Error: pass
-                peak[0] = max(peak[0], total)
-        sampler = threading.Thread(target=sample, daemon=True) if psutil else None
-        if sampler: sampler.start()
-        _, status, ru = os.wait4(p.pid, 0)
-        wall = time.perf_counter() - t0
-        p.returncode = os.waitstatus_to_exitcode(status)
-        done.set()
-        if sampler: sampler.join()
-    text = log.read_text(errors="replace")
+    "Run cmd in cwd: wall s, CPU s, peak RSS MB of its process tree, output lines with their time; exit if it fails."
+    t0 = time.perf_counter()
+    p = subprocess.Popen(cmd, cwd=cwd, env={**ENV, "PYTHONPATH": str(cwd)}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    lines, peak, done = [], [0], threading.Event()
+    def read(): lines.extend((time.perf_counter() - t0, raw.decode(errors="replace")) for raw in p.stdout)
+    def sample():
+        while not done.wait(0.05):
+            total = 0
+            try: procs = [psutil.Process(p.pid), *psutil.Process(p.pid).children(recursive=True)]
+            except psutil.Error: continue
+            for q in procs:
+                try: total += q.memory_info().rss
+                except psutil.Error: pass
+            peak[0] = max(peak[0], total)
+    threads = [threading.Thread(target=f, daemon=True) for f in ([read, sample] if psutil else [read])]
+    for t in threads: t.start()
+    _, status, ru = os.wait4(p.pid, 0)
+    wall = time.perf_counter() - t0
+    p.returncode = os.waitstatus_to_exitcode(status)
+    done.set()
+    for t in threads: t.join(timeout=10)
+    text = "".join(line for _, line in lines)
     if p.returncode != 0:
         sys.exit(f"bench: `{' '.join(cmd)}` failed in {cwd} (exit {p.returncode}):\n{text[-3000:]}")
     largest = ru.ru_maxrss / 1024
-    return {"wall": wall, "cpu": ru.ru_utime + ru.ru_stime, "rss": max(peak[0] / 2**20, largest), "maxrss": largest, "log": text}
+    return {"wall": wall, "cpu": ru.ru_utime + ru.ru_stime, "rss": max(peak[0] / 2**20, largest), "maxrss": largest,
+            "log": text, "lines": lines}
+
+
+def dvc_stage_times(m: dict) -> dict[str, float]:
+    "Wall time of each stage inside a `dvc repro` run: from its 'Running stage' line to the next one (or the end)."
+    marks = [(t, line.split("'")[1]) for t, line in m["lines"] if line.startswith("Running stage '")]
+    return {name: end - t for (t, name), end in zip(marks, [t for t, _ in marks[1:]] + [m["wall"]])}
 
 
 def snapshot(parent: str, info: dict) -> Path:
@@ -141,7 +145,8 @@ def run_benchmark(repeats: int, res: dict[str, list[dict]], info: dict) -> list[
                 m = measure(cmd, proj); res[key].append(m)
                 print(f"[bench]   {key}: {m['wall']:.1f} s", file=sys.stderr, flush=True)
                 if key == "pipeline.ours":
-                    assert m["log"].count("Running stage") == len(stages), m["log"][-2000:]
+                    m["stages"] = dvc_stage_times(m)
+                    assert list(m["stages"]) == stages, m["log"][-2000:]
                     ours = proj
                 else: shutil.rmtree(proj.parent)
             if i == 0:  # right after the forced run everything is up to date
@@ -194,13 +199,16 @@ def write_results(res: dict, stages: list[str], info: dict, repeats: int, load: 
          f"- load average (1 min) at start / end: {load[0]:.2f} / {os.getloadavg()[0]:.2f} (shared machine: other jobs compete for the {n} cores)",
          f"- reproduce: `make bench` (runs `python bench/pipeline_bench.py`), or `.venv/bin/python bench/pipeline_bench.py --repeats N`",
          f"- wall seconds, median of {repeats} (no-op rows: {len(res['noop.ours'])}); overhead = median of paired differences ours - peer; "
+         "in `dvc repro -f` = the stage's share of the forced pipeline run (from its 'Running stage' line to the next); "
          "CPU = user+sys of the process tree; peak RSS = sum over the process tree (largest single process in the notes)", "",
-         f"| case ({n} cores, median of {repeats}) | peer / lower bound | mlops_nb | ratio | overhead | CPU s (peer / ours) | peak RSS MB (peer / ours) |",
-         "|---|---:|---:|---:|---:|---:|---:|"]
+         f"| case ({n} cores, median of {repeats}) | peer / lower bound | mlops_nb | ratio | overhead | in `dvc repro -f` "
+         "| CPU s (peer / ours) | peak RSS MB (peer / ours) |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
     for label, k, note in rows:
         o, p = res[f"{k}.ours"], res[f"{k}.peer"]
+        dvc = f"{statistics.median(m['stages'][k] for m in res['pipeline.ours']):.2f} s" if k in stages else ""
         L.append(f"| {label} | {med(p, 'wall'):.2f} s | {med(o, 'wall'):.2f} s | {med(o, 'wall') / med(p, 'wall'):.2f}x | "
-                 f"{overhead(o, p):+.2f} s{note} | {med(p, 'cpu'):.1f} / {med(o, 'cpu'):.1f} | {med(p, 'rss'):.0f} / {med(o, 'rss'):.0f} |")
+                 f"{overhead(o, p):+.2f} s{note} | {dvc} | {med(p, 'cpu'):.1f} / {med(o, 'cpu'):.1f} | "
+                 f"{med(p, 'rss'):.0f} / {med(o, 'rss'):.0f} |")
     L += ["", "Where the time goes (same copy, `python -c` subprocess, median):", "", "| import | wall | CPU s | peak RSS MB |", "|---|---:|---:|---:|"]
     L += [f"| {label} | {med(res[label], 'wall'):.2f} s | {med(res[label], 'cpu'):.1f} | {med(res[label], 'rss'):.0f} |" for label in IMPORTS]
     fit_o, fit_p = (statistics.median(m["fit"] for m in res[f"train.{w}"]) for w in ("ours", "peer"))
