@@ -201,7 +201,6 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                   'mlops_nb.project.init_project': ('project.html#init_project', 'mlops_nb/project.py'),
                                   'mlops_nb.project.packaged_notebooks': ('project.html#packaged_notebooks', 'mlops_nb/project.py'),
                                   'mlops_nb.project.pipeline_status': ('project.html#pipeline_status', 'mlops_nb/project.py'),
-                                  'mlops_nb.project.publish_html': ('project.html#publish_html', 'mlops_nb/project.py'),
                                   'mlops_nb.project.render_dvc': ('project.html#render_dvc', 'mlops_nb/project.py'),
                                   'mlops_nb.project.render_params': ('project.html#render_params', 'mlops_nb/project.py'),
                                   'mlops_nb.project.render_settings': ('project.html#render_settings', 'mlops_nb/project.py'),

@@ -15,8 +15,8 @@ from .config import load_params, load_settings
 
 # %% auto #0
 __all__ = ['STAGES', 'REPORT_STAGES', 'GITIGNORE', 'packaged_notebooks', 'infer_columns', 'render_params', 'render_settings',
-           'render_dvc', 'write_project_files', 'init_project', 'run_stage', 'export_html', 'publish_html',
-           'pipeline_status', 'status_report']
+           'render_dvc', 'write_project_files', 'init_project', 'run_stage', 'export_html', 'pipeline_status',
+           'status_report']
 
 # %% ../nbs/07_project.ipynb #f000e66b
 STAGES = ("prepare", "train", "evaluate", "explain", "fairness", "gate", "register")
@@ -296,7 +296,7 @@ def run_stage(name: str, root=".", progress: bool = True) -> Path:
             msg = evalue if e.ename in _error_names() else f"{e.ename}: {evalue}"
             raise MlopsError(f"stage {name} failed: {msg}\n  (executed notebook with the traceback: {failed.relative_to(root)})") from None
     if failed.exists(): failed.unlink()
-    if name in REPORT_STAGES: publish_html(name, root, out)
+    if name in REPORT_STAGES: export_html(out, root / "reports" / "html" / f"{name}.html")  # register logs it to MLflow
     return out
 
 def _full_error(nb_path) -> str | None:
@@ -320,15 +320,7 @@ def export_html(nb_path, html_path) -> Path:
     with atomic_write(html_path, ".html") as tmp: tmp.write_text(body, encoding="utf-8")
     return Path(html_path)
 
-def publish_html(name: str, root, nb_path) -> Path:
-    "Export `reports/html/NAME.html` and attach it to the model's MLflow run."
-    from mlops_nb.tracking import log_to_run
-    root = Path(root)
-    html = export_html(nb_path, root / "reports" / "html" / f"{name}.html")
-    info = root / "models" / "model.json"
-    if info.exists():
-        log_to_run(load_settings(root / "settings.ini"), json.loads(info.read_text())["run_id"], artifacts=[html])
-    return html
+
 
 # %% ../nbs/07_project.ipynb #63b7e376
 def pipeline_status(root=".") -> dict:

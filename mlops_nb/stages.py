@@ -309,7 +309,9 @@ def register(root=".", settings: Settings | None = None) -> dict:
                                     **{f"test_{k}": f"{v:.6g}" for k, v in metrics.items() if isinstance(v, float)}})
     from mlops_nb.registry import seal_version
     seal_version(settings, reg.version, reg.name)  # SHA-256 of every artifact file, verified at load
-    tracking.log_to_run(settings, info["run_id"], tags={"registered_version": reg.version, "validation_status": status})
+    reports = sorted((root / "reports" / "html").glob("*.html"))  # the stakeholder reports, code-free
+    tracking.log_to_run(settings, info["run_id"], tags={"registered_version": reg.version, "validation_status": status},
+                        artifacts=reports)
     out = {"schema": "mlops_nb.registry/1", **reg.to_dict(), "run_id": info["run_id"], "tracking_uri": settings.tracking_uri}
     write_json(root / REGISTRY, out)
     _say(f"registered {reg.name} version {reg.version}" + (f" as @{reg.alias}" if reg.alias else " without alias"))
