@@ -30,8 +30,12 @@ def connect(settings: Settings) -> str:
     "Point MLflow at the configured store and experiment; return the experiment id."
     import mlflow
     check_reachable(settings.tracking_uri, settings.mlflow.request_timeout)
+    saved = {k: os.environ.get(k) for k in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")}
     mlflow.set_tracking_uri(settings.tracking_uri)
     mlflow.set_registry_uri(settings.registry_uri)
+    for k, v in saved.items():  # MLflow also exports both URIs to os.environ; that would leak this project's
+        if v is None: os.environ.pop(k, None)  # store into every child process (dvc, other projects)
+        else: os.environ[k] = v
     name = settings.mlflow.experiment
     try:
         exp = mlflow.get_experiment_by_name(name)

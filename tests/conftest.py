@@ -15,9 +15,15 @@ for var in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI"):  # tests choose their
 GIT_ID = ["-c", "user.name=mlops-nb-tests", "-c", "user.email=tests@mlops-nb.invalid"]
 
 
+def clean_env(**extra) -> dict:
+    "The environment without any MLflow store variable (each project's settings.ini decides), plus `extra`."
+    env = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")}
+    return {**env, **extra}
+
+
 def run(cmd, cwd, check=True, env=None, timeout=600):
-    "Run a command; on failure show its output in the assertion."
-    r = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, env=env, timeout=timeout)
+    "Run a command in a clean environment; on failure show its output in the assertion."
+    r = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, env=env or clean_env(), timeout=timeout)
     if check and r.returncode != 0:
         raise AssertionError(f"{cmd} exited {r.returncode}\nstdout:\n{r.stdout[-3000:]}\nstderr:\n{r.stderr[-3000:]}")
     return r

@@ -39,8 +39,8 @@ def alias_version(root, alias):
     from mlflow.exceptions import MlflowException
     from mlops_nb.config import load_settings
     s = load_settings(root / "settings.ini")
-    mlflow.set_tracking_uri(s.tracking_uri); mlflow.set_registry_uri(s.registry_uri)  # both are process globals
-    try: return str(mlflow.MlflowClient().get_model_version_by_alias(s.mlflow.model_name, alias).version)
+    client = mlflow.MlflowClient(s.tracking_uri, s.registry_uri)  # explicit: several projects in one process
+    try: return str(client.get_model_version_by_alias(s.mlflow.model_name, alias).version)
     except MlflowException: return None
 
 
@@ -97,8 +97,7 @@ def test_regression_against_champion_fails_the_performance_gate(tmp_path):
     root = make_project(tmp_path, synthetic(seed=3))
     run(["dvc", "repro"], root)
     s = load_settings(root / "settings.ini")
-    mlflow.set_tracking_uri(s.tracking_uri); mlflow.set_registry_uri(s.registry_uri)
-    mlflow.MlflowClient().set_registered_model_alias(s.mlflow.model_name, "champion", "1")
+    mlflow.MlflowClient(s.tracking_uri, s.registry_uri).set_registered_model_alias(s.mlflow.model_name, "champion", "1")
     # a much weaker candidate: the strongest feature left out
     p = yaml.safe_load((root / "params.yaml").read_text())
     p["data"]["numeric"] = ["x2"]

@@ -21,8 +21,8 @@ def mlflow_client(root):
     import mlflow
     from mlops_nb.config import load_settings
     s = load_settings(root / "settings.ini")
-    mlflow.set_tracking_uri(s.tracking_uri); mlflow.set_registry_uri(s.registry_uri)
-    return mlflow.MlflowClient(), s
+    mlflow.set_tracking_uri(s.tracking_uri); mlflow.set_registry_uri(s.registry_uri)  # for models:/ URIs below
+    return mlflow.MlflowClient(s.tracking_uri, s.registry_uri), s
 
 
 def test_repro_runs_every_stage_and_writes_outputs(demo):
