@@ -80,6 +80,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                   'mlops_nb.explain._plain': ('explain.html#_plain', 'mlops_nb/explain.py'),
                                   'mlops_nb.explain._positive_class': ('explain.html#_positive_class', 'mlops_nb/explain.py'),
                                   'mlops_nb.explain._selected': ('explain.html#_selected', 'mlops_nb/explain.py'),
+                                  'mlops_nb.explain._shap_values': ('explain.html#_shap_values', 'mlops_nb/explain.py'),
                                   'mlops_nb.explain._top': ('explain.html#_top', 'mlops_nb/explain.py'),
                                   'mlops_nb.explain.check_additivity': ('explain.html#check_additivity', 'mlops_nb/explain.py'),
                                   'mlops_nb.explain.column_origins': ('explain.html#column_origins', 'mlops_nb/explain.py'),

@@ -87,6 +87,13 @@ def test_additivity_holds_model_agnostic(acs):
     assert small.n_sample == 5 and small.explainer_options["budget"] == 3000
 
 
+def test_forest_budget_bounds_the_sample(acs, pipes):
+    _, _, X, y = acs
+    e = explain_pipeline(pipes["rf"], X, y, sample_size=300, forest_budget=30 * 50 * 40)  # 30 trees x 50 background rows
+    assert e.n_sample == 40 and e.explainer_options["budget"] == 60_000
+    assert e.additivity_error < 1e-6 and y.iloc[e.positions].sum() == round(40 * y.mean())
+
+
 def test_regression_explains_the_prediction(acs):
     Xtr, _, X, _ = acs
     ytr = Xtr["AGEP"] * 0 + (Xtr["SCHL"].astype(int) * 1000.0)  # a value target on a large scale
@@ -98,17 +105,21 @@ def test_regression_explains_the_prediction(acs):
         assert e.additivity_error <= 1e-4 * max(1, np.abs(e.outputs).max())
 
 
-@pytest.mark.parametrize("name", ["hgb", "lr"])
+@pytest.mark.parametrize("name", ["hgb", "lr", "rf"])
 def test_mapped_sums_equal_unmapped(acs, pipes, name):
     "Each original column's SHAP value is the sum of its output columns' values (checked with sklearn's own names)."
     _, _, X, y = acs
     pipe = pipes[name]
     e = explain_pipeline(pipe, X, y, sample_size=200)
     Z = pipe[:-1].transform(X.iloc[e.positions])
+    n_bg = {"hgb": 1, "lr": 200, "rf": 50}[name]  # the same background rows explain_pipeline draws (none for hgb)
+    Zb = pipe[:-1].transform(X.iloc[np.sort(np.random.default_rng([0, 1]).choice(len(X), n_bg, replace=False))])
     if name == "hgb":
         raw = shap.TreeExplainer(pipe[-1]).shap_values(Z, check_additivity=False)
+    elif name == "rf":
+        raw = shap.TreeExplainer(pipe[-1], Zb, feature_perturbation="interventional").shap_values(Z)[..., 1]
+        assert e.explainer_options == {"feature_perturbation": "interventional", "background": 50, "budget": 1_000_000}
     else:
-        Zb = pipe[:-1].transform(X.iloc[np.sort(np.random.default_rng([0, 1]).choice(len(X), 200, replace=False))])
         raw = shap.LinearExplainer(pipe[-1], shap.maskers.Independent(Zb, max_samples=200)).shap_values(Z)
     np.testing.assert_allclose(e.values.sum(1), raw.sum(1), atol=1e-5)
     np.testing.assert_allclose(np.abs(e.values).sum(), np.abs(e.values.astype(float)).sum())
