@@ -21,8 +21,9 @@ import fairlearn, sklearn
 from fairlearn.metrics import MetricFrame, count, false_positive_rate, selection_rate, true_positive_rate
 from sklearn.metrics import accuracy_score, precision_score
 
-from mlops_nb.core import atomic_write
 from mlops_nb.fairness import fairness_report, group_counts, group_metrics
+
+from results import write_section  # bench/results.py
 
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 BEGIN, END = "<!-- fairness -->", "<!-- /fairness -->"
@@ -161,17 +162,6 @@ def section(rows: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_section(text: str, path: Path = RESULTS):
-    "Replace our section of RESULTS.md (or append it), keeping everything else; re-read right before writing."
-    old = path.read_text() if path.exists() else ""
-    if BEGIN in old and END in old:
-        head, rest = old.split(BEGIN, 1)
-        new = head + text.rstrip("\n") + rest.split(END, 1)[1]
-    else:
-        new = (old.rstrip("\n") + "\n\n" if old.strip() else "") + text
-    with atomic_write(path) as tmp: tmp.write_text(new)
-
-
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
@@ -181,7 +171,7 @@ def main(argv=None):
     text = section(rows)
     print(text)
     if not a.no_write:
-        write_section(text)
+        write_section(text, BEGIN, END)
         print(f"wrote the fairness section of {RESULTS}")
 
 

@@ -21,7 +21,8 @@ from sklearn.linear_model import LogisticRegression
 
 from mlops_nb import registry as R, tracking
 from mlops_nb.config import MlflowSettings, Settings
-from mlops_nb.core import atomic_write
+
+from results import write_section  # bench/results.py
 
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 BEGIN, END = "<!-- registry -->", "<!-- /registry -->"
@@ -107,17 +108,6 @@ def section(r: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_section(text: str, path: Path = RESULTS):
-    "Replace our section of RESULTS.md (or append it), keeping everything else; re-read right before writing."
-    old = path.read_text() if path.exists() else ""
-    if BEGIN in old and END in old:
-        head, rest = old.split(BEGIN, 1)
-        new = head + text.rstrip("\n") + rest.split(END, 1)[1]
-    else:
-        new = (old.rstrip("\n") + "\n\n" if old.strip() else "") + text
-    with atomic_write(path) as tmp: tmp.write_text(new)
-
-
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--versions", type=int, default=1000)
@@ -127,7 +117,7 @@ def main(argv=None):
     text = section(run(a.versions, a.repeats))
     print(text)
     if not a.no_write:
-        write_section(text)
+        write_section(text, BEGIN, END)
         print(f"wrote the registry section of {RESULTS}")
 
 
