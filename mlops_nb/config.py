@@ -12,9 +12,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from .core import ConfigError, did_you_mean
 
 # %% auto #0
-__all__ = ['Scalar', 'DataParams', 'SplitParams', 'MitigationParams', 'TrainParams', 'EvaluateParams', 'ExplainParams',
-           'FairnessParams', 'RegressionTolerance', 'PerformanceGates', 'FairnessGates', 'ExplainabilityGates',
-           'GatesParams', 'CardParams', 'Params', 'parse_params', 'load_params', 'MlflowSettings', 'ProjectSettings',
+__all__ = ['Scalar', 'DRIFT_TESTS', 'DataParams', 'SplitParams', 'MitigationParams', 'TrainParams', 'EvaluateParams',
+           'ExplainParams', 'FairnessParams', 'ContractParams', 'RegressionTolerance', 'PerformanceGates',
+           'FairnessGates', 'ExplainabilityGates', 'GatesParams', 'CardParams', 'DriftColumnParams', 'DriftParams',
+           'RetrainWhen', 'MonitorParams', 'Params', 'parse_params', 'load_params', 'MlflowSettings', 'ProjectSettings',
            'RegistrySettings', 'Settings', 'load_settings']
 
 # %% ../nbs/01_config.ipynb #924064e2
@@ -35,6 +36,8 @@ class DataParams(_Strict):
     id: list[str] = []
     time: Optional[str] = None
     exclude: list[str] = Field([], description="columns kept out of the model, e.g. free text")
+    pii: dict[str, Literal["drop", "pseudonymize"]] = Field({}, description="personal columns: dropped, or replaced by a keyed "
+                                                             "hash (HMAC-SHA256, key in env MLOPS_NB_PII_KEY)")
     delimiter: Optional[str] = Field(None, description="CSV delimiter; None = detect")
     na_values: list[str] = ["", "?", "NA", "N/A", "n/a", "NaN", "nan", "null", "NULL", "None", "-"]
 
@@ -79,6 +82,16 @@ class FairnessParams(_Strict):
     ci: float = Field(0.95, gt=0, lt=1)
     seed: int = 0
 
+class ContractParams(_Strict):
+    "The data contract (contract.yaml) that the prepare stage checks every input file against."
+    path: str = Field("contract.yaml", description="the contract file, relative to the project")
+    max_quarantine_share: float = Field(0.01, ge=0, le=1, description="rows failing row-level checks are quarantined "
+                                        "up to this share of the file; more fails the stage")
+    unseen_categories: Literal["quarantine", "keep", "fail"] = Field("quarantine", description="a category value the "
+                                        "contract does not list: quarantine the row, keep it (reported), or fail the stage")
+    max_memory_mb: Optional[int] = Field(None, gt=0, description="refuse to load a file whose estimated in-memory size "
+                                         "is larger; null = half the available memory; env MLOPS_NB_MAX_MEMORY_MB overrides")
+
 class RegressionTolerance(_Strict):
     "How much worse than the champion a metric may be (both must hold, like MLflow's MetricThreshold)."
     absolute: float = Field(0.01, ge=0)
@@ -116,6 +129,36 @@ class CardParams(_Strict):
     out_of_scope: str = ""
     limitations: list[str] = []
 
+DRIFT_TESTS = ("ks", "wasserstein", "chi2", "chi2_contingency", "z", "jensenshannon", "psi")
+
+class DriftColumnParams(_Strict):
+    "Per-column override of the drift test (null = Evidently's default for the column's type and size)."
+    test: Optional[Literal["ks", "wasserstein", "chi2", "chi2_contingency", "z", "jensenshannon", "psi"]] = None
+    threshold: Optional[float] = Field(None, ge=0, description="p-value tests: drift when p < this; distances: drift when >= this")
+
+class DriftParams(_Strict):
+    "Data drift: the tests Evidently would choose by default, overridable per column (see mlops_nb.drift)."
+    threshold_share: float = Field(0.5, gt=0, le=1, description="dataset drift when the share of drifted columns >= this")
+    mode: Literal["exact", "streaming"] = Field("exact", description="exact: in memory, equal to scipy; streaming: Parquet in chunks")
+    bins: int = Field(1000, ge=10, description="streaming: reference-quantile bins of the mergeable histograms")
+    chunk_rows: int = Field(262144, gt=0, description="streaming: rows per Parquet batch")
+    psi_threshold: float = Field(0.1, gt=0, description="PSI is reported for every column; the decision only when test = psi")
+    missing_tolerance: float = Field(0.01, ge=0, le=1, description="finding when the missing share grows by more than this")
+    range_tolerance: float = Field(0.001, ge=0, le=1, description="finding when more than this share is outside the reference range")
+    columns: dict[str, DriftColumnParams] = Field({}, description="column -> {test, threshold} override")
+
+class RetrainWhen(_Strict):
+    "When `mlops-nb monitor` recommends retraining (any one condition suffices)."
+    dataset_drift: bool = Field(True, description="the share of drifted columns reached drift.threshold_share")
+    prediction_drift: bool = Field(True, description="the model's score distribution drifted")
+    performance_drop: dict[str, float] = Field({"roc_auc": 0.05}, description="metric -> largest tolerated drop vs the "
+                                               "champion's test metric (needs labels)")
+
+class MonitorParams(_Strict):
+    "Policy of `mlops-nb monitor BATCH`: when to recommend retraining, and when to exit non-zero."
+    fail_on: Literal["dataset_drift", "retrain", "never"] = Field("retrain", description="exit status 1 when this happens")
+    retrain_when: RetrainWhen = RetrainWhen()
+
 class Params(_Strict):
     "The whole params.yaml."
     data: DataParams
@@ -126,6 +169,9 @@ class Params(_Strict):
     fairness: FairnessParams = FairnessParams()
     gates: GatesParams = GatesParams()
     card: Optional[CardParams] = None
+    contract: ContractParams = ContractParams()
+    monitor: MonitorParams = MonitorParams()
+    drift: DriftParams = DriftParams()
 
 # %% ../nbs/01_config.ipynb #e1f941f3
 def _format_errors(source: str, e: ValidationError, data: dict) -> str:

@@ -40,7 +40,7 @@ def first_bad_utf8(path) -> tuple[int, int]:
     return -1, -1
 
 def read_table(path, delimiter=None, na_values=DEFAULT_NA, columns=None,
-               hint: str = "Check data.path in params.yaml (relative to the project folder).") -> pd.DataFrame:
+               hint: str = "Check data.path in params.yaml (relative to the project folder).", nrows=None) -> pd.DataFrame:
     "Read a CSV or Parquet file into a DataFrame, with clear errors (`hint` says where the path came from)."
     path = Path(path)
     if not path.exists():
@@ -56,7 +56,7 @@ def read_table(path, delimiter=None, na_values=DEFAULT_NA, columns=None,
     sep = delimiter or sniff_delimiter(path)
     try:
         df = pd.read_csv(path, sep=sep, na_values=na_values, keep_default_na=False,
-                         skipinitialspace=True, usecols=columns, encoding="utf-8")
+                         skipinitialspace=True, usecols=columns, encoding="utf-8", nrows=nrows)
     except UnicodeDecodeError:
         pos, line = first_bad_utf8(path)
         raise DataError(f"{path}: not UTF-8 text (first bad byte at offset {pos}, line {line}). Re-save it as UTF-8.") from None
@@ -65,7 +65,14 @@ def read_table(path, delimiter=None, na_values=DEFAULT_NA, columns=None,
     except pd.errors.EmptyDataError:
         raise DataError(f"{path}: no columns found (empty file?).") from None
     if df.empty: raise DataError(f"{path}: header only, no data rows.")
+    _check_header(path, sep)
     return _normalise_missing(df, na_values)
+
+def _check_header(path, sep) -> None:
+    "pandas renames a repeated column name to 'name.1': refuse duplicated names instead."
+    with open(path, encoding="utf-8", newline="") as f: header = [h.strip() for h in next(csv.reader(f, delimiter=sep), [])]
+    dups = sorted({h for h in header if header.count(h) > 1})
+    if dups: raise DataError(f"{path}: duplicated column names {dups} in the header; give every column a distinct name.")
 
 def _normalise_missing(df, na_values):
     "Strip text cells and turn missing markers into NA (Parquet files carry them too)."
@@ -152,7 +159,9 @@ def check_columns(df: pd.DataFrame, data_params, source: str) -> None:
                 key = f"data.{role}" if role in ("target", "time") else f"data.{role}[{i}]"
                 problems.append(f"params.yaml: {key} = '{name}' is not a column of {source}.{did_you_mean(name, cols)}")
     if problems:
-        raise ConfigError("\n".join(problems) + f"\nColumns are: {', '.join(cols)}.")
+        hint = (f"\nOnly one column was read ({cols[0]!r}): is the delimiter right? Set data.delimiter in params.yaml (null = detect)."
+                if len(cols) == 1 and any(ch in cols[0] for ch in ",;\t|:") else "")
+        raise ConfigError("\n".join(problems) + f"\nColumns are: {', '.join(cols)}." + hint)
     if not data_params.features:
         raise ConfigError("params.yaml: data.numeric and data.categorical are both empty: the model has no features.")
     both = set(data_params.numeric) & set(data_params.categorical)

@@ -19,7 +19,7 @@ __all__ = ['STAGES', 'REPORT_STAGES', 'GITIGNORE', 'packaged_notebooks', 'infer_
            'status_report']
 
 # %% ../nbs/07_project.ipynb #f000e66b
-STAGES = ("prepare", "train", "evaluate", "explain", "fairness", "gate", "register")
+STAGES = ("prepare", "train", "evaluate", "explain", "fairness", "gate", "register", "drift")
 REPORT_STAGES = ("evaluate", "explain", "fairness", "gate")  # also exported as code-free HTML
 
 def packaged_notebooks() -> Path:
@@ -81,9 +81,15 @@ data:
   id: {_yaml_list(roles['id'])}  # identifiers: never features
   time: {time_column if time_column else 'null'}  # time column: the latest periods become the test set
   exclude: {_yaml_list(list(excl))}{excl_comment}
+  pii: {{}}  # personal columns, {{COL: drop | pseudonymize}}; pseudonymize = HMAC-SHA256 keyed by env MLOPS_NB_PII_KEY
 split:
   test_size: 0.25
   seed: 42
+contract:               # every input file is checked against the data contract (see contract.yaml)
+  path: contract.yaml
+  max_quarantine_share: 0.01      # rows failing row-level checks go to data/quarantine/rows.parquet up to this share; more fails prepare
+  unseen_categories: quarantine   # a category not in the contract: quarantine | keep | fail
+  max_memory_mb: null   # refuse to load a bigger file (estimate); null = half the available memory
 train:
   estimator: {estimator}  # logistic_regression | random_forest | hist_gradient_boosting
   hyperparameters: {{}}
@@ -118,6 +124,21 @@ gates:                  # every gate must pass for a version to become `challeng
     min_top_k_overlap: 0.6
     min_rank_correlation: 0.5
     forbid_in_top_k: []
+drift:                  # data drift vs the reference (train) window; Evidently's default tests per column type and size
+  threshold_share: 0.5  # dataset drift when the share of drifted columns >= this
+  mode: exact           # exact (in memory, equal to scipy) | streaming (Parquet in chunks, bounded memory)
+  bins: 1000            # streaming: reference-quantile bins of the mergeable histograms
+  chunk_rows: 262144    # streaming: rows per Parquet batch
+  psi_threshold: 0.1    # PSI is reported for every column; it decides only where test = psi
+  missing_tolerance: 0.01   # finding when a column's missing share grows by more than this
+  range_tolerance: 0.001    # finding when more than this share of values is outside the reference range
+  columns: {{}}           # per column: {{test: ks|wasserstein|chi2|chi2_contingency|z|jensenshannon|psi, threshold: x}}
+monitor:                # `mlops-nb monitor BATCH`: when to recommend retraining, and when to exit with status 1
+  fail_on: retrain      # retrain | dataset_drift | never
+  retrain_when:         # any one of these recommends retraining
+    dataset_drift: true
+    prediction_drift: true
+    performance_drop: {{{"roc_auc" if clf else "r2"}: 0.05}}  # largest tolerated drop vs the champion's test metric (needs labels)
 """
 
 def render_settings(name: str, model_name: str) -> str:
@@ -152,9 +173,10 @@ def _report(path): return {path: {"cache": False}}
 def render_dvc(data_path: str) -> str:
     "dvc.yaml text wiring the stage notebooks."
     stages = {
-        "prepare": {"deps": [data_path], "params": ["data", "split"],
+        "prepare": {"deps": [data_path, "contract.yaml"], "params": ["data", "split", "contract"],
                     "outs": ["data/prepared/train.parquet", "data/prepared/test.parquet",
-                             {"reports/data/prepare.json": {"cache": False}}]},
+                             {"reports/data/prepare.json": {"cache": False}}, "data/quarantine/rows.parquet",
+                             _report("reports/data/validation.json"), _report("reports/data/profile.json")]},
         "train": {"deps": ["data/prepared/train.parquet"], "params": ["data", "split.seed", "train"],
                   "outs": ["models/model.pkl", {"models/model.json": {"cache": False}}]},
         "evaluate": {"deps": ["models/model.pkl", "models/model.json", "data/prepared/test.parquet"],
@@ -175,6 +197,10 @@ def render_dvc(data_path: str) -> str:
                  "outs": [_report("reports/gates.json")]},
         "register": {"deps": ["models/model.json", "reports/metrics.json", "reports/gates.json"],
                      "outs": [_report("reports/registry.json")]},
+        "drift": {"deps": ["models/model.pkl", "models/model.json", "data/prepared/train.parquet", "data/prepared/test.parquet",
+                           "reports/data/prepare.json"],
+                  "params": ["data", "drift"],  # reference profile (reused by `mlops-nb monitor`) + train-vs-test report
+                  "outs": ["reports/drift/reference", _report("reports/drift/drift.json"), _report("reports/html/drift.html")]},
     }
     for name, st in stages.items():
         st["deps"].insert(0, f"nbs/pipeline/{name}.ipynb")
@@ -222,6 +248,8 @@ def write_project_files(dest, data_rel: str, df: pd.DataFrame, target: str, sens
     name = name or dest.resolve().name
     files = {"params.yaml": render_params(data_rel, target, roles, positive, sensitive, time_column, estimator),
              "dvc.yaml": render_dvc(data_rel), "settings.ini": render_settings(name, model_name or name)}
+    from mlops_nb.contract import contract_yaml, infer_contract
+    files["contract.yaml"] = contract_yaml(infer_contract(df, target, roles["id"], time_column, source=data_rel))
     for fn, text in files.items():
         with atomic_write(dest / fn) as tmp: tmp.write_text(text)
     gi = dest / ".gitignore"

@@ -18,9 +18,10 @@ from . import tracking
 
 # %% auto #0
 __all__ = ['TRAIN', 'TEST', 'PREPARE_REPORT', 'MODEL', 'MODEL_INFO', 'METRICS', 'EVALUATION', 'ROC_PLOT', 'CONFUSION_PLOT',
-           'PREDICTIONS', 'EXPLAIN', 'EXPLAIN_LOCAL', 'FAIRNESS', 'MITIGATION', 'GATES', 'REGISTRY', 'prepare', 'train',
-           'load_model', 'predict_score', 'evaluate', 'explain', 'waterfall_rows', 'fairness', 'mitigation_tradeoff',
-           'mitigation_table', 'load_alias', 'gate', 'fairness_with_thresholds', 'validation_status', 'register']
+           'PREDICTIONS', 'EXPLAIN', 'EXPLAIN_LOCAL', 'FAIRNESS', 'MITIGATION', 'GATES', 'REGISTRY', 'QUARANTINE',
+           'VALIDATION', 'PROFILE', 'prepare', 'train', 'load_model', 'predict_score', 'evaluate', 'explain',
+           'waterfall_rows', 'fairness', 'mitigation_tradeoff', 'mitigation_table', 'load_alias', 'gate',
+           'fairness_with_thresholds', 'validation_status', 'register']
 
 # %% ../nbs/06_stages.ipynb #be10587e
 TRAIN, TEST = Path("data/prepared/train.parquet"), Path("data/prepared/test.parquet")
@@ -32,6 +33,7 @@ PREDICTIONS = Path("data/predictions/test.parquet")
 EXPLAIN, EXPLAIN_LOCAL = Path("reports/explain/explain.json"), Path("reports/explain/local.parquet")
 FAIRNESS, MITIGATION = Path("reports/fairness/fairness.json"), Path("reports/fairness/mitigation.json")
 GATES, REGISTRY = Path("reports/gates.json"), Path("reports/registry.json")
+QUARANTINE, VALIDATION, PROFILE = Path("data/quarantine/rows.parquet"), Path("reports/data/validation.json"), Path("reports/data/profile.json")
 
 def _say(msg: str) -> None:
     "Progress line on stderr (papermill shows the cell's stderr; DVC shows the stage's)."
@@ -42,15 +44,26 @@ def _write_parquet(df: pd.DataFrame, path: Path) -> None:
 
 # %% ../nbs/06_stages.ipynb #47ff0fd1
 def prepare(root=".", params: Params | None = None) -> dict:
-    "Read the data, check it against params.yaml, encode the target, split; write the splits and a summary."
+    "Read the data, check it against params.yaml and the data contract (quarantine, PII), encode the target, split; write the splits and reports."
+    from mlops_nb import contract as C
     root = Path(root); params = params or load_params(root / "params.yaml")
     d = params.data
     src = root / d.path
+    C.check_pii_roles(d)
+    con = C.load_contract(root / params.contract.path)
+    key = C.pii_key() if "pseudonymize" in d.pii.values() else None  # fail before the work, never logged
+    if src.exists(): C.check_memory(src, params.contract)
     df = read_table(src, delimiter=d.delimiter, na_values=d.na_values)
     _say(f"read {len(df):,} rows x {df.shape[1]} columns from {d.path}")
     check_columns(df, d, d.path)
+    if d.task == "classification":  # a third class: the clear message of encode_target, before the contract's
+        encode_target(pd.Series(df[d.target].dropna().unique(), name=d.target), d.positive, d.task)
+    val = C.validate(df, con, d.path, params.contract, pii=list(d.pii))  # DataError listing every dataset-level problem
+    _say(f"contract {params.contract.path}: {val.n_valid:,} rows pass, {val.n_quarantined:,} quarantined")
+    rows_read, df = len(df), val.valid
     keep = list(dict.fromkeys([*d.id, *([d.time] if d.time else []), *d.features, *d.sensitive, d.target]))
-    df = df[keep]
+    df = C.apply_pii(df[keep], d.pii, key)
+    quarantine = C.apply_pii(val.quarantine, d.pii, key)
     missing_target = int(df[d.target].isna().sum())
     df = df[df[d.target].notna()]
     if df.empty: raise DataError(f"{d.path}: target '{d.target}' is missing in every row.")
@@ -63,9 +76,13 @@ def prepare(root=".", params: Params | None = None) -> dict:
                                           stratify=d.task == "classification")
     if d.task == "classification" and (train[d.target].nunique() < 2):
         raise DataError(f"the training split has only one class of '{d.target}'; use more data or another split.")
+    prof = C.profile(df, d.target, d.sensitive, hide=[*d.id, *d.pii], source=d.path)
     _write_parquet(train, root / TRAIN); _write_parquet(test, root / TEST)
+    _write_parquet(quarantine, root / QUARANTINE)
+    write_json(root / VALIDATION, val.to_dict()); write_json(root / PROFILE, prof.to_dict())
     summary = {"schema": "mlops_nb.prepare/1", "source": d.path, "source_sha256": file_hash(src),
-               "rows_read": len(df) + missing_target, "rows_missing_target": missing_target,
+               "inputs": {d.path: file_hash(src), params.contract.path: file_hash(root / params.contract.path)},
+               "rows_read": rows_read, "rows_quarantined": val.n_quarantined, "rows_missing_target": missing_target,
                "task": d.task, "target": d.target, "positive": positive,
                "features": {"numeric": d.numeric, "categorical": d.categorical}, "sensitive": d.sensitive,
                "split": split.to_dict(),
@@ -106,7 +123,7 @@ def train(root=".", params: Params | None = None, settings: Settings | None = No
     sha = file_hash(root / MODEL)
     tags = {**tracking.lineage_tags(root, [params.data.path, TRAIN],
                                     {"data": params.data.model_dump(), "train": params.train.model_dump()}),
-            "mlops_nb.model_sha256": sha, "mlops_nb.stage": "train"}
+            "mlops_nb.model_sha256": sha, "mlops_nb.stage": "train", **_input_tags(root)}
     run = tracking.log_training(settings, pipe, X.head(200), {"train": params.train.model_dump(),
                                 "data": {"target": params.data.target, "n_features": len(params.data.features)}}, tags)
     tracking.log_to_run(settings, run.run_id, {"fit_seconds": fit_s, "n_train": len(X)})
@@ -115,6 +132,14 @@ def train(root=".", params: Params | None = None, settings: Settings | None = No
             "n_train": len(X), "fit_seconds": round(fit_s, 3)}
     write_json(root / MODEL_INFO, info)
     return info
+
+def _input_tags(root: Path) -> dict:
+    "SHA-256 of every input file of prepare (data, contract) and the quarantine count, from reports/data/prepare.json."
+    if not (root / PREPARE_REPORT).exists(): return {}
+    rep = read_json(root / PREPARE_REPORT, "prepare summary")
+    tags = {f"mlops_nb.input_sha256.{k}": v for k, v in rep.get("inputs", {}).items()}
+    if "rows_quarantined" in rep: tags["mlops_nb.rows_quarantined"] = str(rep["rows_quarantined"])
+    return tags
 
 def load_model(root="."):
     "The trained Pipeline from models/model.pkl, after checking its SHA-256 against models/model.json."

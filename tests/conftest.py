@@ -31,9 +31,10 @@ def run(cmd, cwd, check=True, env=None, timeout=600):
 
 def copy_demo_project(dest: Path) -> Path:
     "The repository's demo project (tracked files only, no run state) as a fresh git repo in `dest`."
-    files = run(["git", "ls-files"], REPO).stdout.split()
+    # tracked files plus new, not ignored ones (e.g. a stage notebook added but not yet committed)
+    files = run(["git", "ls-files", "--cached", "--others", "--exclude-standard"], REPO).stdout.split()
     keep = [f for f in files if f.split("/")[0] in {"data", "nbs", ".dvc"} and not f.startswith("nbs/0")
-            or f in {"dvc.yaml", "params.yaml", "settings.ini", ".gitignore", ".dvcignore"}]
+            or f in {"dvc.yaml", "params.yaml", "settings.ini", ".gitignore", ".dvcignore", "contract.yaml"}]
     for f in keep:
         (dest / f).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(REPO / f, dest / f)

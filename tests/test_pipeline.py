@@ -27,7 +27,7 @@ def mlflow_client(root):
 
 def test_repro_runs_every_stage_and_writes_outputs(demo):
     root, r = demo
-    for stage in ("prepare", "train", "evaluate", "explain", "fairness", "gate", "register"):
+    for stage in ("prepare", "train", "evaluate", "explain", "fairness", "gate", "register", "drift"):
         assert f"Running stage '{stage}'" in r.stdout
         nb = json.loads((root / f"reports/notebooks/{stage}.ipynb").read_text())
         tags = [t for c in nb["cells"] for t in c["metadata"].get("tags", [])]
@@ -108,7 +108,8 @@ def test_train_param_change_reruns_train_and_after_but_not_prepare(demo):
     (root / "params.yaml").write_text(yaml.safe_dump(p, sort_keys=False))
     r = run(["dvc", "repro"], root)
     ran = re.findall(r"Running stage '(\w+)'", r.stdout)
-    assert ran == ["train", "evaluate", "explain", "fairness", "gate", "register"]
+    assert [s for s in ran if s != "drift"] == ["train", "evaluate", "explain", "fairness", "gate", "register"]
+    assert "drift" in ran  # the new model's scores are the reference for prediction drift
     client, s = mlflow_client(root)
     reg = json.loads((root / "reports/registry.json").read_text())
     assert reg["version"] == "2"
@@ -142,7 +143,7 @@ def test_repo_project_files_are_what_init_writes(tmp_path):
     make_demo = importlib.util.module_from_spec(spec); spec.loader.exec_module(make_demo)
     (tmp_path / "nbs" / "pipeline").mkdir(parents=True)
     make_demo.write_demo_files(tmp_path)
-    for f in ("params.yaml", "dvc.yaml", "settings.ini"):
+    for f in ("params.yaml", "dvc.yaml", "settings.ini", "contract.yaml"):
         assert (tmp_path / f).read_text() == (REPO / f).read_text(), f"{f} differs: run python tools/make_demo_project.py"
     made = yaml.safe_load((tmp_path / "params.yaml").read_text())
     assert made["gates"]["fairness"]["demographic_parity_difference"] is None  # the one demo edit

@@ -1,4 +1,4 @@
-"""Regenerate the repository's top-level params.yaml, dvc.yaml and settings.ini: the demo project
+"""Regenerate the repository's top-level params.yaml, dvc.yaml, settings.ini and contract.yaml: the demo project
 exactly as `mlops-nb init` makes it, plus one documented edit of the fairness gates.
 
     python tools/make_demo_project.py     # after changing what init writes
@@ -34,4 +34,4 @@ def write_demo_files(dest: Path) -> None:
 
 if __name__ == "__main__":
     write_demo_files(ROOT)
-    print("wrote params.yaml, dvc.yaml, settings.ini")
+    print("wrote params.yaml, dvc.yaml, settings.ini, contract.yaml")
