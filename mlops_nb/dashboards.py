@@ -13,15 +13,15 @@ from .core import MlopsError, atomic_write
 __all__ = ['RESULTS', 'COLORS', 'CSS', 'DASHBOARDS', 'TITLES', 'KEY_METRICS', 'FAIR_SUMMARY', 'SORTS', 'PANELS', 'WARM',
            'ResultError', 'check_schema', 'result_path', 'read_result', 'maybe_result', 'png_bytes', 'cached_png',
            'prefetch', 'fig_importance', 'fig_beeswarm', 'fig_waterfall', 'fig_dependence', 'esc', 'fmt',
-           'verdict_html', 'table_html', 'html_w', 'image_w', 'message_w', 'in_voila', 'link', 'header_html',
-           'footer_html', 'frame', 'show_in_sidecar', 'project_root', 'parse_query', 'request_args',
+           'verdict_html', 'table_html', 'html_w', 'image_w', 'show_panel', 'message_w', 'in_voila', 'link',
+           'header_html', 'footer_html', 'frame', 'show_in_sidecar', 'project_root', 'parse_query', 'request_args',
            'request_user_header', 'run_info', 'run_artifact_json', 'RegistryState', 'registry_state', 'version_results',
-           'versions_table', 'metrics_compare_table', 'gates_table', 'fairness_compare_table', 'top_features',
-           'shap_compare_table', 'latest_drift_html', 'lineage_table', 'audit_table', 'registry_panel', 'explain_data',
-           'explain_panel', 'fairness_data', 'fig_fairness', 'fairness_group_table', 'fairness_summary_table',
-           'mitigation_html', 'fairness_verdict', 'fairness_panel', 'fig_distribution', 'fig_history', 'severity',
-           'rule_text', 'drift_table', 'drift_verdict', 'drift_panel', 'index_panel', 'write_static_report',
-           'dashboards_dir', 'warm_up', 'free_port', 'voila_command', 'serve', 'add_commands']
+           'short_times', 'versions_table', 'metrics_compare_table', 'gates_table', 'fairness_compare_table',
+           'top_features', 'shap_compare_table', 'latest_drift_html', 'lineage_table', 'audit_table', 'registry_panel',
+           'explain_data', 'explain_panel', 'fairness_data', 'fig_fairness', 'fairness_group_table',
+           'fairness_summary_table', 'mitigation_html', 'fairness_verdict', 'fairness_panel', 'fig_distribution',
+           'fig_history', 'severity', 'rule_text', 'drift_table', 'drift_verdict', 'drift_panel', 'index_panel',
+           'write_static_report', 'dashboards_dir', 'warm_up', 'free_port', 'voila_command', 'serve', 'add_commands']
 
 # %% ../nbs/16_dashboards.ipynb #028e8e9a
 class ResultError(MlopsError):
@@ -182,11 +182,12 @@ def fig_waterfall(values: dict, expected: float, output: float, unit: str, title
     for i, (name, v) in enumerate(shown):
         y = len(shown) - 1 - i
         ax.barh(y, v, left=start, color=COLORS["fail"] if v > 0 else COLORS["champion"])
-        ax.text(start + v, y, f" {v:+.3f}", va="center", ha="left" if v >= 0 else "right", fontsize=7)
+        ax.text(1.01, y, f"{v:+.3f}", va="center", ha="left", fontsize=7, transform=ax.get_yaxis_transform(),
+                color=COLORS["fail"] if v > 0 else COLORS["champion"])  # a value column right of the axes: never over a bar
         start += v
     ax.axvline(expected, color=COLORS["neutral"], ls=":", lw=1, label=f"expected value {expected:.3f}")
     ax.axvline(output, color=COLORS["threshold"], ls="--", lw=1, label=f"this row {output:.3f}")
-    ax.set_yticks(range(len(shown)), [n for n, _ in shown][::-1], fontsize=8); ax.margins(x=0.12)
+    ax.set_yticks(range(len(shown)), [n for n, _ in shown][::-1], fontsize=8); ax.margins(x=0.08)
     ax.set_xlabel(f"model output ({unit}); red pushes up, blue pushes down"); ax.legend(fontsize=7, loc="best")
     ax.set_title(title, fontsize=10)
     return fig
@@ -225,6 +226,9 @@ table.mlops-table th{background:#f6f8fa}table.mlops-table td.num{text-align:righ
 .mlops-error{background:#ffebe9;border:1px solid #cf222e}.mlops-empty{background:#fff8c5;border:1px solid #d4a72c}
 .mlops-ok{background:#dafbe1;border:1px solid #1a7f37}.mlops-footer{color:#57606a;font-size:.8rem;margin-top:.6rem}
 .mlops-verdict{font-size:1.05rem;font-weight:600}table.mlops-audit-table td:nth-child(2){white-space:nowrap}
+.mlops-dashboard a,.mlops-dashboard a:visited{color:#0969da;text-decoration:underline}.mlops-dashboard a:hover{color:#0550ae}
+.mlops-dashboard .widget-image{align-self:flex-start;flex:0 0 auto;max-width:100%;height:auto}
+.mlops-loading{color:#57606a;font-family:system-ui,-apple-system,'Segoe UI',sans-serif;padding:.8rem;font-size:1rem}
 """
 
 def esc(v) -> str:
@@ -263,18 +267,36 @@ def html_w(value: str, *classes):
     for c in classes: w.add_class(c)
     return w
 
-def image_w(png: bytes, *classes):
-    "An Image widget shown at the PNG's own width (at most the page width)."
-    w = _W().Image(value=png, format="png", layout=_W().Layout(max_width="100%", height="auto", width="auto"))
+def image_w(png: bytes, *classes, width: int = 640):
+    "An Image widget shown at the PNG's own width (at most the page width); `width` px until a PNG is set."
+    W = _W()
+    w = W.Image(value=png, format="png", width=str(width),
+                layout=W.Layout(width=f"{width}px", max_width="100%", height="auto", align_self="flex-start"))
     w.observe(_fit, "value"); _fit({"owner": w, "new": png})
     for c in classes: w.add_class(c)
     return w
 
 def _fit(change):
-    png = change["new"]
-    if isinstance(png, (bytes, bytearray)) and png[:8] == b"\x89PNG\r\n\x1a\n":
-        px = int.from_bytes(png[16:20], "big")
+    png = change["new"]  # ipywidgets 8 stores (and reports) the value as a memoryview, not bytes
+    head = bytes(png[:24]) if isinstance(png, (bytes, bytearray, memoryview)) else b""
+    if head[:8] == b"\x89PNG\r\n\x1a\n":
+        px = int.from_bytes(head[16:20], "big")
         change["owner"].width = str(px); change["owner"].layout.width = f"{px}px"
+
+def show_panel(build, *args, **kwargs):
+    "Display a light 'Loading …' placeholder at once, then replace it by `build(*args, **kwargs)` (a panel); return the slot."
+    W = _W()
+    from IPython.display import display
+    what = {"index_panel": "dashboards", "registry_panel": "registry review", "explain_panel": "explanations",
+            "fairness_panel": "fairness results", "drift_panel": "drift results"}.get(getattr(build, "__name__", ""), "dashboard")
+    slot = W.VBox([html_w(f'<div class="mlops-loading">Loading {esc(what)} …</div>', "mlops-loading-box")],
+                  layout=W.Layout(width="100%"))
+    slot.add_class("mlops-slot")
+    display(slot)
+    try: panel = build(*args, **kwargs)
+    except MlopsError as e: panel = message_w("error", str(e))
+    slot.children = [panel]
+    return slot
 
 def message_w(kind: str, text: str):
     "A message box: kind 'error' (mlops-error), 'empty' (mlops-empty) or 'ok' (mlops-ok)."
@@ -480,6 +502,12 @@ def version_results(root, state: RegistryState, version) -> dict:
 # %% ../nbs/16_dashboards.ipynb #47adf8b7
 KEY_METRICS = ("roc_auc", "accuracy", "f1", "precision", "recall", "log_loss")
 
+_ISO = re.compile(r"(\d{4}-\d{2}-\d{2})T(\d{2}:\d{2})(?::\d{2}(?:\.\d+)?)?(?:\+00:00|Z)")
+
+def short_times(text: str) -> str:
+    "UTC ISO timestamps in `text` as '2026-11-26 09:35 UTC'."
+    return _ISO.sub(r"\1 \2 UTC", text or "")
+
 def versions_table(state: RegistryState) -> str:
     rows = []
     for r in state.versions:
@@ -490,7 +518,7 @@ def versions_table(state: RegistryState) -> str:
         m = r["metrics"]
         rows.append([r["version"], badges or '<span class="mlops-muted">—</span>', st,
                      *[m.get(k) for k in ("roc_auc", "accuracy", "f1")], r["created"][:16].replace("T", " "),
-                     esc(r.get("last_action") or "")])
+                     esc(short_times(r.get("last_action") or ""))])
     return table_html(["version", "aliases", "gates", "roc_auc", "accuracy", "f1", "registered (UTC)", "last action"], rows,
                       "mlops-registry-table", raw_cols=(1, 2, 7))
 
@@ -618,7 +646,12 @@ def _compare_sections(root, state, chall_v) -> list:
         S.append(("", '<div class="mlops-empty">No other version to compare with the champion. Run `dvc repro` to train a challenger.</div>'))
         return S
     src = f"challenger results from {chall.get('source')}" + (f"; champion results from {champ.get('source')}" if champ.get("source") else "")
-    S.append(("Metrics", f'<div class="mlops-muted">{esc(src)}</div>' + metrics_compare_table(champ, chall)))
+    same = ""
+    rid = (chall.get("row") or {}).get("run_id")
+    if state.champion and chall_v != state.champion and rid and rid == (champ.get("row") or {}).get("run_id"):
+        same = (f'<div class="mlops-empty mlops-same-run">v{esc(chall_v)} and v{esc(state.champion)} are the same MLflow run '
+                f'({esc(rid[:12])}…, the same model file registered twice): every difference below is zero.</div>')
+    S.append(("Metrics", same + f'<div class="mlops-muted">{esc(src)}</div>' + metrics_compare_table(champ, chall)))
     S.append((f"Gates of version {chall_v}", gates_table(chall.get("gates"), champ.get("gates") if state.champion else None)))
     S.append(("Fairness", fairness_compare_table(champ, chall)))
     S.append(("Top SHAP features", shap_compare_table(champ, chall)))
@@ -887,7 +920,7 @@ def _fair_gates(gates: dict | None, feature: str) -> list:
 def fig_fairness(ff: dict, gates: list, feature: str):
     "Bars of selection rate, TPR and FPR per included group, CI whiskers, the gates' lines."
     inc = [g for g in ff["groups"] if g.get("included", True)]
-    fig = _figure(9.6, 3.0); axes = fig.subplots(1, 3, sharey=False)
+    fig = _figure(9.6, 3.4); axes = fig.subplots(1, 3, sharey=False); legend = {}
     for ax, m in zip(axes, ("selection_rate", "tpr", "fpr")):
         xs = [str(g["group"]) for g in inc]; ys = [g.get(m) for g in inc]
         lo = [y - (g.get("ci") or {}).get(m, [y, y])[0] if y is not None else 0 for g, y in zip(inc, ys)]
@@ -903,10 +936,12 @@ def fig_fairness(ff: dict, gates: list, feature: str):
             if met == "selection_rate_ratio" and m == "selection_rate": line = (max(vals) * t, f"{t:g} × max (ratio)")
             if met.startswith("min_") and met[4:] == m: line = (t, f"floor {t:g}")
             if line:
-                ax.axhline(line[0], ls="--", color=COLORS["pass" if g.get("passed") else "fail"], lw=1.2, label=line[1])
-                ax.legend(fontsize=7, loc="lower right")
+                h = ax.axhline(line[0], ls="--", color=COLORS["pass" if g.get("passed") else "fail"], lw=1.2, label=line[1])
+                legend.setdefault(line[1], h)
         ax.set_title({"selection_rate": "selection rate", "tpr": "true positive rate", "fpr": "false positive rate"}[m], fontsize=9)
         ax.set_ylim(0, 1.05); ax.set_xlabel(f"{feature} group"); ax.set_ylabel("rate (share of group, 0–1)")
+    if legend:  # one legend under the three plots, never over the bars
+        fig.legend(list(legend.values()), list(legend), loc="outside lower center", ncols=min(3, len(legend)), fontsize=7, frameon=False)
     return fig
 
 def fairness_group_table(ff: dict) -> str:

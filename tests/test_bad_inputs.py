@@ -283,7 +283,7 @@ def test_train_unreachable_tracking_server(project):
 def test_unknown_stage_name(project):
     msg = error_message(mlops("run-stage", "prepar", cwd=project))
     assert "no such stage notebook" in msg and "Did you mean 'prepare'?" in msg
-    assert "Stages here: evaluate, explain, fairness, gate, prepare, register, train." in msg
+    assert "Stages here: drift, evaluate, explain, fairness, gate, prepare, register, train." in msg
 
 
 # ---------------------------------------------------------------- 6. mlops-nb init

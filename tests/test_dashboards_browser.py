@@ -124,7 +124,7 @@ def shoot(page, artifacts, name) -> Path:
 def img_src(page, selector) -> str:
     loc = page.locator(selector).first
     loc.wait_for(state="visible", timeout=WAIT)
-    return loc.get_attribute("src") or ""
+    return loc.get_attribute("src") or ""  # a blob: URL, new for every new image
 
 
 def choose(page, selector, index: int):
@@ -133,7 +133,8 @@ def choose(page, selector, index: int):
 
 
 def options(page, selector) -> list:
-    return page.locator(f"{selector} select option").all_inner_texts()
+    "Option labels (ipywidgets writes spaces as non-breaking spaces)."
+    return [t.replace("\xa0", " ") for t in page.locator(f"{selector} select option").all_inner_texts()]
 
 
 def wait_changed(page, selector, attr, before):
