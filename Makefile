@@ -32,6 +32,9 @@ demo: install
 	@echo "  reports/notebooks/*.ipynb       the executed stage notebooks: each stage's report"
 	@echo "  reports/plots/                  ROC + confusion    (dvc plots show)"
 	@echo "  reports/gates.json              gate verdicts; reports/html/*.html: code-free reports to share"
+	@echo "  reports/data/profile.json       data profile; contract.yaml: the data contract prepare checks"
+	@echo "  reports/drift/drift.json        drift of the test window vs training; mlops-nb monitor BATCH for new data"
+	@echo "  Dashboards: MLOPS_NB_USER=alice $(VENV)/bin/mlops-nb dashboards   (Voila on 127.0.0.1:8866)"
 	@echo "  MLflow UI:  $(VENV)/bin/mlflow ui --backend-store-uri sqlite:///mlflow.db --host 127.0.0.1 --port 5000"
 	@echo "              then open http://127.0.0.1:5000"
 
@@ -45,7 +48,7 @@ test: check-sync nbtest
 	pytest $(PYTEST_ARGS)
 
 bench: install
-	python bench/pipeline_bench.py
+	for b in pipeline contract drift monitor fairness explain registry dashboard; do python bench/$${b}_bench.py || exit 1; done
 
 clean:
-	rm -rf data/prepared models reports mlflow.db mlartifacts dvc.lock
+	rm -rf data/prepared data/predictions data/quarantine models reports monitoring mlflow.db mlartifacts audit dvc.lock

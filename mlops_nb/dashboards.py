@@ -187,7 +187,8 @@ def fig_waterfall(values: dict, expected: float, output: float, unit: str, title
         start += v
     ax.axvline(expected, color=COLORS["neutral"], ls=":", lw=1, label=f"expected value {expected:.3f}")
     ax.axvline(output, color=COLORS["threshold"], ls="--", lw=1, label=f"this row {output:.3f}")
-    ax.set_yticks(range(len(shown)), [n for n, _ in shown][::-1], fontsize=8); ax.margins(x=0.08)
+    ax.set_yticks(range(len(shown)), [n for n, _ in shown][::-1], fontsize=8)
+    ax.use_sticky_edges = False; ax.margins(x=0.08)  # bars start at each other's ends: no sticky edge may clip one
     ax.set_xlabel(f"model output ({unit}); red pushes up, blue pushes down"); ax.legend(fontsize=7, loc="best")
     ax.set_title(title, fontsize=10)
     return fig
@@ -293,7 +294,8 @@ def show_panel(build, *args, **kwargs):
                   layout=W.Layout(width="100%"))
     slot.add_class("mlops-slot")
     display(slot)
-    try: panel = build(*args, **kwargs)
+    link_error = kwargs.pop("link_error", None)  # a malformed deep link (see `request_args`)
+    try: panel = message_w("error", link_error) if link_error else build(*args, **kwargs)
     except MlopsError as e: panel = message_w("error", str(e))
     slot.children = [panel]
     return slot
@@ -372,7 +374,8 @@ def request_args() -> dict:
     if os.environ.get("VOILA_PREHEAT", "False") != "False":
         from voila.utils import wait_for_request
         wait_for_request()
-    return parse_query(os.environ.get("QUERY_STRING"))
+    try: return parse_query(os.environ.get("QUERY_STRING"))
+    except MlopsError as e: return {"link_error": str(e)}  # shown by `show_panel` as a message, not a traceback
 
 def request_user_header(settings) -> str | None:
     "The trusted proxy's identity header of this request (Voila passes it as HTTP_<NAME> when configured), or None."
@@ -941,7 +944,7 @@ def fig_fairness(ff: dict, gates: list, feature: str):
         ax.set_title({"selection_rate": "selection rate", "tpr": "true positive rate", "fpr": "false positive rate"}[m], fontsize=9)
         ax.set_ylim(0, 1.05); ax.set_xlabel(f"{feature} group"); ax.set_ylabel("rate (share of group, 0–1)")
     if legend:  # one legend under the three plots, never over the bars
-        fig.legend(list(legend.values()), list(legend), loc="outside lower center", ncols=min(3, len(legend)), fontsize=7, frameon=False)
+        fig.legend(list(legend.values()), list(legend), loc="outside lower center", ncols=min(3, len(legend)), fontsize=8, frameon=False)
     return fig
 
 def fairness_group_table(ff: dict) -> str:
@@ -1292,7 +1295,9 @@ def serve(root=".", port: int | None = 8866, host: str = "127.0.0.1", pool_size:
     base = f"http://{host}:{port}/voila/render"
     print(f"mlops_nb dashboards of {root}\n  index:    {base}/index.ipynb\n" +
           "".join(f"  {k + ':':9} {base}/{k}.ipynb\n" for k in DASHBOARDS) +
-          f"  deep link: {base}/registry.ipynb?model={s_.mlflow.model_name}&version=N\nCtrl-C stops the server.", flush=True)
+          f"  deep link: {base}/registry.ipynb?model={s_.mlflow.model_name}&version=N\n"
+          f"Warming up: {pool_size} preheated kernel(s) per dashboard are starting (imports, MLflow); a page opened in the "
+          f"next ~10–60 s waits for them (Voila shows 'Executing…'), later pages open in seconds.\nCtrl-C stops the server.", flush=True)
     if not wait: return proc
     import signal
     def stop(*_):
