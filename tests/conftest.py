@@ -15,6 +15,13 @@ for var in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI"):  # tests choose their
 GIT_ID = ["-c", "user.name=mlops-nb-tests", "-c", "user.email=tests@mlops-nb.invalid"]
 
 
+@pytest.fixture(autouse=True)
+def _no_store_leak():
+    "mlflow.set_tracking_uri exports MLFLOW_TRACKING_URI to os.environ: never let one test's store reach the next one."
+    yield
+    for var in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI"): os.environ.pop(var, None)
+
+
 def clean_env(**extra) -> dict:
     "The environment without any MLflow store variable (each project's settings.ini decides), plus `extra`."
     env = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")}

@@ -309,7 +309,7 @@ def _validate_rss(root: Path, path: Path) -> tuple[str, int]:
     return r.stdout, int(re.search(r"MAXRSS_MB (\d+)", r.stdout).group(1))
 
 def test_huge_file_streamed_in_bounded_memory(template, big_csv, tmp_path):
-    "`mlops-nb contract validate` reads in batches: 4x the file costs about the same peak memory, below what loading needs."
+    "`mlops-nb contract validate` reads in batches: 4x the file costs about the same peak memory."
     data = big_csv.read_bytes()[: 50 * 2**20]
     small = tmp_path / "small.csv"
     small.write_bytes(data[: data.rindex(b"\n") + 1])
@@ -317,8 +317,9 @@ def test_huge_file_streamed_in_bounded_memory(template, big_csv, tmp_path):
     n = sum(1 for _ in open(big_csv, "rb")) - 1
     assert f"big.csv: {n:,} rows; 0 would be quarantined; 0 dataset-level problems" in out, out
     _, rss_small = _validate_rss(template, small)
+    # loading the 150 MB more of the big file would add far more than 100 MB (the interpreter and libraries, several
+    # hundred MB, are the same in both runs, so an absolute bound would measure the machine, not the streaming)
     assert rss_big - rss_small < 100, f"peak RSS grows with the file: {rss_small} MB for 50 MB, {rss_big} MB for 200 MB"
-    assert rss_big < C.estimate_mb(big_csv), f"peak RSS {rss_big} MB is not below the {C.estimate_mb(big_csv):.0f} MB a full load needs"
 
 
 # ---------------------------------------------------------------- end to end: no raw PII anywhere

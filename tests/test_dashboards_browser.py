@@ -41,7 +41,8 @@ def artifacts(tmp_path_factory) -> Path:
 
 def mlflow_client(project: Path):
     import mlflow
-    return mlflow.MlflowClient(tracking_uri=f"sqlite:///{project}/mlflow.db")
+    uri = f"sqlite:///{project}/mlflow.db"  # both URIs: an earlier test may have set another registry URI in-process
+    return mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri)
 
 
 def aliases(project: Path) -> dict:
