@@ -9,9 +9,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
-from scipy import stats
-from scipy.spatial import distance
+# pandas, scipy and pyarrow are imported where they are used: `import mlops_nb.drift` stays light (the CLI builds its
+# parser from modules that import this one; Dask workers unpickle summaries with it)
 
 from .core import DataError, ConfigError, MlopsError, atomic_write, write_json, read_json, _jsonable
 from .config import DriftParams, DriftColumnParams
@@ -20,9 +19,9 @@ from .config import DriftParams, DriftColumnParams
 __all__ = ['SMALL_REFERENCE', 'FEW_VALUES', 'BIN_BY_VALUE', 'P_VALUE_TESTS', 'NUMERIC_ONLY', 'SCHEMA', 'REFERENCE_SCHEMA',
            'EXTEND', 'HIST_MAX_CATEGORIES', 'TRACK_VALUES', 'default_test', 'default_threshold', 'is_drifted',
            'js_distance', 'psi', 'chi2_test', 'chi2_contingency_test', 'z_test', 'wasserstein_sorted', 'ks_pvalue',
-           'sturges_edges', 'ColumnProfile', 'profile_column', 'DriftReference', 'build_reference', 'ColumnDrift',
-           'Finding', 'findings_for', 'DriftReport', 'compare', 'summarize', 'merge_summaries', 'compare_parquet',
-           'compare_dask']
+           'sturges_edges', 'ColumnProfile', 'profile_column', 'DriftReference', 'build_reference',
+           'build_reference_parquet', 'ColumnDrift', 'Finding', 'findings_for', 'DriftReport', 'compare', 'summarize',
+           'merge_summaries', 'compare_parquet', 'compare_dask']
 
 # %% ../nbs/14_drift.ipynb #71655192
 SMALL_REFERENCE = 1000   # Evidently: p-value tests up to this many reference rows, distances above
@@ -74,6 +73,7 @@ def _feel_zeroes(p: np.ndarray) -> np.ndarray:
 
 def js_distance(ref_shares, cur_shares) -> float:
     "Jensen–Shannon distance (natural log), as scipy.spatial.distance.jensenshannon."
+    from scipy.spatial import distance
     return float(distance.jensenshannon(np.asarray(ref_shares, float), np.asarray(cur_shares, float)))
 
 def psi(ref_shares, cur_shares) -> float:
@@ -85,6 +85,7 @@ def chi2_test(ref_counts: dict, cur_counts: dict) -> float:
     "Evidently's chi-square p-value: current counts vs reference shares scaled to the current size."
     _, r, c = _arrays(ref_counts, cur_counts)
     if len(r) < 2: return 1.0
+    from scipy import stats
     with np.errstate(divide="ignore", invalid="ignore"):
         return float(stats.chisquare(c, r * (c.sum() / r.sum()))[1])
 
@@ -92,6 +93,7 @@ def chi2_contingency_test(ref_counts: dict, cur_counts: dict) -> float:
     "p-value of scipy's chi2_contingency on the 2×k table of counts (reference, current)."
     _, r, c = _arrays(ref_counts, cur_counts)
     if len(r) < 2: return 1.0
+    from scipy import stats
     return float(stats.chi2_contingency(np.vstack([r, c]))[1])
 
 def z_test(ref_counts: dict, cur_counts: dict) -> float:
@@ -106,6 +108,7 @@ def z_test(ref_counts: dict, cur_counts: dict) -> float:
     P = (p1 * n1 + p2 * n2) / (n1 + n2)
     with np.errstate(divide="ignore", invalid="ignore"):
         z = (p1 - p2) / np.sqrt(P * (1 - P) * (1.0 / n1 + 1.0 / n2))
+    from scipy import stats
     return float(2 * (1 - stats.norm.cdf(np.abs(z))))
 
 # %% ../nbs/14_drift.ipynb #be28715d
@@ -142,6 +145,7 @@ def wasserstein_sorted(a: np.ndarray, b: np.ndarray) -> float:
 
 def ks_pvalue(d: float, n: int, m: int, a=None, b=None) -> float:
     "The two-sided p-value scipy's ks_2samp(method='auto') gives for statistic `d` (exact via scipy when small)."
+    from scipy import stats
     if max(n, m) <= 10000 and a is not None and b is not None:
         return float(stats.ks_2samp(a, b).pvalue)
     big, small = sorted([float(n), float(m)], reverse=True)
@@ -180,6 +184,7 @@ def _label(v):
 
 def _numeric_values(s: pd.Series, column: str, where: str) -> tuple[np.ndarray, int]:
     "The finite values of a numeric column as float64, and how many were missing or infinite."
+    import pandas as pd
     if isinstance(s.dtype, pd.CategoricalDtype) or not (pd.api.types.is_numeric_dtype(s.dtype) or pd.api.types.is_bool_dtype(s.dtype)):
         bad = pd.to_numeric(s.dropna().head(10000), errors="coerce").isna()
         eg = s.dropna().head(10000)[bad].head(3).tolist()
@@ -323,7 +328,9 @@ class DriftReference:
         if self.values is not None:
             import pyarrow as pa, pyarrow.parquet as pq
             n = max([len(v) for v in self.values.values()], default=0)
-            cols = {c: np.r_[v, np.full(n - len(v), np.nan)] for c, v in self.values.items()}
+            # a column as long as the longest is written as it is (no copy); shorter ones are padded with NaN
+            vals = {c: np.asarray(v, dtype=np.float64) for c, v in self.values.items()}   # (no copy of float64 arrays)
+            cols = {c: v if len(v) == n else np.r_[v, np.full(n - len(v), np.nan)] for c, v in vals.items()}
             with atomic_write(path / "values.parquet", ".parquet") as tmp:
                 pq.write_table(pa.table(cols) if cols else pa.table({"_": pa.array([], pa.float64())}), tmp)
         elif (path / "values.parquet").exists(): (path / "values.parquet").unlink()
@@ -339,14 +346,16 @@ class DriftReference:
         values = None
         if d.get("exact") and (path / "values.parquet").exists():
             import pyarrow.parquet as pq
-            t = pq.read_table(path / "values.parquet")
+            pf = pq.ParquetFile(path / "values.parquet")
             ns = {c["column"]: c["rows"] - c["missing"] for c in d["columns"] if c["kind"] == "numeric"}
-            values = {c: t.column(c).to_numpy()[:ns[c]] for c in t.column_names if c in ns}
+            # one column at a time: the whole table and its numpy copies are never in memory together
+            values = {c: pf.read(columns=[c]).column(c).to_numpy()[:ns[c]] for c in pf.schema_arrow.names if c in ns}
         elif d.get("exact"):
             raise MlopsError(f"{path}/values.parquet: missing (the profile was saved in exact mode). Rerun the drift stage.")
         return cls.from_dict(d, values)
 
     def _repr_html_(self):
+        import pandas as pd
         rows = [{"column": p.column, "kind": p.kind, "role": p.role, "rows": p.rows, "missing": p.missing,
                  "distinct": p.n_unique, "min": p.min, "max": p.max} for p in self.columns]
         return f"<b>reference {self.name!r}</b>: {self.rows:,} rows" + pd.DataFrame(rows)._repr_html_()
@@ -359,12 +368,10 @@ def _drift_params(params) -> DriftParams:
     if isinstance(params, dict): return DriftParams.model_validate(params)
     raise ConfigError(f"drift params must be DriftParams, Params or a dict, got {type(params).__name__}.")
 
-def build_reference(df: pd.DataFrame, numeric, categorical, params=None, prediction: str | None = None,
-                    target: str | None = None, name: str = "reference", keep_values: bool | None = None,
-                    n_jobs: int | None = None) -> DriftReference:
-    """Profile the reference window `df`: `numeric` and `categorical` feature columns, and optionally the model's
-    score column (`prediction`, numeric) and the label column (`target`, categorical). Keeps sorted numeric values
-    (for exact mode) unless `keep_values=False` or `params.mode` is streaming."""
+def _profile_all(read, available, rows: int, numeric, categorical, params, prediction, target, name: str,
+                 keep_values, n_jobs) -> DriftReference:
+    """Profile each listed column, read by `read(column)` (a pandas Series) when its turn comes: besides the sorted
+    values kept for exact mode, only the columns being profiled (one per thread) are in memory."""
     p = _drift_params(params)
     keep = (p.mode == "exact") if keep_values is None else keep_values
     spec = [(c, "numeric", "feature") for c in numeric] + [(c, "categorical", "feature") for c in categorical]
@@ -373,13 +380,18 @@ def build_reference(df: pd.DataFrame, numeric, categorical, params=None, predict
     names = [c for c, _, _ in spec]
     dup = sorted({c for c in names if names.count(c) > 1})
     if dup: raise ConfigError(f"drift: column(s) {dup} listed twice (numeric, categorical, prediction, target): list each once.")
-    missing = [c for c in names if c not in df.columns]
+    have = set(available)
+    missing = [c for c in names if c not in have]
     if missing:
-        raise DataError(f"reference '{name}': column(s) {missing} not found; it has {list(df.columns)[:20]}.")
+        raise DataError(f"reference '{name}': column(s) {missing} not found; it has {list(available)[:20]}.")
     unknown = sorted(set(p.columns) - set(names))
     if unknown:
         raise ConfigError(f"params.yaml: drift.columns names {unknown}, which are not profiled columns ({names[:20]}).")
-    one = lambda c_kind_role: profile_column(df[c_kind_role[0]], *c_kind_role, p.bins, where=f"reference '{name}'")
+
+    def one(c_kind_role):
+        prof, v = profile_column(read(c_kind_role[0]), *c_kind_role, p.bins, where=f"reference '{name}'")
+        return prof, (v if keep else None)   # values not kept are dropped at once, not after every column
+
     jobs = n_jobs or min(4, os.cpu_count() or 1)
     if jobs > 1 and len(spec) > 1:
         with ThreadPoolExecutor(jobs) as ex: done = list(ex.map(one, spec))
@@ -388,8 +400,42 @@ def build_reference(df: pd.DataFrame, numeric, categorical, params=None, predict
     for prof, v in done:
         _check_override(prof, p)
         profiles.append(prof)
-        if v is not None and keep: values[prof.column] = v
-    return DriftReference(name, len(df), tuple(profiles), p.bins, _now(), values if keep else None)
+        if v is not None: values[prof.column] = v
+    return DriftReference(name, int(rows), tuple(profiles), p.bins, _now(), values if keep else None)
+
+def build_reference(df: pd.DataFrame, numeric, categorical, params=None, prediction: str | None = None,
+                    target: str | None = None, name: str = "reference", keep_values: bool | None = None,
+                    n_jobs: int | None = None) -> DriftReference:
+    """Profile the reference window `df`: `numeric` and `categorical` feature columns, and optionally the model's
+    score column (`prediction`, numeric) and the label column (`target`, categorical). Keeps sorted numeric values
+    (for exact mode) unless `keep_values=False` or `params.mode` is streaming."""
+    return _profile_all(lambda c: df[c], df.columns, len(df), numeric, categorical, params, prediction, target, name,
+                        keep_values, n_jobs)
+
+def _open_parquet(path: Path):
+    "A ParquetFile that reads pages through a 1 MiB buffer and caches nothing it has read; clear errors."
+    import pyarrow.parquet as pq
+    if not path.exists(): raise DataError(f"{path}: not found.")
+    # pre_buffer=False: with Arrow's default (True) iter_batches caches the raw bytes of every row group it has read
+    # until the reader is done, so memory grew with the file (3.5 GB at 10 M rows); buffer_size: pages are read
+    # through a 1 MiB buffer, so even one huge row group is not loaded whole
+    try: return pq.ParquetFile(path, pre_buffer=False, buffer_size=1 << 20)
+    except Exception as e: raise DataError(f"{path}: not a readable Parquet file ({e}).") from None
+
+def _read_column(path: Path, column: str):
+    "One column of a Parquet file as a pandas Series, read alone (dtypes restored from the file's pandas metadata)."
+    # a ParquetFile of its own per call: columns are read from several threads
+    return _open_parquet(path).read(columns=[column], use_threads=False).to_pandas()[column]
+
+def build_reference_parquet(path, numeric, categorical, params=None, prediction: str | None = None,
+                            target: str | None = None, name: str | None = None, keep_values: bool | None = None,
+                            n_jobs: int | None = None) -> DriftReference:
+    """`build_reference` of a Parquet file, read one column at a time: the same profile (and sorted values) as
+    `build_reference(pd.read_parquet(path), ...)`, without the whole reference DataFrame in memory."""
+    path = Path(path)
+    pf = _open_parquet(path)
+    return _profile_all(lambda c: _read_column(path, c), pf.schema_arrow.names, pf.metadata.num_rows, numeric,
+                        categorical, params, prediction, target, name or path.name, keep_values, n_jobs)
 
 def _check_override(prof: ColumnProfile, p: DriftParams):
     o = p.columns.get(prof.column)
@@ -671,6 +717,7 @@ class DriftReport:
 
     def to_frame(self) -> pd.DataFrame:
         "One row per column: test, statistic, threshold, drifted, PSI, missing share, out-of-range share."
+        import pandas as pd
         rows = [{"column": c.column, "kind": c.kind, "test": c.test, "statistic": c.statistic, "threshold": c.threshold,
                  "drifted": c.drifted, "psi": c.psi, "missing": c.missing["current"], "out_of_range": c.out_of_range["share"],
                  "new_categories": len(c.new_categories), "status": c.status}
@@ -718,22 +765,18 @@ def _ref_view(reference: DriftReference, prof: ColumnProfile):
     return _Binned(prof.grid, np.r_[prof.grid_counts], prof.n, prof.missing, prof.min, prof.max, integer=prof.integer,
                    counts=prof.counts)
 
-def compare(reference: DriftReference, current: pd.DataFrame, params=None, current_name: str = "current",
-            window=None, n_jobs: int | None = None) -> DriftReport:
-    "Drift of the `current` DataFrame against the reference profile (exact when the profile kept its values)."
-    p = _drift_params(params)
-    if not isinstance(current, pd.DataFrame):
-        raise DataError(f"current must be a pandas DataFrame, got {type(current).__name__}.")
-    if not reference.exact:
-        return _finalize(reference, summarize(reference.without_values(), current), p, "streaming", current_name, window, reference)
-    rows = len(current)
+def _compare_columns(reference: DriftReference, read, available, rows: int, p: DriftParams, current_name: str,
+                     window=None, n_jobs: int | None = None) -> DriftReport:
+    "Exact drift of each profiled column, read by `read(column)` when its turn comes (one column per thread in memory)."
+    have = set(available)
 
     def one(prof):
-        if prof.column not in current.columns: return _missing_column(prof)  # (None for an absent score or label)
-        s = current[prof.column]
+        if prof.column not in have: return _missing_column(prof)  # (None for an absent score or label)
+        s = read(prof.column)
         if prof.kind == "numeric":
             x, miss = _numeric_values(s, prof.column, f"current batch '{current_name}'")
             cv = _Sorted(np.sort(x), miss, s.dtype.kind in "iu")
+            del s, x
             return _column_drift(prof, _ref_view(reference, prof), cv, miss, rows, p)
         counts, miss = _category_counts(s)
         return _column_drift(prof, None, counts, miss, rows, p)
@@ -742,7 +785,20 @@ def compare(reference: DriftReference, current: pd.DataFrame, params=None, curre
     if jobs > 1 and len(reference.columns) > 1:
         with ThreadPoolExecutor(jobs) as ex: out = list(ex.map(one, reference.columns))
     else: out = [one(prof) for prof in reference.columns]
-    return _report(reference, {prof.column: c for prof, c in zip(reference.columns, out)}, rows, p, "exact", current_name, window)
+    return _report(reference, {prof.column: c for prof, c in zip(reference.columns, out)}, int(rows), p, "exact",
+                   current_name, window)
+
+def compare(reference: DriftReference, current: pd.DataFrame, params=None, current_name: str = "current",
+            window=None, n_jobs: int | None = None) -> DriftReport:
+    "Drift of the `current` DataFrame against the reference profile (exact when the profile kept its values)."
+    import pandas as pd
+    p = _drift_params(params)
+    if not isinstance(current, pd.DataFrame):
+        raise DataError(f"current must be a pandas DataFrame, got {type(current).__name__}.")
+    if not reference.exact:
+        return _finalize(reference, summarize(reference.without_values(), current), p, "streaming", current_name, window, reference)
+    return _compare_columns(reference, lambda c: current[c], current.columns, len(current), p, current_name, window, n_jobs)
+
 
 # %% ../nbs/14_drift.ipynb #a23e6f22
 TRACK_VALUES = 10000  # distinct current values tracked for small-valued numeric columns
@@ -818,17 +874,17 @@ def _finalize(reference: DriftReference, summ: dict, p: DriftParams, mode: str, 
         results[prof.column] = _column_drift(prof, _ref_view(full, prof), cv, d["missing"], rows, p)
     return _report(reference, results, rows, p, mode, current_name, window)
 
-def compare_parquet(reference: DriftReference, path, params=None, current_name: str | None = None, window=None) -> DriftReport:
-    "Streaming drift of a Parquet file: read in batches of `drift.chunk_rows` rows, memory bounded by one batch."
-    import pyarrow.parquet as pq
+def compare_parquet(reference: DriftReference, path, params=None, current_name: str | None = None, window=None,
+                    n_jobs: int | None = None) -> DriftReport:
+    """Drift of a Parquet file, never loaded whole. Exact mode (`drift.mode: exact` and a profile that kept its values):
+    one column at a time, the same report as `compare(reference, pd.read_parquet(path))`. Streaming mode: batches of
+    `drift.chunk_rows` rows into mergeable summaries, memory bounded by one batch."""
     p = _drift_params(params)
     path = Path(path)
-    if not path.exists(): raise DataError(f"{path}: not found.")
-    # pre_buffer=False: with Arrow's default (True) iter_batches caches the raw bytes of every row group it has read
-    # until the reader is done, so memory grew with the file (3.5 GB at 10 M rows); buffer_size: pages are read
-    # through a 1 MiB buffer, so even one huge row group is not loaded whole
-    try: pf = pq.ParquetFile(path, pre_buffer=False, buffer_size=1 << 20)
-    except Exception as e: raise DataError(f"{path}: not a readable Parquet file ({e}).") from None
+    pf = _open_parquet(path)
+    if p.mode == "exact" and reference.exact:
+        return _compare_columns(reference, lambda c: _read_column(path, c), pf.schema_arrow.names, pf.metadata.num_rows,
+                                p, current_name or path.name, window, n_jobs)
     cols = [c.column for c in reference.columns if c.column in pf.schema_arrow.names]
     light = reference.without_values()
     summ = {"rows": 0, "columns": {}}

@@ -1,6 +1,6 @@
 """Drift engine (mlops_nb.drift): equal to scipy in exact mode, Evidently's test choice, findings,
 bounded errors in streaming mode, and the same decisions from a local Dask cluster."""
-import json
+import json, subprocess, sys
 from pathlib import Path
 
 import numpy as np
@@ -11,8 +11,8 @@ from scipy.spatial import distance
 
 from mlops_nb.config import DriftParams, parse_params
 from mlops_nb.core import ConfigError, DataError, MlopsError
-from mlops_nb.drift import (DriftReference, DriftReport, build_reference, compare, compare_dask, compare_parquet,
-                            merge_summaries, summarize, psi)
+from mlops_nb.drift import (DriftReference, DriftReport, build_reference, build_reference_parquet, compare, compare_dask,
+                            compare_parquet, merge_summaries, summarize, psi)
 
 EPS = 1e-9
 
@@ -222,7 +222,7 @@ def parquet_batch(data, tmp_path_factory):
 def test_streaming_matches_exact_within_documented_bounds(data, parquet_batch):
     ref, cur, reference = data
     exact = compare(reference, cur)
-    stream = compare_parquet(reference, parquet_batch, DriftParams(chunk_rows=777))
+    stream = compare_parquet(reference, parquet_batch, DriftParams(mode="streaming", chunk_rows=777))
     assert stream.mode == "streaming" and stream.current["rows"] == len(cur)
     for s, e in zip(stream.columns, exact.columns):
         assert s.test == e.test and s.drifted == e.drifted, s.column
@@ -242,7 +242,7 @@ def test_streaming_one_big_row_group_in_small_chunks_gives_exact_decisions(data,
     path = tmp_path / "one_group.parquet"
     cur.to_parquet(path, row_group_size=len(cur))
     exact = compare(reference, cur)
-    stream = compare_parquet(reference, path, DriftParams(chunk_rows=500))
+    stream = compare_parquet(reference, path, DriftParams(mode="streaming", chunk_rows=500))
     assert stream.current["rows"] == len(cur)
     assert [(c.column, c.drifted, c.missing) for c in stream.columns] == [(c.column, c.drifted, c.missing) for c in exact.columns]
     assert stream.dataset_drift == exact.dataset_drift
@@ -284,7 +284,7 @@ def test_dask_local_cluster_gives_the_same_decisions(data, parquet_batch):
     dd = pytest.importorskip("dask.dataframe")
     from distributed import Client, LocalCluster
     ref, cur, reference = data
-    stream = compare_parquet(reference, parquet_batch)
+    stream = compare_parquet(reference, parquet_batch, DriftParams(mode="streaming"))
     # processes=False: the scheduler and workers talk in-process (inproc://), no socket is opened
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None) as cluster, \
             Client(cluster) as client:
@@ -295,3 +295,49 @@ def test_dask_local_cluster_gives_the_same_decisions(data, parquet_batch):
     for a, b in zip(rep.columns, stream.columns):
         assert a.statistic == pytest.approx(b.statistic, rel=1e-9, abs=1e-12), a.column
     assert rep.prediction.drifted == stream.prediction.drifted and rep.current["rows"] == len(cur)
+
+
+# ---------------------------------------------------------------- light import; Parquet one column at a time
+def test_import_loads_no_scipy_pandas_or_pyarrow():
+    "`import mlops_nb.drift` is light: scipy, pandas and pyarrow are imported by the functions that use them."
+    code = "import mlops_nb.drift, sys; print(sorted(m for m in ('scipy', 'scipy.stats', 'pandas', 'pyarrow') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    assert out == "[]"
+
+
+@pytest.fixture
+def column_reads(monkeypatch):
+    "Every Parquet read of the drift engine, as the list of columns it asked for."
+    import pyarrow.parquet as pq
+    calls, read, batches = [], pq.ParquetFile.read, pq.ParquetFile.iter_batches
+    def spy_read(self, columns=None, *a, **k): calls.append(columns); return read(self, columns, *a, **k)
+    def spy_batches(self, *a, columns=None, **k): calls.append(columns); return batches(self, *a, columns=columns, **k)
+    monkeypatch.setattr(pq.ParquetFile, "read", spy_read)
+    monkeypatch.setattr(pq.ParquetFile, "iter_batches", spy_batches)
+    return calls
+
+
+def test_parquet_reference_and_exact_compare_read_one_column_at_a_time(data, tmp_path, column_reads):
+    ref, cur, reference = data
+    ref.to_parquet(tmp_path / "ref.parquet", row_group_size=1000)
+    cur.drop(columns=["bin"]).to_parquet(tmp_path / "cur.parquet", row_group_size=700)
+    R = build_reference_parquet(tmp_path / "ref.parquet", NUM, CAT, prediction="score", name="ref")
+    assert column_reads and all(c is not None and len(c) == 1 for c in column_reads)   # never the whole frame
+    # the same profile and sorted values as from the DataFrame
+    want = reference.to_dict(); got = R.to_dict()
+    assert {k: v for k, v in got.items() if k != "created"} == {k: v for k, v in want.items() if k != "created"}
+    assert R.values.keys() == reference.values.keys() and all((R.values[c] == reference.values[c]).all() for c in R.values)
+    # exact mode on the file, one column at a time: the report compare() gives on the whole frame
+    column_reads.clear()
+    got = compare_parquet(R, tmp_path / "cur.parquet", current_name="b").to_dict()
+    assert column_reads and all(len(c) == 1 for c in column_reads)
+    want = compare(reference, cur.drop(columns=["bin"]), current_name="b").to_dict()
+    for d in (got, want): d.pop("created")
+    assert got == want and got["mode"] == "exact" and any(f["kind"] == "missing_column" for f in got["findings"])
+    # a streaming profile (no values) from the file: streaming on the file, as before
+    light = build_reference_parquet(tmp_path / "ref.parquet", NUM, CAT, DriftParams(mode="streaming"), prediction="score")
+    assert light.values is None and compare_parquet(light, tmp_path / "cur.parquet").mode == "streaming"
+    with pytest.raises(DataError, match=r"column\(s\) \['nope'\] not found"):
+        build_reference_parquet(tmp_path / "ref.parquet", ["a", "nope"], [])
+    with pytest.raises(DataError, match="not found"):
+        build_reference_parquet(tmp_path / "none.parquet", ["a"], [])
