@@ -7,7 +7,7 @@ import pandas as pd
 from sklearn.compose import ColumnTransformer
 from sklearn.impute import SimpleImputer
 from sklearn.pipeline import Pipeline, make_pipeline
-from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
+from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, OrdinalEncoder, StandardScaler
 
 from .core import ConfigError, did_you_mean
 
@@ -46,13 +46,29 @@ def _as_text(X):
     X = pd.DataFrame(X)
     return X.apply(lambda s: s.astype("string").astype(object).where(s.notna(), np.nan))
 
+def _as_ordered(X):
+    "Categorical block for ordinal codes: all-number columns as floats (numeric order), others as text; NaN for missing."
+    def column(s: pd.Series) -> pd.Series:
+        if pd.api.types.is_bool_dtype(s) or pd.api.types.is_numeric_dtype(s): return s.astype(float)
+        num = pd.to_numeric(s, errors="coerce")
+        if num.notna().sum() == s.notna().sum(): return num.astype(float)
+        return s.astype("string").astype(object).where(s.notna(), np.nan)
+    return pd.DataFrame(X).apply(column)
+
+_TREES = {f"{p}{t}" for p in ("HistGradientBoosting", "GradientBoosting", "RandomForest", "ExtraTrees", "DecisionTree", "ExtraTree")
+          for t in ("Classifier", "Regressor")}
+
 def build_pipeline(numeric: list[str], categorical: list[str], estimator) -> Pipeline:
-    "Preprocessing for the given columns followed by `estimator`."
-    linear = type(estimator).__name__ in ("LogisticRegression", "Ridge")
-    num = [SimpleImputer(strategy="median")] + ([StandardScaler()] if linear else [])
-    cat = [FunctionTransformer(_as_text, feature_names_out="one-to-one"),
-           SimpleImputer(strategy="most_frequent"),
-           OneHotEncoder(handle_unknown="infrequent_if_exist", min_frequency=10, sparse_output=False)]
+    "Preprocessing for the given columns followed by `estimator`: ordinal codes for tree ensembles, one-hot otherwise."
+    name = type(estimator).__name__
+    num = [SimpleImputer(strategy="median")] + ([StandardScaler()] if name in ("LogisticRegression", "Ridge") else [])
+    if name in _TREES:
+        cat = [FunctionTransformer(_as_ordered, feature_names_out="one-to-one"),
+               OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1, encoded_missing_value=-2, min_frequency=10)]
+    else:
+        cat = [FunctionTransformer(_as_text, feature_names_out="one-to-one"),
+               SimpleImputer(strategy="most_frequent"),
+               OneHotEncoder(handle_unknown="infrequent_if_exist", min_frequency=10, sparse_output=False)]
     pre = ColumnTransformer([("num", make_pipeline(*num), list(numeric)),
                              ("cat", make_pipeline(*cat), list(categorical))],
                             remainder="drop", verbose_feature_names_out=False)

@@ -10,8 +10,8 @@ from .core import TrackingError, file_hash
 from .config import Settings
 
 # %% auto #0
-__all__ = ['check_reachable', 'connect', 'git_commit', 'params_hash', 'lineage_tags', 'model_requirements', 'LoggedRun',
-           'log_training', 'log_to_run', 'Registration', 'register_version']
+__all__ = ['check_reachable', 'connect', 'relocate_store', 'copy_project', 'git_commit', 'params_hash', 'lineage_tags',
+           'model_requirements', 'LoggedRun', 'log_training', 'log_to_run', 'Registration', 'register_version']
 
 # %% ../nbs/05_tracking.ipynb #ac851dcb
 def check_reachable(uri: str, timeout: float = 10) -> None:
@@ -36,6 +36,7 @@ def connect(settings: Settings) -> str:
     for k, v in saved.items():  # MLflow also exports both URIs to os.environ; that would leak this project's
         if v is None: os.environ.pop(k, None)  # store into every child process (dvc, other projects)
         else: os.environ[k] = v
+    relocate_store(settings)  # a copied or moved project must not read or write the original's artifacts
     name = settings.mlflow.experiment
     try:
         exp = mlflow.get_experiment_by_name(name)
@@ -46,6 +47,48 @@ def connect(settings: Settings) -> str:
     except mlflow.exceptions.MlflowException as e:
         raise TrackingError(f"MLflow store {settings.tracking_uri}: {e.message}") from None
     return exp.experiment_id
+
+# %% ../nbs/05_tracking.ipynb #f21c2de0
+def _local_store(settings: Settings) -> Path | None:
+    "The sqlite file of a project-local store (inside the project folder), else None."
+    uri = settings.tracking_uri
+    if not uri.startswith("sqlite:///"): return None
+    db = Path(uri[len("sqlite:///"):]).resolve()
+    return db if db.is_file() and db.is_relative_to(settings.root.resolve()) else None
+
+def relocate_store(settings: Settings) -> int:
+    """Point the project's local MLflow store at this folder's artifacts after the project was copied or moved.
+    Returns the number of values rewritten (0: nothing had moved, or not a project-local sqlite store)."""
+    import sqlite3
+    from contextlib import closing
+    db = _local_store(settings)
+    if db is None: return 0
+    new = str(settings.artifact_root)
+    with closing(sqlite3.connect(db, timeout=30)) as con, con:  # one transaction: all paths or none
+        row = con.execute("SELECT artifact_location FROM experiments WHERE name = ?", (settings.mlflow.experiment,)).fetchone()
+        if not row or not row[0]: return 0
+        old = row[0][len("file://"):] if row[0].startswith("file://") else row[0]
+        if old.rstrip("/") == new or Path(old).name != Path(new).name: return 0  # same place, or not ours to move
+        old = old.rstrip("/")
+        changed = 0
+        for (table,) in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall():
+            for _, col, kind, *_ in con.execute(f'PRAGMA table_info("{table}")').fetchall():
+                if not any(t in (kind or "TEXT").upper() for t in ("CHAR", "TEXT", "CLOB")): continue
+                cur = con.execute(f'UPDATE "{table}" SET "{col}" = CASE WHEN "{col}" = ?1 THEN ?3 WHEN "{col}" = ?2 THEN ?4 '
+                                  f'ELSE replace("{col}", ?5, ?6) END WHERE instr("{col}", ?5) > 0 OR "{col}" IN (?1, ?2)',
+                                  (old, "file://" + old, new, "file://" + new, old + "/", new + "/"))
+                changed += cur.rowcount
+    return changed
+
+def copy_project(src, dst) -> Path:
+    "Copy the project folder `src` (data, DVC cache, git, MLflow store) to the new folder `dst` and relocate its store."
+    import shutil
+    from mlops_nb.config import load_settings
+    src, dst = Path(src).resolve(), Path(dst).resolve()
+    if dst.exists() and any(dst.iterdir()): raise TrackingError(f"{dst}: exists and is not empty; copy_project needs a new folder.")
+    shutil.copytree(src, dst, symlinks=True, dirs_exist_ok=True, ignore=shutil.ignore_patterns(".venv"))
+    relocate_store(load_settings(dst / "settings.ini", environ={}))
+    return dst
 
 # %% ../nbs/05_tracking.ipynb #124ef431
 def git_commit(root=".") -> tuple[str, bool]:
