@@ -10,6 +10,7 @@ import yaml
 import mlops_nb
 from .core import ConfigError, DataError, MlopsError, atomic_write, did_you_mean
 from .config import load_params, load_settings
+from . import kernels  # light: jupyter_client is imported where used
 # pandas and mlops_nb.data are imported where used: `mlops-nb run-stage` runs once per DVC stage and
 # should start fast (the stage's kernel imports them anyway)
 
@@ -293,7 +294,7 @@ def init_project(dest, data, target: str, sensitive=(), time_column=None, positi
 # %% ../nbs/07_project.ipynb #81906ac8
 def run_stage(name: str, root=".", progress: bool = True) -> Path:
     "Execute the stage notebook `nbs/pipeline/NAME.ipynb` of the project at `root` with papermill."
-    import papermill as pm
+    pm = _import_papermill()
     root = Path(root).resolve()
     if not (root / "params.yaml").exists():
         raise MlopsError(f"{root} is not an mlops_nb project (no params.yaml). Run from the project folder, "
@@ -312,20 +313,50 @@ def run_stage(name: str, root=".", progress: bool = True) -> Path:
     out = root / "reports" / "notebooks" / f"{name}.ipynb"
     failed = out.with_suffix(".failed.ipynb")
     print(f"[mlops_nb] stage {name}: {nb.relative_to(root)} -> {out.relative_to(root)}", file=sys.stderr, flush=True)
-    with atomic_write(out, ".ipynb") as tmp:
-        try:
-            pm.execute_notebook(str(nb), str(tmp), parameters={"root": str(root)}, kernel_name="python3",
-                                cwd=str(root), progress_bar=progress, log_output=False,
-                                shutdown_kernel="immediate")  # outputs are saved; a graceful exit only waits
-        except pm.PapermillExecutionError as e:
-            shutil.copyfile(tmp, failed)
-            if name in REPORT_STAGES: export_html(failed, root / "reports" / "html" / f"{name}.html")  # e.g. why a gate failed
-            evalue = _full_error(failed) or e.evalue  # papermill keeps only the first line of a multi-line message
-            msg = evalue if e.ename in _error_names() else f"{e.ename}: {evalue}"
-            raise MlopsError(f"stage {name} failed: {msg}\n  (executed notebook with the traceback: {failed.relative_to(root)})") from None
+    lease, kernel_dir = _kernel_for_stage(root)
+    try:
+        with atomic_write(out, ".ipynb") as tmp:
+            try:
+                pm.execute_notebook(str(nb), str(tmp), parameters={"root": str(root)}, kernel_name="python3",
+                                    cwd=str(root), progress_bar=progress, log_output=False,
+                                    shutdown_kernel="immediate",  # outputs are saved; a graceful exit only waits
+                                    **({"km": lease.manager()} if lease else
+                                       {"kernel_manager_class": kernels.ipc_manager_class(kernel_dir)}))
+            except pm.PapermillExecutionError as e:
+                if lease: lease.close(); lease = None
+                shutil.copyfile(tmp, failed)
+                if name in REPORT_STAGES: export_html(failed, root / "reports" / "html" / f"{name}.html")  # e.g. why a gate failed
+                evalue = _full_error(failed) or e.evalue  # papermill keeps only the first line of a multi-line message
+                msg = evalue if e.ename in _error_names() else f"{e.ename}: {evalue}"
+                raise MlopsError(f"stage {name} failed: {msg}\n  (executed notebook with the traceback: {failed.relative_to(root)})") from None
+    finally:
+        if lease: lease.close()  # the pool kills the kernel: nothing of this stage reaches the next one
+        if kernel_dir: shutil.rmtree(kernel_dir, ignore_errors=True)
     if failed.exists(): failed.unlink()
     if name in REPORT_STAGES: export_html(out, root / "reports" / "html" / f"{name}.html")  # register logs it to MLflow
     return out
+
+def _import_papermill():
+    """papermill, without the ~1 s jsonschema spends compiling an IRI grammar (rfc3987_syntax) at import.
+    nbformat's schemas check no IRI format; the one lasting effect is that jsonschema in this process does not
+    check the `iri` format either. Skipped when jsonschema's formats are already loaded."""
+    if "jsonschema._format" in sys.modules or "rfc3987_syntax" in sys.modules:
+        import papermill
+        return papermill
+    sys.modules["rfc3987_syntax"] = None  # an ImportError for jsonschema, which then skips that format
+    try:
+        import papermill
+    finally:
+        del sys.modules["rfc3987_syntax"]
+    return papermill
+
+def _kernel_for_stage(root: Path):
+    "(lease, None): a pre-started kernel from the project's pool; (None, folder): papermill starts one over IPC in `folder`."
+    if kernels.pool_enabled():
+        try: return kernels.lease(root), None
+        except kernels.PoolUnavailable as e:
+            print(f"[mlops_nb] kernel pool unavailable ({e}); starting a kernel", file=sys.stderr, flush=True)
+    return None, kernels.private_tempdir()
 
 def _full_error(nb_path) -> str | None:
     "The complete message of the error recorded in an executed notebook."
