@@ -1,35 +1,28 @@
-"""What does the notebook machinery cost? Benchmark of the demo pipeline, written to bench/RESULTS.md.
+"""What does running a stage through its notebook cost? Benchmark of the demo pipeline, written to bench/RESULTS.md.
 
-mlops_nb runs every pipeline stage as `dvc repro` -> `mlops-nb run-stage NAME` (a CLI process) -> papermill
--> a fresh Jupyter kernel that imports pandas/sklearn/mlflow again and executes the stage notebook (the
-stage function plus the report cells: tables, plots). The same work can be done by calling the stage
-functions from one plain Python process; that is the lower bound ("peer"). This script measures:
+mlops_nb runs every pipeline stage as `dvc repro` -> `mlops-nb run-stage NAME` (a CLI process) -> papermill ->
+a Jupyter kernel that executes the stage notebook (the stage function plus the report cells). Since issue 11 the
+kernel comes from the project's kernel pool (mlops_nb.kernels: started in advance with pandas, scikit-learn,
+MLflow and matplotlib imported, fresh per stage, over IPC); `MLOPS_NB_KERNEL_POOL=0` starts a kernel per stage
+as before ("cold"). The lower bound ("peer") is the same library calls in plain Python. This script measures,
+interleaved (the order of pool / cold / peer rotates every repeat), median of --repeats:
 
-1. the whole demo pipeline: `dvc repro -f` (every stage of dvc.yaml, forced) vs ONE `python -c` process
-   calling the same stage functions in order (stages.prepare, stages.train, ...; imports included), each
-   in a fresh temporary copy;
-2. each stage: `mlops-nb run-stage NAME` vs `python -c "from mlops_nb import stages; stages.NAME('.')"`
-   in the same copy (both pay their imports); the difference is the overhead of CLI + papermill + kernel
-   + report cells. For train the fit time (models/model.json fit_seconds) is subtracted from both sides
-   before taking the difference: the fit is CPU-bound and dominates the noise on a shared machine;
-3. papermill executing an empty notebook with a `parameters` cell (kernel start lower bound) vs `python -c pass`;
-4. a no-op `dvc repro` (everything up to date), median of 5, vs `dvc --version` (DVC CLI start);
-5. import costs that every stage pays: the stage kernel's and the CLI process's imports (for the stages
-   with an HTML report the CLI also imports nbconvert and mlflow, to export the report and attach it).
+1. the whole demo pipeline: `dvc repro -f` (every stage, forced) with the pool and cold, vs ONE `python -c`
+   process calling the same stage functions in order (imports included), each in a fresh temporary copy;
+2. single stages (default: register, an empty stage notebook, evaluate): `mlops-nb run-stage NAME` (wall of the
+   whole CLI process) with the pool and cold, vs the same library call `stages.NAME('.')` in a warm process: a
+   fresh Python process that has already imported what the pool's kernels preload (kernels.PRELOAD), timed around
+   the call only. Overhead = median of paired differences. Before a pooled run the script waits until the pool's
+   spare kernel is ready (what a stage finds when the one before it ran longer than a kernel's start-up;
+   back-to-back short stages wait for the rest of it, which the pipeline row includes);
+3. the load average before every measurement (the machine is shared).
 
-Each case is repeated (--repeats, default 3; ours/peer order alternates) and the median is reported, with
-CPU time (user+sys of the process tree, from wait4) that contention on a shared machine distorts less than
-wall time, and peak RSS: the sum over the process tree sampled every 50 ms (psutil; shared pages counted
-once per process) and the largest single process (ru_maxrss, what `/usr/bin/time -v` reports).
-
-Temporary copies hold the project's tracked and untracked-not-ignored files (`git ls-files -co
---exclude-standard`, snapshotted once at the start: the project may change while this runs), get their
-own git repo, DVC cache and sqlite MLflow store, and are put first on PYTHONPATH so the CLI, the kernels
-and the peers all import the copy's mlops_nb: the state of the project itself is not touched. Files that
-dvc.yaml names as stage outputs are left out of the copies: DVC refuses to reproduce an output that git
-tracks (see the notes in RESULTS.md). The result is the section between `<!-- pipeline -->` markers of
-bench/RESULTS.md (other benchmarks own the other sections).
-Usage: `make bench`, or `.venv/bin/python bench/pipeline_bench.py --repeats 5`.
+Temporary copies hold the project's tracked and untracked-not-ignored files (`git ls-files -co --exclude-standard`,
+snapshotted once at the start), get their own git repo, DVC cache and sqlite MLflow store, and are put first on
+PYTHONPATH so the CLI, the kernels and the peers all import the copy's mlops_nb. Files that dvc.yaml names as stage
+outputs are left out of the copies. The result is the section between `<!-- pipeline -->` markers of
+bench/RESULTS.md (bench/results.py write_section).
+Usage: `make bench`, or `.venv/bin/python bench/pipeline_bench.py --repeats 5 [--stages register,empty]`.
 """
 from __future__ import annotations
 import argparse, datetime, json, os, platform, shutil, statistics, subprocess, sys, tempfile, threading, time
@@ -41,24 +34,32 @@ import yaml
 try: import psutil
 except ImportError: psutil = None  # peak RSS then falls back to the largest single process
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from results import write_section  # bench/results.py
+
 ROOT = Path(__file__).resolve().parent.parent
 BIN = ROOT / ".venv" / "bin"
 PY = str(BIN / "python") if (BIN / "python").exists() else sys.executable
-TARGET_OVERHEAD, TARGET_NOOP, TARGET_PIPELINE = 1.5, 1.0, 60.0
+TARGET_OVERHEAD, TARGET_RATIO = 1.5, 1.2
 ENV = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}", "MLFLOW_DISABLE_TELEMETRY": "true",
        "DO_NOT_TRACK": "true", "DVC_NO_ANALYTICS": "1", "MPLBACKEND": "Agg", "PYTHONUNBUFFERED": "1"}
 ENV.pop("PYTHONDONTWRITEBYTECODE", None)  # measure what users get: .pyc files cached (inside the temp copy)
+for k in ("MLOPS_NB_KERNEL_POOL", "MLOPS_NB_KERNEL_POOL_IDLE", "MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI"): ENV.pop(k, None)
+COLD = {"MLOPS_NB_KERNEL_POOL": "0"}
 EMPTY_NB = {"nbformat": 4, "nbformat_minor": 5, "metadata": {"kernelspec": {"name": "python3", "language": "python",
             "display_name": "Python 3"}}, "cells": [{"cell_type": "code", "id": "params", "metadata": {"tags": ["parameters"]},
             "execution_count": None, "outputs": [], "source": 'root = "."'}]}
-RUN_EMPTY = ("import papermill as pm; pm.execute_notebook('empty.ipynb', 'empty.out.ipynb', parameters={'root': '.'}, "
-             "kernel_name='python3', progress_bar=False, log_output=False, shutdown_kernel='immediate')")
-IMPORTS = {"stage kernel (and peer): `import pandas, mlops_nb.stages, mlflow.sklearn, matplotlib.pyplot`":
-               "import pandas, mlops_nb.stages, mlflow.sklearn, matplotlib.pyplot",
-           "CLI process, every stage: `import mlops_nb.cli, mlops_nb.project, papermill`":
-               "import mlops_nb.cli, mlops_nb.project, papermill",
-           "CLI process, HTML-report stages: `import nbconvert, mlflow`": "import nbconvert, mlflow"}
-MARK, END = "<!-- pipeline -->", "<!-- /pipeline -->"
+# the same library call in a warm process: the kernel's imports done first, untimed
+WARM_PEER = ("import time, sys; from mlops_nb import kernels; exec(kernels.PRELOAD); from mlops_nb import stages; "
+             "t = time.perf_counter(); {call}; print('PEER_SECONDS', time.perf_counter() - t)")
+WAIT_SPARE = ("import time, sys; from mlops_nb import kernels\n"
+              "end = time.monotonic() + 180\n"
+              "while time.monotonic() < end:\n"
+              "    st = kernels.pool_status('.')\n"
+              "    if st and st['spare'] and not st['leases_open']: sys.exit(0)\n"
+              "    time.sleep(0.2)\n"
+              "sys.exit('no spare kernel after 180 s')")
+BEGIN, END = "<!-- pipeline -->", "<!-- /pipeline -->"
 
 
 def dvc_stages(root: Path) -> tuple[list[str], set[str]]:
@@ -130,129 +131,142 @@ def copy_project(snap: Path, parent: str) -> Path:
     return dest
 
 
-def run_benchmark(repeats: int, res: dict[str, list[dict]], info: dict) -> list[str]:
-    "Fill res[case.ours|case.peer] with measurements; return the stage names."
+def run(cmd: list[str], cwd: Path, extra: dict | None = None) -> dict:
+    "measure() with extra environment variables; the load average just before."
+    global ENV
+    saved, load = ENV, os.getloadavg()[0]
+    ENV = {**ENV, **(extra or {})}
+    try: m = measure(cmd, cwd)
+    finally: ENV = saved
+    m["load"] = load
+    return m
+
+
+def rotate(items: list, i: int) -> list: return items[i % len(items):] + items[:i % len(items)]
+
+
+def run_benchmark(repeats: int, stage_names: list[str], skip_pipeline: bool, res: dict, info: dict) -> list[str]:
     parent = tempfile.mkdtemp(prefix="mlops_nb_bench_")
     try:
         snap = snapshot(parent, info)  # the project keeps changing while this runs: measure one state
         stages = dvc_stages(snap)[0]
         peer = "from mlops_nb import stages; r = '.'; " + "; ".join(f"stages.{s}(r)" for s in stages)
+        built = None
         for i in range(repeats):
-            flip = (lambda pair: pair[::-1]) if i % 2 else (lambda pair: pair)  # alternate who runs first
             print(f"[bench] repeat {i + 1}/{repeats}", file=sys.stderr, flush=True)
-            for key, cmd in flip([("pipeline.ours", ["dvc", "repro", "-f"]), ("pipeline.peer", [PY, "-c", peer])]):
-                proj = copy_project(snap, parent)
-                m = measure(cmd, proj); res[key].append(m)
-                print(f"[bench]   {key}: {m['wall']:.1f} s", file=sys.stderr, flush=True)
-                if key == "pipeline.ours":
-                    m["stages"] = dvc_stage_times(m)
-                    assert list(m["stages"]) == stages, m["log"][-2000:]
-                    ours = proj
-                else: shutil.rmtree(proj.parent)
-            if i == 0:  # right after the forced run everything is up to date
-                for _ in range(max(5, repeats)):
-                    m = measure(["dvc", "repro"], ours)
-                    assert "up to date" in m["log"] and "Running stage" not in m["log"], m["log"][-2000:]
-                    res["noop.ours"].append(m); res["noop.peer"].append(measure(["dvc", "--version"], ours))
-            for s in stages:  # in the copy the forced run left complete: every stage's inputs exist
-                for who, cmd in flip([("ours", ["mlops-nb", "run-stage", s]),
-                                      ("peer", [PY, "-c", f"from mlops_nb import stages; stages.{s}('.')"])]):
-                    m = measure(cmd, ours)
-                    if s == "train": m["fit"] = json.loads((ours / "models/model.json").read_text())["fit_seconds"]
+            if not skip_pipeline or built is None:
+                cases = [("pipeline.pool", ["dvc", "repro", "-f"], None), ("pipeline.cold", ["dvc", "repro", "-f"], COLD),
+                         ("pipeline.peer", [PY, "-c", peer], None)]
+                for key, cmd, extra in (rotate(cases, i) if not skip_pipeline else cases[:1]):
+                    proj = copy_project(snap, parent)
+                    m = run(cmd, proj, extra); res[key].append(m)
+                    print(f"[bench]   {key}: {m['wall']:.1f} s (load {m['load']:.1f})", file=sys.stderr, flush=True)
+                    if key.startswith("pipeline.") and key != "pipeline.peer":
+                        m["stages"] = dvc_stage_times(m)
+                        assert list(m["stages"]) == stages, m["log"][-2000:]
+                    if built is None and key != "pipeline.peer": built = proj
+                    else: shutil.rmtree(proj.parent)
+            # single stages, in the copy a forced run left complete (every stage's inputs exist)
+            (built / "nbs" / "pipeline" / "empty.ipynb").write_text(json.dumps(EMPTY_NB))
+            for s in stage_names:
+                call = "pass" if s == "empty" else f"stages.{s}('.')"
+                cases = [("pool", ["mlops-nb", "run-stage", s], None), ("cold", ["mlops-nb", "run-stage", s], COLD),
+                         ("peer", [PY, "-c", WARM_PEER.format(call=call)], None)]
+                for who, cmd, extra in rotate(cases, i):
+                    if who == "pool":  # a pool with a ready spare (the first pooled run of a copy spawns it)
+                        w = subprocess.run([PY, "-c", WAIT_SPARE], cwd=built, env={**ENV, "PYTHONPATH": str(built)}, capture_output=True, text=True)
+                        if w.returncode: run(cmd, built)  # spawn it, then wait for the spare again
+                        subprocess.run([PY, "-c", WAIT_SPARE], cwd=built, env={**ENV, "PYTHONPATH": str(built)}, check=True)
+                    m = run(cmd, built, extra)
+                    if who == "peer": m["wall"] = float(m["log"].split("PEER_SECONDS")[1].split()[0])
                     res[f"{s}.{who}"].append(m)
-                print(f"[bench]   {s}: {res[s + '.ours'][-1]['wall']:.1f} s vs {res[s + '.peer'][-1]['wall']:.1f} s",
+                print(f"[bench]   {s}: pool {res[s + '.pool'][-1]['wall']:.2f} s, cold {res[s + '.cold'][-1]['wall']:.2f} s, "
+                      f"warm library call {res[s + '.peer'][-1]['wall']:.2f} s (load {res[s + '.pool'][-1]['load']:.1f})",
                       file=sys.stderr, flush=True)
-            (ours / "empty.ipynb").write_text(json.dumps(EMPTY_NB))
-            for who, cmd in flip([("ours", [PY, "-c", RUN_EMPTY]), ("peer", [PY, "-c", "pass"])]):
-                res[f"empty.{who}"].append(measure(cmd, ours))
-            for label, code in IMPORTS.items():
-                res[label].append(measure([PY, "-c", code], ours))
-            shutil.rmtree(ours.parent)
+        shutil.rmtree(built.parent)
     finally:
         shutil.rmtree(parent, ignore_errors=True)
     return stages
 
 
-def med(ms: list[dict], k: str) -> float: return statistics.median(m[k] for m in ms)
+def med(ms: list[dict], k: str = "wall") -> float: return statistics.median(m[k] for m in ms)
 
-def overhead(ours: list[dict], peer: list[dict], key: str = "wall") -> float:
-    "Median of the paired differences ours - peer (for wall time, the fit time is taken out of both when recorded)."
-    fit = (lambda m: m.get("fit", 0)) if key == "wall" else (lambda m: 0)
-    return statistics.median((o[key] - fit(o)) - (p[key] - fit(p)) for o, p in zip(ours, peer))
+def overhead(ours: list[dict], peer: list[dict]) -> float:
+    return statistics.median(o["wall"] - p["wall"] for o, p in zip(ours, peer))
 
 def verdict(ok: bool) -> str: return "**PASS**" if ok else "**FAIL**"
 
 
-def write_results(res: dict, stages: list[str], info: dict, repeats: int, load: tuple, path: Path) -> None:
-    commit, dirty, skipped = info["commit"], info["dirty"], info["skipped"]
+def section(res: dict, stages: list[str], stage_names: list[str], info: dict, repeats: int, load: tuple) -> str:
     cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), platform.processor())
-    pyver = subprocess.run([PY, "-c", "import platform; print(platform.python_version())"], capture_output=True, text=True).stdout.strip()
-    pkgs = ", ".join(f"{p} {version(p)}" for p in ("dvc", "papermill", "ipykernel", "mlflow", "scikit-learn", "pandas"))
+    pkgs = ", ".join(f"{p} {version(p)}" for p in ("dvc", "papermill", "nbclient", "jupyter_client", "ipykernel", "mlflow"))
     n = os.cpu_count()
-    rows = [("whole pipeline: `dvc repro -f` vs one `python -c` process", "pipeline", "")]
-    rows += [(f"stage {s}: `mlops-nb run-stage {s}` vs `python -c stages.{s}`", s, " (fit excluded)" if s == "train" else "") for s in stages]
-    rows += [("empty notebook via papermill vs `python -c pass`", "empty", ""), ("no-op `dvc repro` vs `dvc --version`", "noop", "")]
-    L = [MARK, f"## Pipeline: notebook machinery (DVC -> mlops-nb CLI -> papermill -> kernel) vs plain Python", "",
-         f"- machine: {n} cores (nproc), {cpu}; Python {pyver}; {platform.platform()}",
-         f"- date: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M UTC}; project commit {commit}"
-         f"{' + uncommitted changes' if dirty else ''}; {pkgs}",
-         f"- load average (1 min) at start / end: {load[0]:.2f} / {os.getloadavg()[0]:.2f} (shared machine: other jobs compete for the {n} cores)",
-         f"- reproduce: `make bench` (runs `python bench/pipeline_bench.py`), or `.venv/bin/python bench/pipeline_bench.py --repeats N`",
-         f"- wall seconds, median of {repeats} (no-op rows: {len(res['noop.ours'])}); overhead = median of paired differences ours - peer; "
-         "in `dvc repro -f` = the stage's share of the forced pipeline run (from its 'Running stage' line to the next); "
-         "CPU = user+sys of the process tree; peak RSS = sum over the process tree (largest single process in the notes)", "",
-         f"| case ({n} cores, median of {repeats}) | peer / lower bound | mlops_nb | ratio | overhead | in `dvc repro -f` "
-         "| CPU s (peer / ours) | peak RSS MB (peer / ours) |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
-    for label, k, note in rows:
-        o, p = res[f"{k}.ours"], res[f"{k}.peer"]
-        dvc = f"{statistics.median(m['stages'][k] for m in res['pipeline.ours']):.2f} s" if k in stages else ""
-        L.append(f"| {label} | {med(p, 'wall'):.2f} s | {med(o, 'wall'):.2f} s | {med(o, 'wall') / med(p, 'wall'):.2f}x | "
-                 f"{overhead(o, p):+.2f} s{note} | {dvc} | {med(p, 'cpu'):.1f} / {med(o, 'cpu'):.1f} | "
-                 f"{med(p, 'rss'):.0f} / {med(o, 'rss'):.0f} |")
-    L += ["", "Where the time goes (same copy, `python -c` subprocess, median):", "", "| import | wall | CPU s | peak RSS MB |", "|---|---:|---:|---:|"]
-    L += [f"| {label} | {med(res[label], 'wall'):.2f} s | {med(res[label], 'cpu'):.1f} | {med(res[label], 'rss'):.0f} |" for label in IMPORTS]
-    fit_o, fit_p = (statistics.median(m["fit"] for m in res[f"train.{w}"]) for w in ("ours", "peer"))
-    L += ["", f"- train fit time (models/model.json fit_seconds), median: {fit_p:.1f} s plain / {fit_o:.1f} s in the kernel",
-          f"- largest single process (ru_maxrss), whole pipeline: {med(res['pipeline.peer'], 'maxrss'):.0f} MB plain / "
-          f"{med(res['pipeline.ours'], 'maxrss'):.0f} MB under DVC", "", "## Targets", ""]
-    for s in stages:
-        ov = overhead(res[f"{s}.ours"], res[f"{s}.peer"])
-        L.append(f"- {verdict(ov <= TARGET_OVERHEAD)} per-stage overhead of the notebook machinery <= {TARGET_OVERHEAD} s, "
-                 f"stage {s}: {ov:+.2f} s (CPU: {overhead(res[f'{s}.ours'], res[f'{s}.peer'], 'cpu'):+.1f} s)")
-    noop, pipe = med(res["noop.ours"], "wall"), med(res["pipeline.ours"], "wall")
-    L += [f"- {verdict(noop <= TARGET_NOOP)} no-op `dvc repro` <= {TARGET_NOOP} s: {noop:.2f} s",
-          f"- {verdict(pipe <= TARGET_PIPELINE)} whole demo pipeline <= {TARGET_PIPELINE:.0f} s on {n} cores: {pipe:.1f} s "
-          f"(the plain-Python lower bound takes {med(res['pipeline.peer'], 'wall'):.1f} s)"]
-    if skipped:
-        L += ["", f"Left out of the temporary copies because dvc.yaml names them as stage outputs but git tracks them "
-              f"(`dvc repro` in a clean clone then stops with \"output ... is already tracked by SCM\"): "
-              + ", ".join(f"`{f}`" for f in sorted(skipped))]
-    section = "\n".join(L + [END])
-    old = path.read_text() if path.exists() else "# Benchmarks\n"  # re-read now: other benchmarks write their sections too
-    if MARK in old and END in old:
-        new = old[:old.index(MARK)] + section + old[old.index(END) + len(END):]
-    else:
-        new = old.rstrip("\n") + "\n\n" + section + "\n"
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".RESULTS.", suffix=".md")
-    with os.fdopen(fd, "w") as f: f.write(new)
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, path)
+    loads = [m["load"] for ms in res.values() for m in ms]
+    L = [BEGIN, "## Pipeline: a stage through its notebook (DVC -> mlops-nb CLI -> papermill -> kernel) vs plain Python", "",
+         f"- machine: {n} cores, {cpu}; Python {platform.python_version()}; {pkgs}",
+         f"- date: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M UTC}; project commit {info['commit']}"
+         f"{' + uncommitted changes' if info['dirty'] else ''}",
+         f"- load average (1 min): {load[0]:.2f} at start, {os.getloadavg()[0]:.2f} at end, median {statistics.median(loads):.2f} "
+         f"(min {min(loads):.2f}, max {max(loads):.2f}) over the measurements: a shared machine, other jobs compete for the {n} cores",
+         f"- median of {repeats}, interleaved (the order of pool / cold / peer rotates every repeat); "
+         "pool = the kernel pool (default), cold = `MLOPS_NB_KERNEL_POOL=0` (a kernel started per stage, IPC transport)",
+         f"- reproduce: `.venv/bin/python bench/pipeline_bench.py --repeats {repeats}`", ""]
+    if "pipeline.pool" in res and "pipeline.peer" in res:
+        peer = med(res["pipeline.peer"])
+        L += ["### Whole demo pipeline", "", "| run | wall (median) | ratio to one process | CPU s | peak RSS MB |", "|---|---:|---:|---:|---:|",
+              f"| one `python -c` process calling the stage functions (imports included) | {peer:.1f} s | 1.00x | "
+              f"{med(res['pipeline.peer'], 'cpu'):.0f} | {med(res['pipeline.peer'], 'rss'):.0f} |"]
+        for k, label in (("pool", "`dvc repro -f`, kernel pool"), ("cold", "`dvc repro -f`, `MLOPS_NB_KERNEL_POOL=0`")):
+            if f"pipeline.{k}" in res:
+                ms = res[f"pipeline.{k}"]
+                L.append(f"| {label} | {med(ms):.1f} s | {med(ms) / peer:.2f}x | {med(ms, 'cpu'):.0f} | {med(ms, 'rss'):.0f} |")
+        L += ["", "Each stage's share of `dvc repro -f` (from its 'Running stage' line to the next), median, seconds:", "",
+              "| stage | " + " | ".join(stages) + " |", "|---|" + "---:|" * len(stages)]
+        for k in ("pool", "cold"):
+            if f"pipeline.{k}" in res:
+                L.append(f"| {k} | " + " | ".join(f"{statistics.median(m['stages'][s] for m in res[f'pipeline.{k}']):.1f}" for s in stages) + " |")
+        L.append("")
+    L += ["### Single stages: `mlops-nb run-stage NAME` vs the same library call in a warm process", "",
+          "Peer: `stages.NAME('.')` timed in a fresh process that has already done the kernels' preload imports "
+          "(`kernels.PRELOAD`); the empty stage's peer does nothing (0 s). Ours: wall of the whole `mlops-nb run-stage` process.", "",
+          "| stage | warm library call | run-stage, pool | overhead, pool | run-stage, cold | overhead, cold | load (median) |",
+          "|---|---:|---:|---:|---:|---:|---:|"]
+    for s in stage_names:
+        p, o, c = res[f"{s}.peer"], res[f"{s}.pool"], res[f"{s}.cold"]
+        L.append(f"| {s} | {med(p):.2f} s | {med(o):.2f} s | {overhead(o, p):+.2f} s | {med(c):.2f} s | {overhead(c, p):+.2f} s | "
+                 f"{statistics.median(m['load'] for m in o + c + p):.1f} |")
+    L += ["", "### Targets (issue 11, point 2)", ""]
+    for s in stage_names:
+        ov = overhead(res[f"{s}.pool"], res[f"{s}.peer"])
+        L.append(f"- {verdict(ov <= TARGET_OVERHEAD)} stage {s} through its notebook <= {TARGET_OVERHEAD} s over the warm library call: {ov:+.2f} s "
+                 f"(cold kernel: {overhead(res[f'{s}.cold'], res[f'{s}.peer']):+.2f} s)")
+    if "pipeline.pool" in res and "pipeline.peer" in res:
+        r = med(res["pipeline.pool"]) / med(res["pipeline.peer"])
+        cold = f" (cold kernels: {med(res['pipeline.cold']) / med(res['pipeline.peer']):.2f}x)" if "pipeline.cold" in res else ""
+        L.append(f"- {verdict(r <= TARGET_RATIO)} `dvc repro -f` <= {TARGET_RATIO}x the same calls in one process: {r:.2f}x{cold}")
+    if info["skipped"]:
+        L += ["", "Left out of the temporary copies because dvc.yaml names them as stage outputs but git tracks them: "
+              + ", ".join(f"`{f}`" for f in sorted(info["skipped"]))]
+    return "\n".join(L + [END]) + "\n"
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--repeats", type=int, default=3, help="repeats per case (median is reported; default 3)")
-    ap.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "RESULTS.md")
+    ap.add_argument("--stages", default="register,empty,evaluate", help="single stages to measure (empty = a notebook with only its parameters cell)")
+    ap.add_argument("--skip-pipeline", action="store_true", help="build the copy once (pooled `dvc repro`) and measure single stages only")
+    ap.add_argument("--no-write", action="store_true", help="print the section, do not write bench/RESULTS.md")
     a = ap.parse_args()
     load = os.getloadavg()
     res: dict[str, list[dict]] = defaultdict(list)
-    t0 = time.perf_counter()
-    info: dict = {}
-    stages = run_benchmark(a.repeats, res, info)
-    write_results(res, stages, info, a.repeats, load, a.out)
-    print(f"[bench] wrote {a.out} in {(time.perf_counter() - t0) / 60:.1f} min", file=sys.stderr)
-    text = a.out.read_text()
-    print(text[text.index(MARK):text.index(END) + len(END)])
+    t0, info = time.perf_counter(), {}
+    names = [s for s in a.stages.split(",") if s]
+    stages = run_benchmark(a.repeats, names, a.skip_pipeline, res, info)
+    if a.skip_pipeline: res.pop("pipeline.pool", None)
+    text = section(res, stages, names, info, a.repeats, load)
+    print(text)
+    if not a.no_write: write_section(text, BEGIN, END)
+    print(f"[bench] {(time.perf_counter() - t0) / 60:.1f} min", file=sys.stderr)
 
 
 if __name__ == "__main__":

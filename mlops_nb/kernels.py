@@ -206,18 +206,14 @@ class KernelPool:
 
     def log(self, *a): print(f"[{time.strftime('%H:%M:%S')}] pool {os.getpid()}:", *a, file=sys.stderr, flush=True)
 
-    async def _execute(self, km, code: str, timeout: float = 300) -> str:
+    async def _execute(self, kc, code: str, timeout: float = 300) -> str:
         "Run `code` silently (no history, no execution count) in the kernel; its status (ok / error: ...)."
-        kc = km.client(); kc.start_channels()
-        try:
-            await kc.wait_for_ready(timeout=60)
-            msg_id = kc.execute(code, silent=True, store_history=False)
-            while True:
-                reply = await kc.get_shell_msg(timeout=timeout)
-                if reply["parent_header"].get("msg_id") == msg_id: break
-            c = reply["content"]
-            return "ok" if c["status"] == "ok" else f"error: {c.get('ename')}: {c.get('evalue')}"
-        finally: kc.stop_channels()
+        msg_id = kc.execute(code, silent=True, store_history=False)
+        while True:
+            reply = await kc.get_shell_msg(timeout=timeout)
+            if reply["parent_header"].get("msg_id") == msg_id: break
+        c = reply["content"]
+        return "ok" if c["status"] == "ok" else f"error: {c.get('ename')}: {c.get('evalue')}"
 
     async def _start_kernel(self) -> dict:
         from jupyter_client.manager import AsyncKernelManager
@@ -227,10 +223,13 @@ class KernelPool:
                                 connection_file=str(self.folder / f"{name}.json"))
         started = time.time()
         await km.start_kernel(cwd=str(self.root), extra_arguments=["--HistoryManager.hist_file=:memory:"])
-        try: status = await self._execute(km, self.preload) if self.preload else "ok"
+        kc = km.client(); kc.start_channels()  # kept open until the lease: setting the caller's variables is one round trip
+        try:
+            await kc.wait_for_ready(timeout=60)
+            status = await self._execute(kc, self.preload) if self.preload else "ok"
         except BaseException:
-            await self._kill(km); raise
-        k = {"km": km, "name": name, "pid": km.provisioner.pid, "started": started, "ready": time.time(), "preload": status}
+            kc.stop_channels(); await self._kill(km); raise
+        k = {"km": km, "kc": kc, "name": name, "pid": km.provisioner.pid, "started": started, "ready": time.time(), "preload": status}
         self.log(f"kernel {name} pid {k['pid']} ready in {k['ready'] - started:.1f} s (preload {status})")
         return k
 
@@ -252,7 +251,7 @@ class KernelPool:
             if op == "status":
                 spare = self.spare.result() if self.spare and self.spare.done() and not self.spare.exception() else None
                 reply = {"pid": os.getpid(), "root": str(self.root), "idle_timeout": self.idle, "leases_open": self.leases,
-                         "spare": {k: v for k, v in spare.items() if k != "km"} if spare else None, "leases": self.history}
+                         "spare": {k: v for k, v in spare.items() if k not in ("km", "kc")} if spare else None, "leases": self.history}
                 writer.write((json.dumps(reply) + "\n").encode()); await writer.drain()
             elif op == "stop":
                 writer.write(b'{"ok": true}\n'); await writer.drain(); self.done.set()
@@ -279,7 +278,8 @@ class KernelPool:
                 code = ("import os as _os\n" + "".join(
                     f"_os.environ[{k_!r}] = {v!r}\n" if v is not None else f"_os.environ.pop({k_!r}, None)\n" for k_, v in env.items())
                     + "del _os")
-                await self._execute(km, code, timeout=30)
+                await self._execute(k["kc"], code, timeout=30)
+                k["kc"].stop_channels()
                 info = {k_: (v.decode() if isinstance(v, bytes) else v) for k_, v in km.get_connection_info().items()}
                 rec = {"kernel": k["name"], "pid": k["pid"], "started": k["started"], "ready": k["ready"], "preload": k["preload"],
                        "requested": msg.get("requested"), "leased": time.time(), "client_pid": msg.get("pid")}
@@ -288,6 +288,7 @@ class KernelPool:
                 self.log(f"leased {k['name']} to pid {msg.get('pid')}")
                 await reader.read()  # until the client closes the connection: the stage is over
             finally:
+                k["kc"].stop_channels()
                 await self._kill(km)
                 self.log(f"kernel {k['name']} released")
         finally:
@@ -314,7 +315,9 @@ class KernelPool:
         sock_path.unlink(missing_ok=True)
         watch.cancel()
         if self.spare:
-            try: await self._kill((await self.spare)["km"])
+            try:
+                k = await self.spare
+                k["kc"].stop_channels(); await self._kill(k["km"])
             except Exception: pass
         self.log("exit")
 
