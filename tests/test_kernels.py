@@ -192,3 +192,24 @@ def test_no_tcp_warning_and_switch(pooled, pool):
     else: assert procs == [], "MLOPS_NB_KERNEL_POOL=0 started a pool"
     for pid in daemons: os.kill(pid, signal.SIGTERM)  # the pool this test started (the CLI computed its key)
     assert _wait(lambda: not any(map(_alive, procs)), 30), "the pool's kernels outlived it"
+
+
+def test_kernels_end_with_a_killed_pool(pooled):
+    "A pool killed outright (SIGKILL: no clean-up) leaves no kernel behind: ipykernel watches its parent."
+    root = pooled()
+    run_stage("probe", root, progress=False)
+    assert _wait(lambda: (kernels.pool_status(root) or {}).get("spare"))
+    st = kernels.pool_status(root)
+    os.kill(st["pid"], signal.SIGKILL)  # the pool this test started
+    assert _wait(lambda: not _alive(st["spare"]["pid"]), 30), "the spare kernel outlived its pool"
+
+
+def test_a_runtime_folder_open_to_others_means_no_pool(pooled, tmp_path, monkeypatch, capsys):
+    "Sockets and connection files only in a folder private to the user; otherwise the stage runs on its own kernel."
+    shared = tmp_path / "run"; (shared / "mlops_nb").mkdir(parents=True)
+    os.chmod(shared / "mlops_nb", 0o755)
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(shared))
+    root = pooled()
+    run_stage("probe", root, progress=False)
+    assert "kernel pool unavailable" in capsys.readouterr().err
+    assert len(_probes(root)) == 1 and not list((shared / "mlops_nb").iterdir())
