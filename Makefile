@@ -1,6 +1,7 @@
 # mlops_nb: the two commands of the README.
 #   make demo   create .venv, install mlops_nb, run the whole pipeline on the bundled demo data
 #   make test   install the test tools too, check notebooks and library agree, run every test
+#   make test-fast   while iterating: every test not marked slow, browser or server (minutes, not a quarter hour)
 SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
@@ -11,7 +12,7 @@ export DVC_NO_ANALYTICS := 1
 export MPLBACKEND := Agg
 PYTEST_ARGS ?=
 
-.PHONY: demo test install check-sync nbtest bench clean
+.PHONY: demo test test-fast install check-sync nbtest bench clean
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	@test -x $(PY) || python3 -m venv $(VENV)
@@ -46,6 +47,9 @@ nbtest: install
 
 test: check-sync nbtest
 	pytest $(PYTEST_ARGS)
+
+test-fast: install
+	pytest -m "not slow and not browser and not server" $(PYTEST_ARGS)
 
 bench: install
 	for b in pipeline contract drift monitor fairness explain registry dashboard; do python bench/$${b}_bench.py || exit 1; done

@@ -2,7 +2,10 @@
 import os, shutil, subprocess, sys
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
+import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 VENV_BIN = Path(sys.executable).parent
@@ -40,12 +43,80 @@ def copy_demo_project(dest: Path) -> Path:
     "The repository's demo project (tracked files only, no run state) as a fresh git repo in `dest`."
     # tracked files plus new, not ignored ones (e.g. a stage notebook added but not yet committed)
     files = run(["git", "ls-files", "--cached", "--others", "--exclude-standard"], REPO).stdout.split()
-    keep = [f for f in files if f.split("/")[0] in {"data", "nbs", ".dvc"} and not f.startswith("nbs/0")
-            or f in {"dvc.yaml", "params.yaml", "settings.ini", ".gitignore", ".dvcignore", "contract.yaml"}]
+    keep = [f for f in files if f.split("/")[0] in {"data", ".dvc"} or f.startswith(("nbs/pipeline/", "nbs/dashboards/"))
+            or f in {"dvc.yaml", "params.yaml", "settings.ini", "roles.yaml", ".gitignore", ".dvcignore", "contract.yaml"}]
     for f in keep:
+        if not (REPO / f).is_file(): continue  # deleted in the work tree, not yet committed
         (dest / f).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(REPO / f, dest / f)
     run(["git", "init", "-q", "-b", "main"], dest)
     run(["git", "add", "-A"], dest)
     run(["git", *GIT_ID, "commit", "-q", "-m", "demo"], dest)
     return dest
+
+
+def pytest_configure(config):
+    for name, what in (("slow", "builds or reruns a whole pipeline (dvc repro, papermill kernels): minutes"),
+                       ("browser", "drives Debian chromium against a Voila server"),
+                       ("server", "needs the PostgreSQL-backed MLflow server that .ci/run starts")):
+        config.addinivalue_line("markers", f"{name}: {what}")
+
+
+@pytest.fixture(scope="session")
+def built_demo(tmp_path_factory) -> Path:
+    """The demo project (roles.yaml included) after one `dvc repro`: built once per test session.
+
+    Read it, never change it: a test that changes a project works on `copy_built(built_demo, tmp_path)`, a full copy
+    (data, DVC cache, git, MLflow store) whose store points at the copy's own artifacts."""
+    root = copy_demo_project(tmp_path_factory.mktemp("built") / "demo")
+    r = run(["dvc", "repro"], root, timeout=1800)
+    (root.parent / "repro.log").write_text(r.stdout)  # outside the project: its stages' names, for test_pipeline
+    return root
+
+
+def copy_built(src: Path, dest_dir: Path, name: str = "demo") -> Path:
+    "A private copy of the built project `src` in `dest_dir / name` (the MLflow store relocated to the copy)."
+    from mlops_nb.tracking import copy_project
+    return copy_project(src, Path(dest_dir) / name)
+
+
+# ---------------------------------------------------------------- small projects made by `mlops-nb init`
+
+def synthetic(n=3000, unfair=False, seed=0) -> pd.DataFrame:
+    "Two groups; with unfair=True the label (and a feature) depend strongly on the group."
+    rng = np.random.default_rng(seed)
+    group = rng.choice(["a", "b"], n)
+    x1, x2 = rng.normal(size=n), rng.normal(size=n)
+    shift = np.where(group == "a", 1.5, -1.5) if unfair else 0.0
+    y = (x1 + 0.5 * x2 + shift + rng.normal(scale=0.5, size=n) > 0).astype(int)
+    return pd.DataFrame({"x1": x1, "x2": x2, "group": group, "period": np.repeat([1, 2, 3, 4], n // 4), "y": y})
+
+
+def make_project(tmp_path, df, name="p", **gates):
+    csv = tmp_path / f"{name}.csv"
+    df.to_csv(csv, index=False)
+    dest = tmp_path / name
+    run(["mlops-nb", "init", str(dest), "--data", str(csv), "--target", "y", "--sensitive", "group",
+         "--time-column", "period", "--estimator", "logistic_regression"], tmp_path)
+    p = yaml.safe_load((dest / "params.yaml").read_text())
+    p["explain"]["sample_size"] = 300
+    p["fairness"]["n_boot"] = 50
+    for k, v in gates.items(): p["gates"][k].update(v)
+    (dest / "params.yaml").write_text(yaml.safe_dump(p, sort_keys=False))
+    run(["git", "add", "-A"], dest); run(["git", *GIT_ID, "commit", "-qm", "params"], dest)
+    return dest
+
+
+@pytest.fixture(scope="session")
+def fair_built(tmp_path_factory) -> Path:
+    "A small fair project after a passing `dvc repro` (version 1 is @challenger). Read-only: copy it with copy_built."
+    root = make_project(tmp_path_factory.mktemp("fair"), synthetic())
+    run(["dvc", "repro"], root)
+    return root
+
+
+@pytest.fixture(scope="session")
+def unfair_built(tmp_path_factory):
+    "A small project whose model fails the demographic-parity gate, after its failing `dvc repro` (and that run's output)."
+    root = make_project(tmp_path_factory.mktemp("unfair"), synthetic(unfair=True))
+    return root, run(["dvc", "repro"], root, check=False)

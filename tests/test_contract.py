@@ -324,6 +324,7 @@ def test_huge_file_streamed_in_bounded_memory(template, big_csv, tmp_path):
 
 # ---------------------------------------------------------------- end to end: no raw PII anywhere
 
+@pytest.mark.slow
 def test_pipeline_pii_never_reaches_outputs(template, tmp_path):
     """`dvc repro evaluate` (prepare, train, evaluate: their notebooks, the MLflow run with params, tags, model and
     artifacts, reports) with PII columns, then every file of the project is searched for a raw PII value or the key.

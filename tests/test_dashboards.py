@@ -4,8 +4,8 @@ empty states and incompatible files are clear messages, actions go through the r
 notebook executed with papermill.
 
 Two projects: a small synthetic one (always; result files written here in the pipeline's schemas,
-two registered versions in a throw-away sqlite store) and a copy of the repository's demo results
-(reports/, mlflow.db, audit/ — skipped when `dvc repro` has not been run at the repository root).
+two registered versions in a throw-away sqlite store) and a copy of the results of the session's built
+demo (reports/, mlflow.db, audit/ of conftest.built_demo).
 Nothing here touches the repository's own mlflow.db or audit log."""
 import json, os, re, shutil, subprocess, sys
 from pathlib import Path
@@ -143,15 +143,13 @@ def project(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def repo_demo(tmp_path_factory):
-    "A copy of the repository's demo results (read-only use of its artifacts), or skip."
-    need = [REPO / p for p in ("reports/gates.json", "reports/explain/explain.json", "reports/fairness/fairness.json", "mlflow.db", "settings.ini")]
-    if not all(p.exists() for p in need): pytest.skip("the repository's demo results are absent: run `dvc repro` at the repository root")
+def repo_demo(built_demo, tmp_path_factory):
+    "The results of the session's built demo (conftest.built_demo), copied without its notebooks; its artifacts read in place."
     d = tmp_path_factory.mktemp("repo_demo")
-    for f in ("settings.ini", "params.yaml", "roles.yaml", "mlflow.db"): shutil.copy2(REPO / f, d / f)
-    shutil.copytree(REPO / "reports", d / "reports", ignore=shutil.ignore_patterns("notebooks", "html", "cards", "dashboards"))
-    if (REPO / "audit/audit.jsonl").exists():
-        (d / "audit").mkdir(); shutil.copy2(REPO / "audit/audit.jsonl", d / "audit/audit.jsonl")
+    for f in ("settings.ini", "params.yaml", "roles.yaml", "mlflow.db"): shutil.copy2(built_demo / f, d / f)
+    shutil.copytree(built_demo / "reports", d / "reports", ignore=shutil.ignore_patterns("notebooks", "html", "cards", "dashboards"))
+    if (built_demo / "audit/audit.jsonl").exists():
+        (d / "audit").mkdir(); shutil.copy2(built_demo / "audit/audit.jsonl", d / "audit/audit.jsonl")
     return d
 
 
@@ -379,6 +377,7 @@ def test_cli_report_and_dashboards_errors(tmp_path, project, capsys):
 
 # ---------------------------------------------------------------- the repository's demo results (skipped if absent)
 
+@pytest.mark.slow
 def test_panels_on_the_repository_demo_results(repo_demo):
     d = repo_demo
     S = load_settings(d / "settings.ini")

@@ -1,7 +1,7 @@
 """The dashboards in a real browser: `mlops-nb dashboards` (Voila) on a finished demo project, Debian
 chromium driven by Playwright.
 
-One session builds the demo project (`dvc repro` in a temporary copy, ~2 min), promotes its
+A copy of the session's built demo project (conftest.built_demo: one `dvc repro`), promotes its
 version 1 as alice and registers version 2 as challenger (the register stage once more), then
 serves the dashboards as alice (approver) and, for one test, as eve (viewer). The tests open
 every page, wait for its widgets, check what they show against the JSON files in reports/ and
@@ -10,8 +10,8 @@ and check the alias and the audit log. A screenshot of each page (full page, 136
 $MLOPS_NB_ARTIFACTS (default: a pytest temp folder); `MLOPS_NB_UPDATE_SCREENSHOTS=1` also
 copies them to docs/screenshots/ for the README.
 
-Dev shortcut: MLOPS_NB_TEST_DEMO_PROJECT=/path/of/a/finished/demo copies that folder instead of
-running the pipeline (its mlflow.db names artifacts by absolute path: they are read from there).
+Dev shortcut: MLOPS_NB_TEST_DEMO_PROJECT=/path/of/a/finished/demo copies that folder (store relocated)
+instead of running the pipeline.
 """
 import json, math, os, re, shutil, subprocess
 from pathlib import Path
@@ -25,6 +25,7 @@ sync_api = pytest.importorskip("playwright.sync_api")
 if not Path(B.CHROMIUM).exists():
     pytest.skip(f"{B.CHROMIUM} not found (apt-get install -y chromium, or set MLOPS_NB_CHROMIUM)", allow_module_level=True)
 
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
 MODEL = "acs-employment"  # settings.ini [mlflow] model_name of the demo
 PAGES = ("index", "registry", "explain", "fairness", "drift")
 WAIT = 120_000  # ms: a page on a loaded 2-core machine (seen: 50 s at load average 13)
@@ -50,14 +51,11 @@ def aliases(project: Path) -> dict:
 
 
 @pytest.fixture(scope="session")
-def project(tmp_path_factory) -> Path:
-    """A finished demo project with a champion (v1, promoted by alice) and a challenger (v2, the register stage re-run)."""
-    d = tmp_path_factory.mktemp("demo")
-    src = os.environ.get("MLOPS_NB_TEST_DEMO_PROJECT")
-    if src:
-        shutil.copytree(src, d, dirs_exist_ok=True, symlinks=True)
-    else:
-        B.build_demo_project(d)
+def project(request, tmp_path_factory) -> Path:
+    """A copy of the session's built demo with a champion (v1, promoted by alice) and a challenger (v2, the register stage re-run)."""
+    from mlops_nb.tracking import copy_project
+    src = os.environ.get("MLOPS_NB_TEST_DEMO_PROJECT") or request.getfixturevalue("built_demo")
+    d = copy_project(src, tmp_path_factory.mktemp("browser") / "demo")
     a = aliases(d)
     if "champion" not in a:
         B.run(["mlops-nb", "models", "promote", "", a["challenger"], "-m", "baseline from the first dvc repro"], d,

@@ -131,7 +131,9 @@ def test_mapped_sums_equal_unmapped(acs, pipes, name):
 
 def test_column_origins_counts_infrequent_columns(acs, pipes):
     _, _, X, _ = acs
-    pre = pipes["hgb"][:-1]
+    tree = pipes["hgb"][:-1]  # tree ensembles: one ordinal code per category column
+    assert column_origins(tree, NUM + CAT) == NUM + CAT and tree.transform(X.head(3)).shape[1] == len(NUM + CAT)
+    pre = pipes["lr"][:-1]  # linear models: one-hot columns, the rare categories of a column sharing one
     enc = pre.named_steps["preprocess"].named_transformers_["cat"][-1]
     rare = {c: len(r) for c, r in zip(CAT, enc.infrequent_categories_) if r is not None}
     assert rare, "the sample should have infrequent categories (min_frequency=10)"

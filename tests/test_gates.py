@@ -6,32 +6,9 @@ import pandas as pd
 import pytest
 import yaml
 
-from conftest import GIT_ID, run
+from conftest import GIT_ID, copy_built, make_project, run, synthetic
 
-
-def synthetic(n=3000, unfair=False, seed=0) -> pd.DataFrame:
-    "Two groups; with unfair=True the label (and a feature) depend strongly on the group."
-    rng = np.random.default_rng(seed)
-    group = rng.choice(["a", "b"], n)
-    x1, x2 = rng.normal(size=n), rng.normal(size=n)
-    shift = np.where(group == "a", 1.5, -1.5) if unfair else 0.0
-    y = (x1 + 0.5 * x2 + shift + rng.normal(scale=0.5, size=n) > 0).astype(int)
-    return pd.DataFrame({"x1": x1, "x2": x2, "group": group, "period": np.repeat([1, 2, 3, 4], n // 4), "y": y})
-
-
-def make_project(tmp_path, df, name="p", **gates):
-    csv = tmp_path / f"{name}.csv"
-    df.to_csv(csv, index=False)
-    dest = tmp_path / name
-    run(["mlops-nb", "init", str(dest), "--data", str(csv), "--target", "y", "--sensitive", "group",
-         "--time-column", "period", "--estimator", "logistic_regression"], tmp_path)
-    p = yaml.safe_load((dest / "params.yaml").read_text())
-    p["explain"]["sample_size"] = 300
-    p["fairness"]["n_boot"] = 50
-    for k, v in gates.items(): p["gates"][k].update(v)
-    (dest / "params.yaml").write_text(yaml.safe_dump(p, sort_keys=False))
-    run(["git", "add", "-A"], dest); run(["git", *GIT_ID, "commit", "-qm", "params"], dest)
-    return dest
+pytestmark = pytest.mark.slow
 
 
 def alias_version(root, alias):
@@ -44,14 +21,8 @@ def alias_version(root, alias):
     except MlflowException: return None
 
 
-@pytest.fixture(scope="module")
-def fair_project(tmp_path_factory):
-    root = make_project(tmp_path_factory.mktemp("fair"), synthetic())
-    run(["dvc", "repro"], root)
-    return root
-
-
-def test_fair_model_passes_and_becomes_challenger(fair_project):
+def test_fair_model_passes_and_becomes_challenger(fair_built):
+    fair_project = fair_built
     rep = json.loads((fair_project / "reports/gates.json").read_text())
     assert rep["verdict"] == "pass", rep
     assert {g["name"] for g in rep["gates"]} >= {"performance.floor[roc_auc]", "fairness.demographic_parity_difference[group]",
@@ -59,7 +30,8 @@ def test_fair_model_passes_and_becomes_challenger(fair_project):
     assert alias_version(fair_project, "challenger") == "1"
 
 
-def test_threshold_change_reruns_only_gate_and_register(fair_project):
+def test_threshold_change_reruns_only_gate_and_register(fair_built, tmp_path):
+    fair_project = copy_built(fair_built, tmp_path)
     p = yaml.safe_load((fair_project / "params.yaml").read_text())
     p["gates"]["performance"]["floors"]["roc_auc"] = 0.75
     (fair_project / "params.yaml").write_text(yaml.safe_dump(p, sort_keys=False))
@@ -67,9 +39,9 @@ def test_threshold_change_reruns_only_gate_and_register(fair_project):
     assert re.findall(r"Running stage '(\w+)'", r.stdout) == ["gate", "register"]
 
 
-def test_unfair_model_fails_the_fairness_gate_and_gets_no_alias(tmp_path):
-    root = make_project(tmp_path, synthetic(unfair=True))
-    r = run(["dvc", "repro"], root, check=False)
+def test_unfair_model_fails_the_fairness_gate_and_gets_no_alias(unfair_built, tmp_path):
+    built, r = unfair_built
+    root = copy_built(built, tmp_path)
     assert r.returncode != 0
     out = r.stdout + r.stderr
     assert "validation gate(s) failed" in out and "fairness.demographic_parity_difference[group]" in out
@@ -90,12 +62,11 @@ def test_unfair_model_fails_the_fairness_gate_and_gets_no_alias(tmp_path):
     assert alias_version(root, "challenger") is None
 
 
-def test_regression_against_champion_fails_the_performance_gate(tmp_path):
+def test_regression_against_champion_fails_the_performance_gate(fair_built, tmp_path):
     import mlflow
     from mlops_nb import stages
     from mlops_nb.config import load_settings
-    root = make_project(tmp_path, synthetic(seed=3))
-    run(["dvc", "repro"], root)
+    root = copy_built(fair_built, tmp_path)
     s = load_settings(root / "settings.ini")
     mlflow.MlflowClient(s.tracking_uri, s.registry_uri).set_registered_model_alias(s.mlflow.model_name, "champion", "1")
     # a much weaker candidate: the strongest feature left out

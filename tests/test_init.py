@@ -57,6 +57,7 @@ def test_init_infers_roles_and_writes_a_project(project):
     assert run(["git", "status", "--porcelain"], dest).stdout == ""  # everything committed
 
 
+@pytest.mark.slow
 def test_dvc_repro_in_new_project(project):
     dest, _ = project
     run(["dvc", "repro"], dest)

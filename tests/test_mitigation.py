@@ -4,14 +4,22 @@ import json
 
 import yaml
 
-from conftest import run
-from test_gates import alias_version, make_project, synthetic
+import pytest
+
+from conftest import copy_built, make_project, run, synthetic
+from test_gates import alias_version
+
+pytestmark = pytest.mark.slow
 
 
-def test_mitigate_fixes_demographic_parity_and_passes_the_gates(tmp_path):
-    root = make_project(tmp_path, synthetic(unfair=True), performance={"floors": {"roc_auc": 0.5}},
-                        fairness={"equalized_odds_difference": None, "selection_rate_ratio": None})
-    assert run(["dvc", "repro"], root, check=False).returncode != 0  # the parity gate fails first
+def test_mitigate_fixes_demographic_parity_and_passes_the_gates(unfair_built, tmp_path):
+    built, first = unfair_built
+    assert first.returncode != 0  # the parity gate fails first
+    root = copy_built(built, tmp_path)
+    p = yaml.safe_load((root / "params.yaml").read_text())  # gate on parity only: a hard classifier's AUC is lower
+    p["gates"]["performance"]["floors"] = {"roc_auc": 0.5}
+    p["gates"]["fairness"].update(equalized_odds_difference=None, selection_rate_ratio=None)
+    (root / "params.yaml").write_text(yaml.safe_dump(p, sort_keys=False))
     out = run(["mlops-nb", "mitigate", "--feature", "group", "--constraint", "demographic_parity",
                "--min-group-size", "30"], root)
     assert "mitigated model trained and gated" in out.stdout
@@ -28,7 +36,7 @@ def test_mitigate_fixes_demographic_parity_and_passes_the_gates(tmp_path):
     assert "after mitigation" in html
 
 
-def test_mitigate_refuses_a_feature_that_is_not_sensitive(tmp_path):
-    root = make_project(tmp_path, synthetic())
+def test_mitigate_refuses_a_feature_that_is_not_sensitive(fair_built, tmp_path):
+    root = copy_built(fair_built, tmp_path)
     r = run(["mlops-nb", "mitigate", "--feature", "x1", "--no-run"], root, check=False)
     assert r.returncode == 2 and "not in data.sensitive" in r.stderr

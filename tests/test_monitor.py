@@ -5,16 +5,15 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from conftest import REPO, clean_env, copy_demo_project, run
+from conftest import REPO, clean_env, copy_built, run
+
+pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def project(tmp_path_factory):
-    "The demo project, reproduced once (the drift stage included)."
-    root = copy_demo_project(tmp_path_factory.mktemp("monitor"))
-    shutil.copy2(REPO / "roles.yaml", root / "roles.yaml")  # alice is an approver
-    run(["dvc", "repro"], root, timeout=1800)  # the whole pipeline: 2-4 min, longer on a loaded machine
-    return root
+def project(built_demo, tmp_path_factory):
+    "A copy of the session's built demo project (the drift stage included; roles.yaml makes alice an approver)."
+    return copy_built(built_demo, tmp_path_factory.mktemp("monitor"))
 
 
 @pytest.fixture(scope="module")

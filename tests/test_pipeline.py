@@ -1,4 +1,4 @@
-"""End to end: `dvc repro` of the demo project in a temporary copy, then reruns."""
+"""End to end: the session's `dvc repro` of the demo project (conftest.built_demo), then reruns in a copy."""
 import json, re
 from pathlib import Path
 
@@ -6,15 +6,17 @@ import pandas as pd
 import pytest
 import yaml
 
-from conftest import GIT_ID, REPO, copy_demo_project, run
+from conftest import GIT_ID, REPO, copy_built, run
 from mlops_nb.core import file_hash
+
+pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory):
-    root = copy_demo_project(tmp_path_factory.mktemp("demo"))
-    r = run(["dvc", "repro"], root)
-    return root, r
+def demo(built_demo, tmp_path_factory):
+    "A copy of the built demo (these tests rerun stages in it) and the stdout of the `dvc repro` that built it."
+    root = copy_built(built_demo, tmp_path_factory.mktemp("pipeline"))
+    return root, (built_demo.parent / "repro.log").read_text()
 
 
 def mlflow_client(root):
@@ -26,9 +28,9 @@ def mlflow_client(root):
 
 
 def test_repro_runs_every_stage_and_writes_outputs(demo):
-    root, r = demo
+    root, log = demo
     for stage in ("prepare", "train", "evaluate", "explain", "fairness", "gate", "register", "drift"):
-        assert f"Running stage '{stage}'" in r.stdout
+        assert f"Running stage '{stage}'" in log
         nb = json.loads((root / f"reports/notebooks/{stage}.ipynb").read_text())
         tags = [t for c in nb["cells"] for t in c["metadata"].get("tags", [])]
         assert "injected-parameters" in tags  # papermill really parameterized it
@@ -64,6 +66,17 @@ def test_mlflow_run_has_params_metrics_and_lineage(demo):
     raw_md5 = next(d["md5"] for d in lock["stages"]["prepare"]["deps"] if d["path"].startswith("data/raw"))
     assert tags["dvc.md5.data/raw/acs_employment_ma.parquet"] == raw_md5  # matches DVC's own record
     assert tags["mlops_nb.model_sha256"] == file_hash(root / "models/model.pkl") == info["sha256"]
+
+
+def test_copied_project_uses_its_own_artifacts(demo, built_demo):
+    "copy_project relocated the MLflow store: every recorded artifact path is inside the copy, none in the original."
+    import sqlite3
+    root, _ = demo
+    con = sqlite3.connect(root / "mlflow.db")
+    paths = [v for q in ("SELECT artifact_location FROM experiments", "SELECT artifact_uri FROM runs",
+                         "SELECT storage_location FROM model_versions") for (v,) in con.execute(q) if v and "mlartifacts" in v]
+    con.close()
+    assert len(paths) >= 3 and all(f"{root}/mlartifacts" in p and f"{built_demo}/" not in p for p in paths), paths
 
 
 def test_registry_alias_and_model_loads(demo):

@@ -21,7 +21,8 @@ from mlops_nb.config import MlflowSettings, Settings
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 ROLES = "users: {alice: approver, bob: approver, carol: data-scientist, root: admin}\ngroups:\n  leads: {role: approver, members: [dave]}\n"
 SERVER = os.environ.get("MLOPS_NB_TEST_SERVER_URI")
-STORES = ["sqlite"] + (["server"] if SERVER else [])
+STORES = ["sqlite", pytest.param("server", marks=[pytest.mark.server, pytest.mark.skipif(not SERVER, reason=(
+    "MLOPS_NB_TEST_SERVER_URI is not set: run tools/team_server.sh start (.ci/run does)"))])]
 
 
 @pytest.fixture(scope="module")
