@@ -6,8 +6,6 @@ import hashlib, hmac, os, re
 from dataclasses import dataclass, field, asdict
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
 import yaml
 
 from .core import ConfigError, DataError, MlopsError, atomic_write, did_you_mean, _jsonable
@@ -92,6 +90,7 @@ class Contract:
 
 # %% ../nbs/13_contract.ipynb #fb361112
 def _type_of(s: pd.Series) -> str:
+    import pandas as pd
     if pd.api.types.is_bool_dtype(s): return "bool"
     if isinstance(s.dtype, pd.CategoricalDtype): return "category"
     if pd.api.types.is_integer_dtype(s): return "int64"
@@ -175,6 +174,7 @@ _TRUE, _FALSE = {"true", "t", "yes", "y", "1", "1.0"}, {"false", "f", "no", "n",
 
 def _to_text(s: pd.Series) -> pd.Series:
     "Non-null values as strings (integral floats without '.0', as a CSV with missing values reads them)."
+    import numpy as np, pandas as pd
     if pd.api.types.is_float_dtype(s):
         ok = s.notna() & np.isfinite(s.fillna(0)) & (s == s.round())
         if ok.sum() == s.notna().sum(): s = s.astype("Int64")
@@ -183,6 +183,7 @@ def _to_text(s: pd.Series) -> pd.Series:
 
 def coerce_column(s: pd.Series, rule: ColumnRule) -> tuple[pd.Series, pd.Series]:
     "(`s` converted to the rule's type, mask of non-null values that could not be converted)."
+    import numpy as np, pandas as pd
     t, none = rule.type, pd.Series(False, index=s.index)
     if t in ("int64", "float64"):
         if pd.api.types.is_bool_dtype(s) or not pd.api.types.is_numeric_dtype(s):
@@ -212,6 +213,7 @@ def coerce_column(s: pd.Series, rule: ColumnRule) -> tuple[pd.Series, pd.Series]
 
 def finalize_types(df: pd.DataFrame, contract: Contract) -> pd.DataFrame:
     "After quarantine: int64 columns without nulls back to int64 (they were floats while values were checked)."
+    import pandas as pd
     out = {}
     for r in contract.columns:
         if r.name in df and r.type == "int64" and not pd.api.types.is_integer_dtype(df[r.name]) and df[r.name].notna().all():
@@ -219,10 +221,13 @@ def finalize_types(df: pd.DataFrame, contract: Contract) -> pd.DataFrame:
     return df.assign(**out) if out else df
 
 # %% ../nbs/13_contract.ipynb #58210cb4
-def _finite(s: pd.Series) -> pd.Series: return pd.Series(np.isfinite(s.to_numpy(dtype="float64", na_value=0.0)), index=s.index)
+def _finite(s: pd.Series) -> pd.Series:
+    import numpy as np, pandas as pd
+    return pd.Series(np.isfinite(s.to_numpy(dtype="float64", na_value=0.0)), index=s.index)
 
 def pandera_schema(contract: Contract, unseen: str = "quarantine"):
     "The pandera DataFrameSchema of the contract's value checks (no type checks, no uniqueness: see `validate`)."
+    import numpy as np
     import pandera.pandas as pa
     cols = {}
     for r in contract.columns:
@@ -300,6 +305,7 @@ class ValidationResult:
 
     def summary(self) -> pd.DataFrame:
         "One row per problem: column, check, rows, fatal, examples, row numbers."
+        import pandas as pd
         return pd.DataFrame([{"column": p.column, "check": p.check, "rows": p.n_rows, "fatal": p.fatal,
                               "message": p.message, "examples": p.examples, "row numbers": p.rows} for p in self.problems],
                             columns=["column", "check", "rows", "fatal", "message", "examples", "row numbers"])
@@ -321,10 +327,13 @@ def _as_text(df: pd.DataFrame) -> pd.DataFrame:
     "Quarantined rows keep their raw values, as text (a column may mix numbers and text there)."
     return df.astype("string")
 
-def _hide(v, hidden: bool): return "<hidden: PII>" if hidden else (v if not isinstance(v, float) or np.isfinite(v) else str(v))
+def _hide(v, hidden: bool):
+    import numpy as np
+    return "<hidden: PII>" if hidden else (v if not isinstance(v, float) or np.isfinite(v) else str(v))
 
 def _check_batch(df: pd.DataFrame, offset: int, contract: Contract, schema, acc: _Acc, hidden: set, keep_valid: bool):
     "Convert types, run pandera on one batch, record failures; return the batch's valid rows (or None)."
+    import pandas as pd
     import pandera.pandas as pa
     df = df.reset_index(drop=True)
     df.index = df.index + offset
@@ -369,6 +378,7 @@ def _check_batch(df: pd.DataFrame, offset: int, contract: Contract, schema, acc:
 def validate_batches(batches, contract: Contract, source: str = "data", policy=None, pii=(), keep_valid: bool = True,
                      raise_errors: bool = True) -> ValidationResult:
     "Validate an iterable of DataFrames (one file, in order) against `contract`; see `validate`."
+    import numpy as np, pandas as pd
     from mlops_nb.config import ContractParams
     policy = policy or ContractParams()
     hidden = set(pii) | {r.name for r in contract.columns if r.role == "pii"}
@@ -449,6 +459,7 @@ def validate_batches(batches, contract: Contract, source: str = "data", policy=N
 
 def _unseen_notes(valid, contract: Contract) -> list:
     "With unseen_categories: keep, say which new categories were kept."
+    import pandas as pd
     notes = []
     if not valid: return notes
     df = pd.concat(valid)
@@ -508,6 +519,7 @@ def check_memory(path, policy=None, environ=None) -> float:
 
 def iter_batches(path, rows: int = 250_000, delimiter=None, na_values=None):
     "DataFrames of about `rows` rows each, read from a CSV or Parquet file without loading it whole."
+    import pandas as pd
     from mlops_nb.data import DEFAULT_NA, read_table, sniff_delimiter, _normalise_missing
     path = Path(path); na = DEFAULT_NA if na_values is None else na_values
     if not path.exists(): raise DataError(f"{path}: data file not found.")
@@ -555,6 +567,7 @@ def pii_key(environ=None) -> bytes:
 
 def pseudonymize(s: pd.Series, key: bytes) -> pd.Series:
     "Replace each non-null value by HMAC-SHA256(key, str(value)) (32 hex digits); nulls stay null."
+    import numpy as np, pandas as pd
     codes, uniques = pd.factorize(s, use_na_sentinel=True)
     hashed = np.array([hmac.new(key, str(_plain(u)).encode("utf-8"), hashlib.sha256).hexdigest()[:32] for u in uniques] + [None],
                       dtype=object)
@@ -597,6 +610,7 @@ class Profile:
         return cls(d["rows"], d["columns"], d.get("target"), d.get("groups", {}), d.get("source", ""))
     def table(self) -> pd.DataFrame:
         "One row per column: kind, dtype, null share, distinct, min/median/max or the top category."
+        import pandas as pd
         rows = []
         for c in self.columns:
             top = c.get("top") or [{}]
@@ -607,6 +621,7 @@ class Profile:
 
 def profile(df: pd.DataFrame, target: str | None = None, sensitive=(), hide=(), source: str = "", top: int = 20) -> Profile:
     "Profile `df`: per column type, nulls, distinct values, numeric summary or top categories; target and group base rates."
+    import numpy as np, pandas as pd
     n, cols = len(df), []
     y = df[target] if target and target in df else None
     ynum = pd.to_numeric(y, errors="coerce") if y is not None and not isinstance(y.dtype, pd.CategoricalDtype) else None
