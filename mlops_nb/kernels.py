@@ -8,7 +8,7 @@ from pathlib import Path
 # %% auto #0
 __all__ = ['ENV_SWITCH', 'ENV_IDLE', 'IDLE_TIMEOUT', 'KERNEL_NAME', 'PRELOAD', 'VOLATILE_ENV', 'PoolUnavailable', 'pool_enabled',
            'idle_timeout', 'runtime_dir', 'pool_key', 'pool_dir', 'Lease', 'lease', 'pool_status', 'stop_pool',
-           'ipc_manager_class', 'private_tempdir', 'KernelPool', 'serve']
+           'ipc_manager_class', 'private_tempdir', 'zygote', 'KernelPool', 'serve']
 
 # %% ../nbs/17_kernels.ipynb #46c9dbdc
 ENV_SWITCH = "MLOPS_NB_KERNEL_POOL"     # "0" (or false/no/off): no pool, a cold kernel per stage
@@ -196,12 +196,63 @@ def private_tempdir() -> str:
     return tempfile.mkdtemp(prefix="k-", dir=base)
 
 # %% ../nbs/17_kernels.ipynb #2879bbe8
+def _kernel_child(connection_file: str) -> None:
+    "In a child forked by the zygote: become a fresh ipykernel on `connection_file` (never returns)."
+    code = 1
+    try:
+        null = os.open(os.devnull, os.O_RDONLY); os.dup2(null, 0); os.close(null)
+        os.dup2(2, 1)  # stdout was the zygote's pipe to the pool; stderr is the pool's log
+        os.environ["JPY_PARENT_PID"] = str(os.getppid())  # ipykernel's parent poller: end with the zygote
+        signal.signal(signal.SIGTERM, signal.SIG_DFL); signal.signal(signal.SIGINT, signal.default_int_handler)
+        if "numpy" in sys.modules: sys.modules["numpy"].random.seed()  # else every kernel draws the same numbers
+        from ipykernel.kernelapp import IPKernelApp
+        app = IPKernelApp.instance()
+        app.initialize(["-f", connection_file, "--HistoryManager.hist_file=:memory:"])
+        app.start()
+        code = 0
+    except BaseException:
+        import traceback; traceback.print_exc()
+    finally:
+        os._exit(code)
+
+def zygote(preload: str = PRELOAD) -> None:
+    "Import `preload`, then serve JSON lines on stdin: fork {connection_file} -> {pid}; kill {pid} -> {ok}."
+    os.umask(0o077)
+    os.environ.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")  # what ipykernel sets before user code
+    out = sys.stdout
+    try:
+        exec(compile(preload, "<preload>", "exec"), {})
+        status = "ok"
+    except Exception as e: status = f"error: {type(e).__name__}: {e}"
+    import ipykernel.kernelapp  # noqa: F401  (zmq imported; no context is made before the fork)
+    children: set[int] = set()
+    def reply(msg): out.write(json.dumps(msg) + "\n"); out.flush()
+    reply({"ready": status, "pid": os.getpid()})
+    for line in sys.stdin:
+        msg = json.loads(line)
+        if msg["op"] == "fork":
+            pid = os.fork()
+            if pid == 0: _kernel_child(msg["connection_file"])
+            children.add(pid); reply({"pid": pid})
+        elif msg["op"] == "kill":
+            pid = msg["pid"]
+            if pid in children:  # only our own children: a reaped pid could belong to anyone
+                try: os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError: pass
+                os.waitpid(pid, 0); children.discard(pid)
+            reply({"ok": True})
+    for pid in children:  # the pool is gone
+        try: os.kill(pid, signal.SIGKILL); os.waitpid(pid, 0)
+        except OSError: pass
+
+# %% ../nbs/17_kernels.ipynb #6fdf94a7
 class KernelPool:
-    def __init__(self, root: Path, folder: Path, idle: float, preload: str = PRELOAD):
-        self.root, self.folder, self.idle, self.preload = root, folder, idle, preload
+    def __init__(self, root: Path, folder: Path, idle: float):
+        self.root, self.folder, self.idle = root, folder, idle
         self.n, self.leases, self.history, self.last = 0, 0, [], time.monotonic()
         self.spare: asyncio.Task | None = None
-        self.lock = asyncio.Lock()
+        self.lock, self.zlock = asyncio.Lock(), asyncio.Lock()
+        self.zproc, self.zready = None, {"ready": "not started"}
         self.done = asyncio.Event()
 
     def log(self, *a): print(f"[{time.strftime('%H:%M:%S')}] pool {os.getpid()}:", *a, file=sys.stderr, flush=True)
@@ -215,29 +266,53 @@ class KernelPool:
         c = reply["content"]
         return "ok" if c["status"] == "ok" else f"error: {c.get('ename')}: {c.get('evalue')}"
 
+    async def _zygote(self, msg: dict) -> dict:
+        "One request to the zygote (started on first use: it does the imports)."
+        async with self.zlock:
+            if self.zproc is None or self.zproc.returncode is not None:
+                self.zproc = await asyncio.create_subprocess_exec(
+                    sys.executable, "-m", "mlops_nb.kernels", "zygote", cwd=str(self.root),
+                    stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, limit=2**20)
+                self.zready = json.loads(await self.zproc.stdout.readline() or b'{"ready": "error: the zygote did not start"}')
+                self.log(f"zygote pid {self.zready.get('pid')}: preload {self.zready['ready']}")
+                if "pid" not in self.zready: self.zproc = None; raise RuntimeError(self.zready["ready"])
+            self.zproc.stdin.write((json.dumps(msg) + "\n").encode()); await self.zproc.stdin.drain()
+            line = await self.zproc.stdout.readline()
+            if not line: raise RuntimeError("the zygote exited")
+            return json.loads(line)
+
     async def _start_kernel(self) -> dict:
-        from jupyter_client.manager import AsyncKernelManager
+        from jupyter_client.asynchronous import AsyncKernelClient
+        from jupyter_client.connect import write_connection_file
+        import secrets
         self.n += 1
         name = f"k{self.n}"
-        km = AsyncKernelManager(kernel_name=KERNEL_NAME, transport="ipc", ip=str(self.folder / name),
-                                connection_file=str(self.folder / f"{name}.json"))
+        cf, info = write_connection_file(str(self.folder / f"{name}.json"), transport="ipc", ip=str(self.folder / name),
+                                         key=secrets.token_hex(32).encode(), kernel_name=KERNEL_NAME)
         started = time.time()
-        await km.start_kernel(cwd=str(self.root), extra_arguments=["--HistoryManager.hist_file=:memory:"])
-        kc = km.client(); kc.start_channels()  # kept open until the lease: setting the caller's variables is one round trip
+        pid = (await self._zygote({"op": "fork", "connection_file": cf}))["pid"]
+        k = {"name": name, "pid": pid, "started": started, "info": info, "kc": None}
         try:
+            kc = k["kc"] = AsyncKernelClient(); kc.load_connection_info(info)
+            kc.start_channels()  # kept open until the lease: setting the caller's variables is one round trip
             await kc.wait_for_ready(timeout=60)
-            status = await self._execute(kc, self.preload) if self.preload else "ok"
         except BaseException:
-            kc.stop_channels(); await self._kill(km); raise
-        k = {"km": km, "kc": kc, "name": name, "pid": km.provisioner.pid, "started": started, "ready": time.time(), "preload": status}
-        self.log(f"kernel {name} pid {k['pid']} ready in {k['ready'] - started:.1f} s (preload {status})")
+            await self._kill(k); raise
+        k.update(ready=time.time(), preload=self.zready["ready"])
+        self.log(f"kernel {name} pid {pid} ready in {k['ready'] - started:.2f} s")
         return k
 
-    async def _kill(self, km) -> None:
-        try: await km.shutdown_kernel(now=True)
-        except Exception as e: self.log("shutdown:", e)
-        try: await km.cleanup_resources()
-        except Exception: pass
+    async def _kill(self, k: dict) -> None:
+        "Stop the kernel (SIGKILL through the zygote, its parent) and remove its connection file and sockets."
+        if k.get("kc"):
+            try: k["kc"].stop_channels()
+            except Exception: pass
+        try: await self._zygote({"op": "kill", "pid": k["pid"]})
+        except Exception as e: self.log("kill:", e)
+        info = k["info"]
+        for f in [self.folder / f"{k['name']}.json", *(Path(f"{info['ip']}-{info[p]}") for p in
+                  ("shell_port", "iopub_port", "stdin_port", "control_port", "hb_port"))]:
+            f.unlink(missing_ok=True)
 
     def _next_spare(self) -> None:
         self.spare = asyncio.ensure_future(self._start_kernel())
@@ -251,7 +326,7 @@ class KernelPool:
             if op == "status":
                 spare = self.spare.result() if self.spare and self.spare.done() and not self.spare.exception() else None
                 reply = {"pid": os.getpid(), "root": str(self.root), "idle_timeout": self.idle, "leases_open": self.leases,
-                         "spare": {k: v for k, v in spare.items() if k not in ("km", "kc")} if spare else None, "leases": self.history}
+                         "spare": {k: v for k, v in spare.items() if k not in ("kc", "info")} if spare else None, "leases": self.history}
                 writer.write((json.dumps(reply) + "\n").encode()); await writer.drain()
             elif op == "stop":
                 writer.write(b'{"ok": true}\n'); await writer.drain(); self.done.set()
@@ -272,15 +347,14 @@ class KernelPool:
                     writer.write((json.dumps({"error": f"kernel start failed: {e}"}) + "\n").encode()); await writer.drain()
                     return
                 self._next_spare()
-            km = k["km"]
             try:
                 env = msg.get("env") or {}
                 code = ("import os as _os\n" + "".join(
                     f"_os.environ[{k_!r}] = {v!r}\n" if v is not None else f"_os.environ.pop({k_!r}, None)\n" for k_, v in env.items())
                     + "del _os")
                 await self._execute(k["kc"], code, timeout=30)
-                k["kc"].stop_channels()
-                info = {k_: (v.decode() if isinstance(v, bytes) else v) for k_, v in km.get_connection_info().items()}
+                k["kc"].stop_channels(); k["kc"] = None
+                info = {k_: (v.decode() if isinstance(v, bytes) else v) for k_, v in k["info"].items()}
                 rec = {"kernel": k["name"], "pid": k["pid"], "started": k["started"], "ready": k["ready"], "preload": k["preload"],
                        "requested": msg.get("requested"), "leased": time.time(), "client_pid": msg.get("pid")}
                 self.history.append(rec)
@@ -288,8 +362,7 @@ class KernelPool:
                 self.log(f"leased {k['name']} to pid {msg.get('pid')}")
                 await reader.read()  # until the client closes the connection: the stage is over
             finally:
-                k["kc"].stop_channels()
-                await self._kill(km)
+                await self._kill(k)
                 self.log(f"kernel {k['name']} released")
         finally:
             self.leases -= 1; self.last = time.monotonic()
@@ -315,10 +388,12 @@ class KernelPool:
         sock_path.unlink(missing_ok=True)
         watch.cancel()
         if self.spare:
-            try:
-                k = await self.spare
-                k["kc"].stop_channels(); await self._kill(k["km"])
+            try: await self._kill(await self.spare)
             except Exception: pass
+        if self.zproc and self.zproc.returncode is None:
+            self.zproc.stdin.close()  # the zygote kills what is left and exits
+            try: await asyncio.wait_for(self.zproc.wait(), 10)
+            except asyncio.TimeoutError: self.zproc.kill(); await self.zproc.wait()
         self.log("exit")
 
 def serve(root, key: str | None = None, idle: float | None = None) -> None:
@@ -332,6 +407,8 @@ def serve(root, key: str | None = None, idle: float | None = None) -> None:
     try: asyncio.run(KernelPool(root, folder, idle or idle_timeout()).serve())
     finally: os.close(lock)
 
-# %% ../nbs/17_kernels.ipynb #f8b4304c
+# %% ../nbs/17_kernels.ipynb #3c12abdb
 if __name__ == "__main__" and len(sys.argv) == 4 and sys.argv[1] == "serve":
     serve(sys.argv[2], sys.argv[3])
+elif __name__ == "__main__" and sys.argv[1:] == ["zygote"]:
+    zygote()
