@@ -60,6 +60,10 @@ WAIT_SPARE = ("import time, sys; from mlops_nb import kernels\n"
               "    time.sleep(0.2)\n"
               "sys.exit('no spare kernel after 180 s')")
 BEGIN, END = "<!-- pipeline -->", "<!-- /pipeline -->"
+CALLS = {"drift": "__import__('mlops_nb.monitor').monitor.drift_stage({r})", "empty": "pass"}  # default: stages.NAME(root)
+
+
+def call(stage: str, r: str = "'.'") -> str: return CALLS.get(stage, "stages.{s}({r})").format(s=stage, r=r)
 
 
 def dvc_stages(root: Path) -> tuple[list[str], set[str]]:
@@ -150,7 +154,7 @@ def run_benchmark(repeats: int, stage_names: list[str], skip_pipeline: bool, res
     try:
         snap = snapshot(parent, info)  # the project keeps changing while this runs: measure one state
         stages = dvc_stages(snap)[0]
-        peer = "from mlops_nb import stages; r = '.'; " + "; ".join(f"stages.{s}(r)" for s in stages)
+        peer = "from mlops_nb import stages; r = '.'; " + "; ".join(call(s, "r") for s in stages)
         built = None
         for i in range(repeats):
             print(f"[bench] repeat {i + 1}/{repeats}", file=sys.stderr, flush=True)
@@ -169,9 +173,8 @@ def run_benchmark(repeats: int, stage_names: list[str], skip_pipeline: bool, res
             # single stages, in the copy a forced run left complete (every stage's inputs exist)
             (built / "nbs" / "pipeline" / "empty.ipynb").write_text(json.dumps(EMPTY_NB))
             for s in stage_names:
-                call = "pass" if s == "empty" else f"stages.{s}('.')"
                 cases = [("pool", ["mlops-nb", "run-stage", s], None), ("cold", ["mlops-nb", "run-stage", s], COLD),
-                         ("peer", [PY, "-c", WARM_PEER.format(call=call)], None)]
+                         ("peer", [PY, "-c", WARM_PEER.format(call=call(s))], None)]
                 for who, cmd, extra in rotate(cases, i):
                     if who == "pool":  # a pool with a ready spare (the first pooled run of a copy spawns it)
                         w = subprocess.run([PY, "-c", WAIT_SPARE], cwd=built, env={**ENV, "PYTHONPATH": str(built)}, capture_output=True, text=True)
