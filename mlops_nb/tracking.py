@@ -62,7 +62,7 @@ def relocate_store(settings: Settings) -> int:
     import sqlite3
     from contextlib import closing
     db = _local_store(settings)
-    if db is None: return 0
+    if db is None or not settings.artifact_root.is_dir(): return 0  # no artifacts of its own here: nothing moved with it
     new = str(settings.artifact_root)
     with closing(sqlite3.connect(db, timeout=30)) as con, con:  # one transaction: all paths or none
         row = con.execute("SELECT artifact_location FROM experiments WHERE name = ?", (settings.mlflow.experiment,)).fetchone()
