@@ -124,8 +124,10 @@ def train(root=".", params: Params | None = None, settings: Settings | None = No
     tags = {**tracking.lineage_tags(root, [params.data.path, TRAIN],
                                     {"data": params.data.model_dump(), "train": params.train.model_dump()}),
             "mlops_nb.model_sha256": sha, "mlops_nb.stage": "train", **_input_tags(root)}
+    run_name = f"{settings.mlflow.model_name} {params.train.estimator} {tags['params.md5'][:6]}"  # recognisable in the UI
     run = tracking.log_training(settings, pipe, X.head(200), {"train": params.train.model_dump(),
-                                "data": {"target": params.data.target, "n_features": len(params.data.features)}}, tags)
+                                "data": {"target": params.data.target, "n_features": len(params.data.features)}}, tags,
+                                run_name=run_name)
     tracking.log_to_run(settings, run.run_id, {"fit_seconds": fit_s, "n_train": len(X)})
     info = {"schema": "mlops_nb.model/1", **run.to_dict(), "sha256": sha, "estimator": params.train.estimator,
             "features": params.data.features, "target": params.data.target, "task": params.data.task,

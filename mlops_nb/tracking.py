@@ -10,8 +10,9 @@ from .core import TrackingError, file_hash
 from .config import Settings
 
 # %% auto #0
-__all__ = ['check_reachable', 'connect', 'relocate_store', 'copy_project', 'git_commit', 'params_hash', 'lineage_tags',
-           'model_requirements', 'LoggedRun', 'log_training', 'log_to_run', 'Registration', 'register_version']
+__all__ = ['EXPERIMENT_KIND', 'CLASSIC_ML', 'check_reachable', 'connect', 'relocate_store', 'copy_project', 'git_commit',
+           'params_hash', 'lineage_tags', 'model_requirements', 'LoggedRun', 'log_training', 'log_to_run',
+           'Registration', 'register_version']
 
 # %% ../nbs/05_tracking.ipynb #ac851dcb
 def check_reachable(uri: str, timeout: float = 10) -> None:
@@ -25,6 +26,9 @@ def check_reachable(uri: str, timeout: float = 10) -> None:
         reason = getattr(e, "reason", e)
         raise TrackingError(f"cannot reach the MLflow tracking server at {uri} ({reason}). Start it, or fix "
                             f"[mlflow] tracking_uri in settings.ini / MLFLOW_TRACKING_URI.") from None
+
+# MLflow 3's UI opens an experiment without this tag as a GenAI experiment (traces, prompts); ours are classic ML
+EXPERIMENT_KIND, CLASSIC_ML = "mlflow.experimentKind", "custom_model_development"
 
 def connect(settings: Settings) -> str:
     "Point MLflow at the configured store and experiment; return the experiment id."
@@ -43,7 +47,9 @@ def connect(settings: Settings) -> str:
         if exp is None:
             # a local store keeps artifacts in the project; a server uses its own artifact root
             loc = None if settings.tracking_uri.startswith("http") else settings.artifact_root.as_uri()
-            return mlflow.create_experiment(name, artifact_location=loc)
+            return mlflow.create_experiment(name, artifact_location=loc, tags={EXPERIMENT_KIND: CLASSIC_ML})
+        if EXPERIMENT_KIND not in exp.tags:  # made by an older mlops_nb, or by hand
+            mlflow.MlflowClient(settings.tracking_uri).set_experiment_tag(exp.experiment_id, EXPERIMENT_KIND, CLASSIC_ML)
     except mlflow.exceptions.MlflowException as e:
         raise TrackingError(f"MLflow store {settings.tracking_uri}: {e.message}") from None
     return exp.experiment_id

@@ -58,6 +58,8 @@ def test_mlflow_run_has_params_metrics_and_lineage(demo):
     info = json.loads((root / "models/model.json").read_text())
     run_ = client.get_run(info["run_id"])
     assert run_.data.params["train.estimator"] == "hist_gradient_boosting"
+    assert re.fullmatch(r"acs-employment hist_gradient_boosting [0-9a-f]{6}", run_.info.run_name)  # recognisable in the UI
+    assert client.get_experiment(run_.info.experiment_id).tags["mlflow.experimentKind"] == "custom_model_development"
     m = json.loads((root / "reports/metrics.json").read_text())
     assert run_.data.metrics["test_roc_auc"] == pytest.approx(m["roc_auc"], abs=1e-12)
     tags = run_.data.tags
