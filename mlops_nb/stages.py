@@ -251,14 +251,16 @@ def mitigation_table(root=".") -> pd.DataFrame | None:
 
 # %% ../nbs/06_stages.ipynb #0df7adec
 def load_alias(settings: Settings, alias: str):
-    "(model, version) of `models:/NAME@alias`, or None when the model or alias does not exist yet."
-    import mlflow, mlflow.sklearn
+    """(model, version) of `models:/NAME@alias` after the registry's SHA-256 check of its artifacts (the one loader of a
+    registered model), or None when the model or alias does not exist yet."""
+    import mlflow
     from mlflow.exceptions import MlflowException
+    from mlops_nb.registry import load_version
     tracking.connect(settings)
     name = settings.mlflow.model_name
-    try: mv = mlflow.MlflowClient().get_model_version_by_alias(name, alias)
-    except MlflowException: return None
-    return mlflow.sklearn.load_model(f"models:/{name}@{alias}"), mv
+    try: mv = mlflow.MlflowClient(settings.tracking_uri, settings.registry_uri).get_model_version_by_alias(name, alias)
+    except MlflowException: return None  # nothing to compare with yet
+    return load_version(settings, mv.version, name)
 
 def gate(root=".", params: Params | None = None, settings: Settings | None = None):
     "Evaluate every gate; write reports/gates.json; return (GateReport, gates.fail_pipeline). Enforcing is separate."

@@ -81,3 +81,22 @@ def test_regression_against_champion_fails_the_performance_gate(fair_built, tmp_
     reg = g["performance.vs_champion[roc_auc]"]
     assert not reg.passed and reg.evidence["champion"] > reg.evidence["candidate"] + 0.05
     assert "explainability.top_5_overlap" in g  # importance compared with the champion's on the same rows
+
+
+def test_gate_refuses_a_tampered_champion(fair_built, tmp_path, monkeypatch):
+    "The gate stage loads the champion through the registry's hash-checked loader: a changed model file stops it."
+    import mlflow
+    from mlops_nb import stages
+    from mlops_nb.config import load_settings
+    from mlops_nb.registry import IntegrityError
+    root = copy_built(fair_built, tmp_path)
+    monkeypatch.chdir(root)
+    s = load_settings(root / "settings.ini")
+    client = mlflow.MlflowClient(s.tracking_uri, s.registry_uri)
+    client.set_registered_model_alias(s.mlflow.model_name, "champion", "1")
+    model_id = client.get_model_version(s.mlflow.model_name, "1").source.rsplit("/", 1)[-1]
+    stored = [p for p in (root / "mlartifacts").rglob("model.pkl") if model_id in p.parts]
+    assert len(stored) == 1
+    stored[0].write_bytes(stored[0].read_bytes() + b"\0")  # still unpickles; the recorded SHA-256 differs
+    with pytest.raises(IntegrityError, match="refusing to use it"):
+        stages.gate(root)
