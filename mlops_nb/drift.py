@@ -888,7 +888,9 @@ def compare_parquet(reference: DriftReference, path, params=None, current_name: 
     cols = [c.column for c in reference.columns if c.column in pf.schema_arrow.names]
     light = reference.without_values()
     summ = {"rows": 0, "columns": {}}
-    for batch in pf.iter_batches(batch_size=p.chunk_rows, columns=cols):
+    # use_threads=False: each batch is decoded on this thread, which also frees it (10 M rows x 50 columns, 2 cores:
+    # no slower than on Arrow's threads, and a slightly lower peak RSS)
+    for batch in pf.iter_batches(batch_size=p.chunk_rows, columns=cols, use_threads=False):
         summ = merge_summaries(summ, summarize(light, batch.to_pandas(split_blocks=True)))  # no 2-D block copy
     if pf.metadata.num_rows == 0 or not cols: summ["rows"] = pf.metadata.num_rows
     return _finalize(light, summ, p, "streaming", current_name or path.name, window, reference)
