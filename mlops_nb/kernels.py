@@ -6,9 +6,9 @@ import asyncio, fcntl, hashlib, json, os, signal, socket, stat, struct, subproce
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['ENV_SWITCH', 'ENV_IDLE', 'IDLE_TIMEOUT', 'KERNEL_NAME', 'PRELOAD', 'VOLATILE_ENV', 'PoolUnavailable', 'pool_enabled',
-           'idle_timeout', 'runtime_dir', 'pool_key', 'pool_dir', 'Lease', 'lease', 'pool_status', 'stop_pool',
-           'ipc_manager_class', 'private_tempdir', 'zygote', 'KernelPool', 'serve']
+__all__ = ['ENV_SWITCH', 'ENV_IDLE', 'IDLE_TIMEOUT', 'KERNEL_NAME', 'PRELOAD', 'VOLATILE_ENV', 'IGNORED_ENV', 'PoolUnavailable',
+           'pool_enabled', 'idle_timeout', 'runtime_dir', 'pool_key', 'pool_dir', 'Lease', 'lease', 'pool_status',
+           'stop_pool', 'ipc_manager_class', 'private_tempdir', 'zygote', 'KernelPool', 'serve']
 
 # %% ../nbs/17_kernels.ipynb #46c9dbdc
 ENV_SWITCH = "MLOPS_NB_KERNEL_POOL"     # "0" (or false/no/off): no pool, a cold kernel per stage
@@ -22,10 +22,11 @@ PRELOAD = ("import numpy, pandas, sklearn, scipy.stats, matplotlib, matplotlib.p
            # MLflow's SQL stores and SQLAlchemy's mapper set-up: ~1 s at the first tracking call otherwise (no connection is made)
            "import mlflow.store.tracking.sqlalchemy_store, mlflow.store.model_registry.sqlalchemy_store, sqlalchemy.orm\n"
            "sqlalchemy.orm.configure_mappers()")
-# not part of the pool key, set in the leased kernel to the caller's values: per-invocation variables, and
-# variables that libraries set in a process when imported (shap's dependencies set KMP_*), which would otherwise
-# give a process that called run_stage before and after such an import two pools
-VOLATILE_ENV = ("DVC_STAGE", "DVC_ROOT", "PWD", "OLDPWD", "SHLVL", "_", "KMP_INIT_AT_FORK", "KMP_DUPLICATE_LIB_OK")
+# per-invocation variables: not part of the pool key, set in the leased kernel to the caller's values
+VOLATILE_ENV = ("DVC_STAGE", "DVC_ROOT", "PWD", "OLDPWD", "SHLVL", "_")
+# set by scikit-learn when imported (so in every stage kernel anyway): not part of the key, else a process that
+# called run_stage before and after importing sklearn would get two pools
+IGNORED_ENV = ("KMP_INIT_AT_FORK", "KMP_DUPLICATE_LIB_OK")
 
 class PoolUnavailable(Exception):
     "The pool cannot serve this request; the caller starts its own kernel instead."
@@ -60,7 +61,7 @@ def _code_stamp() -> list:
 
 def pool_key(root, env=None) -> str:
     "Identity of the pool serving project `root` for this user, interpreter, environment and mlops_nb code."
-    env = {k: v for k, v in (os.environ if env is None else env).items() if k not in VOLATILE_ENV}
+    env = {k: v for k, v in (os.environ if env is None else env).items() if k not in VOLATILE_ENV + IGNORED_ENV}
     ident = {"uid": os.getuid(), "root": str(Path(root).resolve()), "python": sys.executable,
              "env": sorted(env.items()), "code": _code_stamp(), "preload": PRELOAD}
     return hashlib.sha256(json.dumps(ident).encode()).hexdigest()[:24]
