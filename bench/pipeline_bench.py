@@ -223,6 +223,9 @@ def section(res: dict, stages: list[str], stage_names: list[str], info: dict, re
             if f"pipeline.{k}" in res:
                 ms = res[f"pipeline.{k}"]
                 L.append(f"| {label} | {med(ms):.1f} s | {med(ms) / peer:.2f}x | {med(ms, 'cpu'):.0f} | {med(ms, 'rss'):.0f} |")
+        L += ["", "CPU s and peak RSS are those of the measured process tree: with the pool, the stages' kernels, the zygote "
+              "and the pool daemon are detached processes outside it, so those two columns under-count the pooled run; "
+              "compare wall times."]
         L += ["", "Each stage's share of `dvc repro -f` (from its 'Running stage' line to the next), median, seconds:", "",
               "| stage | " + " | ".join(stages) + " |", "|---|" + "---:|" * len(stages)]
         for k in ("pool", "cold"):
