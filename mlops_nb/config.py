@@ -139,7 +139,7 @@ class DriftColumnParams(_Strict):
 class DriftParams(_Strict):
     "Data drift: the tests Evidently would choose by default, overridable per column (see mlops_nb.drift)."
     threshold_share: float = Field(0.5, gt=0, le=1, description="dataset drift when the share of drifted columns >= this")
-    mode: Literal["exact", "streaming"] = Field("exact", description="exact: in memory, equal to scipy; streaming: Parquet in chunks")
+    mode: Literal["exact", "streaming"] = Field("exact", description="exact: equal to scipy, one column in memory at a time; streaming: Parquet in chunks, bounded memory")
     bins: int = Field(1000, ge=10, description="streaming: reference-quantile bins of the mergeable histograms")
     chunk_rows: int = Field(262144, gt=0, description="streaming: rows per Parquet batch")
     psi_threshold: float = Field(0.1, gt=0, description="PSI is reported for every column; the decision only when test = psi")
