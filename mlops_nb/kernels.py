@@ -23,7 +23,7 @@ PRELOAD = ("import numpy, pandas, sklearn, scipy.stats, matplotlib, matplotlib.p
            "import mlflow.store.tracking.sqlalchemy_store, mlflow.store.model_registry.sqlalchemy_store, sqlalchemy.orm\n"
            "sqlalchemy.orm.configure_mappers()")
 # per-invocation variables: not part of the pool key, set in the leased kernel to the caller's values
-VOLATILE_ENV = ("DVC_STAGE", "DVC_ROOT", "PWD", "OLDPWD", "SHLVL", "_")
+VOLATILE_ENV = ("DVC_STAGE", "DVC_ROOT", "PWD", "OLDPWD", "SHLVL", "_", "PYTEST_CURRENT_TEST")
 # set by scikit-learn when imported (so in every stage kernel anyway): not part of the key, else a process that
 # called run_stage before and after importing sklearn would get two pools
 IGNORED_ENV = ("KMP_INIT_AT_FORK", "KMP_DUPLICATE_LIB_OK")

@@ -155,6 +155,15 @@ def test_a_dead_client_releases_its_kernel(pooled):
     r = subprocess.run([sys.executable, "-c", code, str(root)], capture_output=True, text=True, timeout=300)
     pid = int(r.stdout.split()[0])
     assert _wait(lambda: not _alive(pid), 15), "the kernel of a dead client kept running"
+    _stop_daemons(root)  # that process computed its own pool key (mlops_nb's real file times)
+
+
+def _stop_daemons(root: Path) -> None:
+    "SIGTERM the pool daemons of `root` that a subprocess of this test spawned; wait until they and their kernels are gone."
+    procs = _pool_processes(root)
+    for pid in procs:
+        if "mlops_nb.kernels serve" in _cmdline(pid): os.kill(pid, signal.SIGTERM)
+    assert _wait(lambda: not any(map(_alive, procs)), 30), "the pool's kernels outlived it"
 
 
 def test_two_projects_two_private_pools(pooled):
@@ -190,8 +199,7 @@ def test_no_tcp_warning_and_switch(pooled, pool):
     daemons = [pid for pid in procs if "mlops_nb.kernels serve" in _cmdline(pid)]
     if pool == "1": assert len(daemons) == 1 and len(procs) >= 2  # the pool and its spare kernel
     else: assert procs == [], "MLOPS_NB_KERNEL_POOL=0 started a pool"
-    for pid in daemons: os.kill(pid, signal.SIGTERM)  # the pool this test started (the CLI computed its key)
-    assert _wait(lambda: not any(map(_alive, procs)), 30), "the pool's kernels outlived it"
+    _stop_daemons(root)  # the pool this test started (the CLI computed its key)
 
 
 def test_kernels_end_with_a_killed_pool(pooled):
