@@ -473,6 +473,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                   'mlops_nb.kernels.runtime_dir': ('kernels.html#runtime_dir', 'mlops_nb/kernels.py'),
                                   'mlops_nb.kernels.serve': ('kernels.html#serve', 'mlops_nb/kernels.py'),
                                   'mlops_nb.kernels.stop_pool': ('kernels.html#stop_pool', 'mlops_nb/kernels.py'),
+                                  'mlops_nb.kernels.stop_pools': ('kernels.html#stop_pools', 'mlops_nb/kernels.py'),
                                   'mlops_nb.kernels.zygote': ('kernels.html#zygote', 'mlops_nb/kernels.py')},
             'mlops_nb.metrics': { 'mlops_nb.metrics.Evaluation': ('metrics.html#evaluation', 'mlops_nb/metrics.py'),
                                   'mlops_nb.metrics.Evaluation.from_dict': ('metrics.html#evaluation.from_dict', 'mlops_nb/metrics.py'),

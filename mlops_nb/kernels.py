@@ -8,7 +8,7 @@ from pathlib import Path
 # %% auto #0
 __all__ = ['ENV_SWITCH', 'ENV_IDLE', 'IDLE_TIMEOUT', 'KERNEL_NAME', 'PRELOAD', 'VOLATILE_ENV', 'IGNORED_ENV', 'PoolUnavailable',
            'pool_enabled', 'idle_timeout', 'runtime_dir', 'pool_key', 'pool_dir', 'Lease', 'lease', 'pool_status',
-           'stop_pool', 'ipc_manager_class', 'private_tempdir', 'zygote', 'KernelPool', 'serve']
+           'stop_pool', 'stop_pools', 'ipc_manager_class', 'private_tempdir', 'zygote', 'KernelPool', 'serve']
 
 # %% ../nbs/17_kernels.ipynb #46c9dbdc
 ENV_SWITCH = "MLOPS_NB_KERNEL_POOL"     # "0" (or false/no/off): no pool, a cold kernel per stage
@@ -168,7 +168,8 @@ def pool_status(root, env=None, timeout: float = 5.0) -> dict | None:
     try: s = _connect(pool_dir(root, env) / "pool.sock", timeout)
     except (OSError, PoolUnavailable): return None
     with s:
-        _send(s, {"op": "status"}); return _recv(s)
+        try: _send(s, {"op": "status"}); return _recv(s)
+        except (OSError, PoolUnavailable): return None  # it was exiting
 
 def stop_pool(root, env=None, timeout: float = 10.0) -> bool:
     "Ask the pool of `root` to exit now (it kills its spare kernel); False when none was running."
@@ -179,6 +180,28 @@ def stop_pool(root, env=None, timeout: float = 10.0) -> bool:
         try: _recv(s)
         except PoolUnavailable: pass
     return True
+
+def stop_pools(under) -> list[str]:
+    "Stop every pool of this user that serves a project inside the folder `under` (e.g. a test session's temp folder); their roots."
+    under, stopped = Path(under).resolve(), []
+    try: folders = [p for p in runtime_dir().iterdir() if (p / "pool.sock").exists()]
+    except (OSError, PoolUnavailable): return stopped
+    for folder in folders:
+        try: s = _connect(folder / "pool.sock", 5.0)
+        except (OSError, PoolUnavailable): continue  # exited meanwhile, or not ours
+        with s:
+            try:
+                _send(s, {"op": "status"}); root = Path(_recv(s).get("root", "/"))
+            except (OSError, PoolUnavailable, ValueError): continue
+        if root.is_relative_to(under):
+            try: s = _connect(folder / "pool.sock", 5.0)
+            except (OSError, PoolUnavailable): continue
+            with s:
+                _send(s, {"op": "stop"})
+                try: _recv(s)
+                except (OSError, PoolUnavailable, ValueError): pass
+            stopped.append(str(root))
+    return stopped
 
 # %% ../nbs/17_kernels.ipynb #0e9db0dc
 def ipc_manager_class(folder):

@@ -10,12 +10,21 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 VENV_BIN = Path(sys.executable).parent
 
-os.environ.update(MLFLOW_DISABLE_TELEMETRY="true", DO_NOT_TRACK="true", DVC_NO_ANALYTICS="1", MPLBACKEND="Agg")
+os.environ.update(MLFLOW_DISABLE_TELEMETRY="true", DO_NOT_TRACK="true", DVC_NO_ANALYTICS="1", MPLBACKEND="Agg",
+                  MLOPS_NB_KERNEL_POOL_IDLE="10")  # a pool per test project: let each go soon after its last stage
 os.environ["PATH"] = f"{VENV_BIN}{os.pathsep}{os.environ['PATH']}"
 for var in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI"):  # tests choose their own store
     os.environ.pop(var, None)
 
 GIT_ID = ["-c", "user.name=mlops-nb-tests", "-c", "user.email=tests@mlops-nb.invalid"]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _stop_kernel_pools(tmp_path_factory):
+    "Stages in test projects start kernel pools (mlops_nb.kernels); stop those serving this session's folders at its end."
+    yield
+    from mlops_nb.kernels import stop_pools
+    stop_pools(tmp_path_factory.getbasetemp())
 
 
 @pytest.fixture(autouse=True)

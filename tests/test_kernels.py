@@ -221,3 +221,14 @@ def test_a_runtime_folder_open_to_others_means_no_pool(pooled, tmp_path, monkeyp
     run_stage("probe", root, progress=False)
     assert "kernel pool unavailable" in capsys.readouterr().err
     assert len(_probes(root)) == 1 and not list((shared / "mlops_nb").iterdir())
+
+
+def test_stop_pools_under_a_folder(pooled, tmp_path):
+    "stop_pools(folder) ends every pool serving a project inside it (what the test session does at its end), no other."
+    a, b = pooled("a"), pooled("b")
+    for r in (a, b): run_stage("probe", r, progress=False)
+    assert kernels.pool_status(a) and kernels.pool_status(b)
+    assert kernels.stop_pools(a) == [str(a)]  # only the pool of the project inside `a`
+    assert _wait(lambda: kernels.pool_status(a) is None, 20) and kernels.pool_status(b) is not None
+    assert kernels.stop_pools(tmp_path) == [str(b)]
+    assert _wait(lambda: kernels.pool_status(b) is None, 20)
