@@ -71,10 +71,11 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("path", help="folder to create")
     i.add_argument("--data", required=True, help="CSV (any common delimiter) or Parquet file")
     i.add_argument("--target", required=True, help="column to predict")
-    i.add_argument("--sensitive", nargs="*", default=[], metavar="COL", help="columns defining groups for fairness")
+    i.add_argument("--sensitive", nargs="+", action="extend", default=[], metavar="COL",
+                   help="columns defining groups for fairness (repeat the flag or list several)")
     i.add_argument("--time-column", metavar="COL", help="date, datetime or integer period: the latest periods become the test set")
     i.add_argument("--positive", help="positive class label, when it cannot be inferred")
-    i.add_argument("--id", nargs="*", default=[], metavar="COL", help="identifier columns (never features)")
+    i.add_argument("--id", nargs="+", action="extend", default=[], metavar="COL", help="identifier columns (never features)")
     i.add_argument("--model-name", help="registered model name (default: the folder name)")
     i.add_argument("--estimator", default="hist_gradient_boosting",
                    choices=["logistic_regression", "random_forest", "hist_gradient_boosting"])

@@ -287,7 +287,8 @@ class FairnessReport:
                  "ci_lo": (v["ci"] or [np.nan, np.nan])[0], "ci_hi": (v["ci"] or [np.nan, np.nan])[1],
                  "groups": len(ff.groups) - len(ff.excluded), "excluded": len(ff.excluded)}
                 for f, ff in self.features.items() for k, v in ff.summary.items()]
-        return pd.DataFrame(rows).set_index(["feature", "summary"])
+        cols = ["feature", "summary", "value", "ci_lo", "ci_hi", "groups", "excluded"]
+        return pd.DataFrame(rows, columns=cols).set_index(["feature", "summary"])  # no rows without sensitive features
 
     def to_dict(self) -> dict:
         return {"schema": self.schema, "n": self.n, "min_group_size": self.min_group_size, "n_boot": self.n_boot,

@@ -103,7 +103,7 @@ def fairness_gates(report: dict, cfg) -> tuple[list, list]:
     gates, notes = [], []
     feats = report.get("features", {})
     if not feats:
-        notes.append("no sensitive features (data.sensitive) evaluated: no fairness gates")
+        notes.append(f"fairness gates: {report.get('skipped') or 'not applicable: no sensitive features (data.sensitive) evaluated'}")
         return gates, notes
     for f in cfg.features or list(feats):
         if f not in feats:

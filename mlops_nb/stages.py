@@ -212,8 +212,12 @@ def fairness(root=".", params: Params | None = None):
     preds = pd.read_parquet(root / PREDICTIONS)
     f = params.fairness
     if params.data.task != "classification" or not params.data.sensitive:
-        why = "regression task" if params.data.task != "classification" else "no data.sensitive columns"
+        why = ("not applicable: fairness metrics are computed for classification only (this is a regression task)"
+               if params.data.task != "classification" else
+               "not applicable: no sensitive columns are declared (params.yaml data.sensitive is empty). Declare the columns "
+               "that define groups of people (e.g. sex, age band) to get group metrics and the fairness gates")
         rep = FairnessReport(len(test), f.min_group_size, f.n_boot, f.ci, f.seed, {}, {})
+        rep.notes["not_applicable"] = why
         out = {**rep.to_dict(), "skipped": why}
     else:
         _say(f"fairness over {', '.join(params.data.sensitive)} on {len(test):,} test rows ({f.n_boot} bootstrap resamples)")

@@ -90,3 +90,33 @@ def test_wheel_ships_the_stage_notebooks(tmp_path):
     for stage in ("prepare", "train", "evaluate", "register"):
         assert f"mlops_nb/pipeline/{stage}.ipynb" in names
     assert "mlops_nb/cli.py" in names
+
+
+def test_repeated_list_flags_accumulate():
+    "`--sensitive a --sensitive b` keeps both (argparse's default would keep only the last)."
+    from mlops_nb.cli import build_parser
+    a = build_parser().parse_args(["init", "p", "--data", "d.csv", "--target", "y", "--sensitive", "sex", "--sensitive", "age_band",
+                                   "race", "--id", "customer_id", "--id", "order_id"])
+    assert a.sensitive == ["sex", "age_band", "race"] and a.id == ["customer_id", "order_id"]
+
+
+@pytest.mark.slow
+def test_no_sensitive_columns_pipeline_completes(tmp_path, monkeypatch):
+    "Most first tries have no --sensitive: fairness says it does not apply (JSON, notebook, gate notes); the model registers."
+    from mlops_nb import stages
+    from mlops_nb.project import run_stage
+    messy_census_like(600).drop(columns=["sex"]).to_csv(tmp_path / "adult.csv", sep=";", index=False)
+    run(["mlops-nb", "init", str(tmp_path / "p"), "--data", str(tmp_path / "adult.csv"), "--target", "income",
+         "--estimator", "logistic_regression"], tmp_path)
+    root = tmp_path / "p"
+    monkeypatch.chdir(root)
+    for stage in ("prepare", "train", "evaluate", "explain"): getattr(stages, stage)(root)
+    run_stage("fairness", root, progress=False)  # the stage notebook itself, which used to fail on the empty report
+    fair = json.loads((root / "reports/fairness/fairness.json").read_text())
+    assert fair["features"] == {} and "no sensitive columns are declared" in fair["skipped"]
+    nb = (root / "reports/notebooks/fairness.ipynb").read_text()
+    assert "Fairness: not applicable: no sensitive columns are declared" in nb
+    report, _ = stages.gate(root)
+    assert report.verdict == "pass" and not [g for g in report.gates if g.family == "fairness"]
+    assert any(n.startswith("fairness gates: not applicable: no sensitive columns") for n in report.notes)
+    assert stages.register(root)["alias"] == "challenger"
