@@ -21,6 +21,7 @@ def _cmd_init(a):
           f"and {len(roles['categorical'])} categorical features")
     for col, why in roles["exclude"].items(): print(f"  excluded {col}: {why}")
     if roles["id"]: print(f"  identifiers (never features): {', '.join(roles['id'])}")
+    for note in roles.get("notes", []): print(f"  note: {note}")
     print(f"review {a.path}/params.yaml, then:\n  cd {a.path} && dvc repro")
 
 def _cmd_run_stage(a):

@@ -207,7 +207,8 @@ def coerce_column(s: pd.Series, rule: ColumnRule) -> tuple[pd.Series, pd.Series]
         return out, s.notna() & out.isna()
     if t == "datetime":
         if pd.api.types.is_datetime64_any_dtype(s): return s, none
-        out = pd.to_datetime(s, errors="coerce", format="mixed")
+        from mlops_nb.data import parse_dates
+        out = parse_dates(s)  # one format for the whole column
         return out, s.notna() & out.isna()
     raise ConfigError(f"contract: column '{rule.name}' has unknown type {t!r}")
 

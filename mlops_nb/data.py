@@ -12,8 +12,8 @@ import pandas as pd
 from .core import DataError, ConfigError, did_you_mean
 
 # %% auto #0
-__all__ = ['DEFAULT_NA', 'sniff_delimiter', 'first_bad_utf8', 'read_table', 'infer_kind', 'infer_positive', 'encode_target',
-           'check_columns', 'SplitResult', 'time_values', 'split_train_test']
+__all__ = ['DEFAULT_NA', 'sniff_delimiter', 'first_bad_utf8', 'read_table', 'date_format', 'parse_dates', 'infer_kind',
+           'infer_positive', 'encode_target', 'check_columns', 'SplitResult', 'time_values', 'split_train_test']
 
 # %% ../nbs/02_data.ipynb #8fdfdb70
 DEFAULT_NA = ["", "?", "NA", "N/A", "n/a", "NaN", "nan", "null", "NULL", "None", "-"]
@@ -83,11 +83,37 @@ def _normalise_missing(df, na_values):
             df[c] = s.mask(s.isin(markers))
     return df
 
+# %% ../nbs/02_data.ipynb #97185ec5
+_DATE_FORMATS = ["%Y-%m-%d", "%Y/%m/%d", "%Y.%m.%d", "%Y%m%d", "%m/%d/%Y", "%d/%m/%Y", "%m-%d-%Y", "%d-%m-%Y",
+                 "%d.%m.%Y", "%m/%d/%y", "%d/%m/%y", "%Y-%m", "%Y/%m"]
+_DATE_FORMATS += [f"{d}{sep}{t}" for d in _DATE_FORMATS[:9] for sep in (" ", "T")
+                  for t in ("%H:%M:%S", "%H:%M", "%H:%M:%S.%f")]
+
+def date_format(s: pd.Series) -> tuple[str | None, bool]:
+    """(the strptime format that parses the most values of `s`, ambiguous?) — ambiguous when a day-first and a
+    month-first format both parse every value; None when no format parses most values (then pandas' own ISO8601 is tried)."""
+    text = s.dropna().astype(str).str.strip()
+    if text.empty: return None, False
+    uniq = pd.Series(text.unique())
+    counts = {f: int(pd.to_datetime(uniq, format=f, errors="coerce").notna().sum()) for f in _DATE_FORMATS}
+    best = max(counts, key=counts.get)  # ties: the earlier format (ISO first, then month-first like pandas)
+    if counts[best] < 0.9 * len(uniq): return None, False
+    twin = best.replace("%m", "\0").replace("%d", "%m").replace("\0", "%d")
+    return best, twin != best and counts.get(twin) == counts[best] == len(uniq)
+
+def parse_dates(s: pd.Series) -> pd.Series:
+    "`s` as datetimes, one format for the whole column (`date_format`); values that do not fit it become NaT."
+    if pd.api.types.is_datetime64_any_dtype(s): return s
+    fmt, _ = date_format(s)
+    text = s.astype("string").str.strip()
+    if fmt is None: return pd.to_datetime(text, errors="coerce", format="ISO8601")
+    return pd.to_datetime(text, errors="coerce", format=fmt)
+
 # %% ../nbs/02_data.ipynb #6e779941
 def _parses_as_dates(s: pd.Series) -> bool:
     sample = s.dropna().astype(str).head(200)
     if sample.empty or not sample.str.contains(r"\d{2,4}[-/.]\d{1,2}", regex=True).mean() > 0.9: return False
-    return pd.to_datetime(sample, errors="coerce", format="mixed").notna().mean() > 0.9
+    return parse_dates(sample).notna().mean() > 0.9
 
 def infer_kind(s: pd.Series, max_codes: int = 12, max_categories: int = 50) -> str:
     "The role a column can play: numeric, categorical, boolean, datetime, text, id or constant."
@@ -184,7 +210,7 @@ class SplitResult:
 def time_values(s: pd.Series) -> pd.Series:
     "A time column as sortable values: integer periods stay numbers, text becomes datetimes."
     if pd.api.types.is_numeric_dtype(s) or pd.api.types.is_datetime64_any_dtype(s): return s
-    out = pd.to_datetime(s, errors="coerce", format="mixed")
+    out = parse_dates(s)  # one format for the whole column: DD/MM is never read as MM/DD for some rows
     bad = s[out.isna() & s.notna()]
     if len(bad): raise DataError(f"time column '{s.name}': {len(bad)} values are not dates, e.g. {bad.head(3).tolist()}.")
     return out

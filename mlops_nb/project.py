@@ -15,9 +15,9 @@ from . import kernels  # light: jupyter_client is imported where used
 # should start fast (the stage's kernel imports them anyway)
 
 # %% auto #0
-__all__ = ['STAGES', 'REPORT_STAGES', 'GITIGNORE', 'packaged_notebooks', 'infer_columns', 'render_params', 'render_settings',
-           'render_dvc', 'write_project_files', 'init_project', 'run_stage', 'export_html', 'pipeline_status',
-           'status_report']
+__all__ = ['STAGES', 'REPORT_STAGES', 'GITIGNORE', 'SMALL_DATA', 'packaged_notebooks', 'infer_columns', 'render_params',
+           'render_settings', 'render_dvc', 'write_project_files', 'init_project', 'run_stage', 'export_html',
+           'pipeline_status', 'status_report']
 
 # %% ../nbs/07_project.ipynb #f000e66b
 STAGES = ("prepare", "train", "evaluate", "explain", "fairness", "gate", "register", "drift")
@@ -233,11 +233,14 @@ def _git_identity_args(cwd) -> list[str]:
     have = subprocess.run(["git", "config", "user.email"], cwd=cwd, capture_output=True, text=True).stdout.strip()
     return [] if have else ["-c", "user.name=mlops-nb", "-c", "user.email=mlops-nb@localhost"]
 
+SMALL_DATA = 500  # fewer rows than this: init warns that the test set will be too small to judge a model
+
 def write_project_files(dest, data_rel: str, df: pd.DataFrame, target: str, sensitive=(), time_column=None,
                         positive=None, ids=(), name: str | None = None, model_name: str | None = None,
                         estimator: str = "hist_gradient_boosting") -> dict:
     "Write params.yaml, dvc.yaml, settings.ini, .gitignore and the stage notebooks into `dest`; return the roles."
-    from mlops_nb.data import infer_positive, time_values
+    import pandas as pd
+    from mlops_nb.data import date_format, infer_positive, time_values
     dest = Path(dest)
     roles = infer_columns(df, target, sensitive, time_column, ids)
     if roles["task"] == "classification":
@@ -245,7 +248,19 @@ def write_project_files(dest, data_rel: str, df: pd.DataFrame, target: str, sens
         elif str(positive) not in set(df[target].dropna().astype(str).str.strip()):
             raise ConfigError(f"--positive {positive!r} is not a value of '{target}' "
                               f"(values: {sorted(set(df[target].dropna().astype(str)))[:10]}).")
-    if time_column: time_values(df[time_column])  # a date, datetime or integer period, or a clear error
+    roles["notes"] = []  # printed by `mlops-nb init`: what a user should check before the first dvc repro
+    if time_column:
+        time_values(df[time_column])  # a date, datetime or integer period, or a clear error
+        s = df[time_column]
+        if not (pd.api.types.is_numeric_dtype(s) or pd.api.types.is_datetime64_any_dtype(s)):
+            fmt, ambiguous = date_format(s)
+            if fmt and ambiguous:
+                roles["notes"].append(f"time column '{time_column}': every date fits both day-first and month-first; read "
+                                      f"as {fmt} (month-first). If your dates are day-first, write them as YYYY-MM-DD.")
+            elif fmt: roles["notes"].append(f"time column '{time_column}': dates read as {fmt} (decided from the whole column)")
+    if len(df) < SMALL_DATA:
+        roles["notes"].append(f"only {len(df):,} rows: the test set will have about {round(len(df) * 0.25):,}, so test metrics, "
+                              f"fairness groups and gates will be noisy; more data, or read them with their intervals")
     name = name or dest.resolve().name
     files = {"params.yaml": render_params(data_rel, target, roles, positive, sensitive, time_column, estimator),
              "dvc.yaml": render_dvc(data_rel), "settings.ini": render_settings(name, model_name or name)}

@@ -120,3 +120,20 @@ def test_no_sensitive_columns_pipeline_completes(tmp_path, monkeypatch):
     assert report.verdict == "pass" and not [g for g in report.gates if g.family == "fairness"]
     assert any(n.startswith("fairness gates: not applicable: no sensitive columns") for n in report.notes)
     assert stages.register(root)["alias"] == "challenger"
+
+
+def test_day_first_dates_split_by_time_and_small_data_noted(tmp_path):
+    "DD/MM/YYYY is read day-first for the whole column (no training row after the test window starts); init says how."
+    from mlops_nb.data import split_train_test
+    rng = np.random.default_rng(3)
+    days = pd.Timestamp("2021-01-01") + pd.to_timedelta(rng.permutation(1000), unit="D")
+    df = pd.DataFrame({"when": days.strftime("%d/%m/%Y"), "x": rng.normal(size=1000), "y": rng.integers(0, 2, 1000)})
+    train, test, res = split_train_test(df, "y", time="when", test_size=0.25)
+    first_test = pd.to_datetime(test["when"], format="%d/%m/%Y").min()
+    assert (pd.to_datetime(train["when"], format="%d/%m/%Y") < first_test).all()  # mixed guessing put 100s of rows after it
+    assert len(test) == 250 and res.current["from"] == str(first_test)
+    df.head(120).to_csv(tmp_path / "small.csv", index=False)
+    out = run(["mlops-nb", "init", str(tmp_path / "p"), "--data", str(tmp_path / "small.csv"), "--target", "y",
+               "--time-column", "when", "--no-git"], tmp_path).stdout
+    assert "note: time column 'when': dates read as %d/%m/%Y" in out
+    assert "note: only 120 rows: the test set will have about 30" in out
