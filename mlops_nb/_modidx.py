@@ -226,6 +226,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                'mlops_nb.data._check_header': ('data.html#_check_header', 'mlops_nb/data.py'),
                                'mlops_nb.data._normalise_missing': ('data.html#_normalise_missing', 'mlops_nb/data.py'),
                                'mlops_nb.data._parses_as_dates': ('data.html#_parses_as_dates', 'mlops_nb/data.py'),
+                               'mlops_nb.data._thousands_to_number': ('data.html#_thousands_to_number', 'mlops_nb/data.py'),
                                'mlops_nb.data.check_columns': ('data.html#check_columns', 'mlops_nb/data.py'),
                                'mlops_nb.data.date_format': ('data.html#date_format', 'mlops_nb/data.py'),
                                'mlops_nb.data.encode_target': ('data.html#encode_target', 'mlops_nb/data.py'),

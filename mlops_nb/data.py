@@ -74,13 +74,23 @@ def _check_header(path, sep) -> None:
     dups = sorted({h for h in header if header.count(h) > 1})
     if dups: raise DataError(f"{path}: duplicated column names {dups} in the header; give every column a distinct name.")
 
+_THOUSANDS = r"[+-]?\d{1,3}(?:,\d{3})+(?:\.\d+)?|[+-]?\d+(?:\.\d+)?"
+
+def _thousands_to_number(s: pd.Series) -> pd.Series:
+    "A text column whose every value is a number, some written with thousands separators ('1,234.5'), as numbers; else `s`."
+    nonnull = s.dropna()
+    if nonnull.empty or not nonnull.str.contains(",", regex=False).any(): return s
+    if not nonnull.str.fullmatch(_THOUSANDS).all(): return s  # '1,5' (a decimal comma) or text: leave it to the contract
+    num = pd.to_numeric(s.str.replace(",", "", regex=False), errors="coerce")
+    return num.astype("Int64") if (num.dropna() == num.dropna().round()).all() else num
+
 def _normalise_missing(df, na_values):
-    "Strip text cells and turn missing markers into NA (Parquet files carry them too)."
+    "Strip text cells, turn missing markers into NA (Parquet files carry them too), and '1,234' into 1234."
     markers = set(na_values)
     for c in df.columns:
         if pd.api.types.is_string_dtype(df[c]) or df[c].dtype == object:
             s = df[c].astype("string").str.strip()
-            df[c] = s.mask(s.isin(markers))
+            df[c] = _thousands_to_number(s.mask(s.isin(markers)))
     return df
 
 # %% ../nbs/02_data.ipynb #97185ec5

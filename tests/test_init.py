@@ -137,3 +137,20 @@ def test_day_first_dates_split_by_time_and_small_data_noted(tmp_path):
                "--time-column", "when", "--no-git"], tmp_path).stdout
     assert "note: time column 'when': dates read as %d/%m/%Y" in out
     assert "note: only 120 rows: the test set will have about 30" in out
+
+
+def test_thousands_separators_are_numbers(tmp_path, monkeypatch):
+    "'1,234' (quoted in a comma CSV) is a number, not free text: a numeric feature, and prepare's contract check passes."
+    from mlops_nb import stages
+    rng = np.random.default_rng(5)
+    income = rng.integers(500, 250_000, 800)
+    df = pd.DataFrame({"income": [f"{v:,}" for v in income], "age": rng.integers(18, 90, 800),
+                       "y": (income > 60_000).astype(int)})
+    df.to_csv(tmp_path / "money.csv", index=False)  # values with commas are quoted
+    run(["mlops-nb", "init", str(tmp_path / "p"), "--data", str(tmp_path / "money.csv"), "--target", "y", "--no-git"], tmp_path)
+    p = yaml.safe_load((tmp_path / "p/params.yaml").read_text())["data"]
+    assert "income" in p["numeric"] and "income" not in p["exclude"]
+    monkeypatch.chdir(tmp_path / "p")
+    stages.prepare(tmp_path / "p")
+    train = pd.read_parquet(tmp_path / "p/data/prepared/train.parquet")
+    assert pd.api.types.is_numeric_dtype(train["income"]) and set(train["income"]) <= set(income.tolist())
