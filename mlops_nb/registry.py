@@ -730,7 +730,8 @@ def add_commands(subparsers) -> None:
     ms = m.add_subparsers(dest="models_command", required=True, metavar="ACTION")
     def sp(cmd, help, version=True, comment=False):
         p = ms.add_parser(cmd, help=help)
-        p.add_argument("name", help="registered model name ('' = settings.ini [mlflow] model_name)")
+        p.add_argument("name", nargs="?", default="",  # `models show 5` = `models show '' 5`
+                       help="registered model name (default: settings.ini [mlflow] model_name)")
         if version: p.add_argument("version")
         if comment: p.add_argument("-m", "--comment", required=True, help="why (recorded in the audit log)")
         p.add_argument("--root", default=".", help="project folder (default: current)")

@@ -276,3 +276,14 @@ def test_model_card(S, three, tmp_path):
     assert ht.read_text().startswith("<!DOCTYPE html>") and "<script" not in ht.read_text()
     arts = [a.path for a in mlflow.MlflowClient().list_artifacts(R.show(S, v1)["run_id"], "model_card/v1")]
     assert arts == ["model_card/v1/model_card.html", "model_card/v1/model_card.md"]
+
+
+def test_model_name_is_optional_on_the_cli():
+    "`models show 5` means the project's model (settings.ini); `models show NAME 5` and the old `''` still work."
+    from mlops_nb.cli import build_parser
+    p = build_parser()
+    for argv, want in ((["models", "show", "5"], ("", "5")), (["models", "show", "m", "5"], ("m", "5")),
+                       (["models", "show", "", "5"], ("", "5")), (["models", "promote", "7", "-m", "ok"], ("", "7"))):
+        a = p.parse_args(argv)
+        assert (a.name, a.version) == want, argv
+    assert p.parse_args(["models", "list"]).name == "" and p.parse_args(["models", "history", "m"]).name == "m"
