@@ -415,16 +415,20 @@ def status_report(root=".", n_runs: int = 5) -> str:
     st = pipeline_status(root)
     lines.append("pipeline: up to date" if not st else "pipeline: stages not up to date: " + ", ".join(st))
     exp_id = connect(settings)
-    runs = mlflow.search_runs([exp_id], max_results=n_runs, order_by=["start_time DESC"])
-    lines += ["", f"latest runs (experiment '{settings.mlflow.experiment}'):"]
+    # training runs only: monitoring writes a run per batch, which would push them out of the list
+    runs = mlflow.search_runs([exp_id], filter_string="tags.`mlops_nb.stage` = 'train'", max_results=n_runs,
+                              order_by=["start_time DESC"])
+    lines += ["", f"latest training runs (experiment '{settings.mlflow.experiment}'):"]
     if runs.empty: lines.append("  none yet: run `dvc repro`")
     else:
-        cols = {"run_id": "run", "start_time": "started", "params.train.estimator": "estimator",
+        cols = {"run_id": "run", "tags.mlflow.runName": "name", "start_time": "started",
                 "metrics.test_roc_auc": "roc_auc", "metrics.test_accuracy": "accuracy", "metrics.test_r2": "r2",
-                "tags.registered_version": "version"}
-        t = runs[[c for c in cols if c in runs]].rename(columns=cols)
+                "metrics.test_mae": "mae"}
+        t = runs[[c for c in cols if c in runs]].rename(columns=cols).dropna(axis=1, how="all")  # no empty (NaN) columns
         t["run"] = t["run"].str[:8]; t["started"] = t["started"].dt.strftime("%Y-%m-%d %H:%M")
-        lines.append(t.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+        num = t.select_dtypes("number").columns
+        t[num] = t[num].map(lambda v: "-" if pd.isna(v) else f"{v:.4f}")
+        lines.append(t.to_string(index=False))
     client = mlflow.MlflowClient()
     name = settings.mlflow.model_name
     versions = client.search_model_versions(f"name='{name}'")

@@ -149,6 +149,7 @@ def test_status_command_summarises(demo):
     root, _ = demo
     out = run(["mlops-nb", "status"], root).stdout
     assert "pipeline:" in out and "registered model 'acs-employment'" in out and "@challenger" in out
+    assert "latest training runs" in out and "acs-employment hist_gradient_boosting" in out and "NaN" not in out
 
 
 def test_repo_project_files_are_what_init_writes(tmp_path):
