@@ -483,15 +483,20 @@ def _registry_state(root, model, user) -> RegistryState:
     return RegistryState(name, rows, champ, chall, stack, hist, ident.user, ident.source, role, allowed)
 
 def version_results(root, state: RegistryState, version) -> dict:
-    "gates / explain / fairness / metrics / run of one version: the project's reports/ if it registered it, else its run's artifacts."
+    "gates / explain / fairness / metrics / run of one version: its recorded results, else (older versions) reports/ or its run."
     s = _settings(root)
     row = next((r for r in state.versions if r["version"] == str(version)), None)
     if row is None: return {}
     out = {"version": row["version"], "row": row, "run": run_info(s, row["run_id"]), "metrics": dict(row["metrics"])}
+    from mlops_nb.results import version_result
+    kept = {k: version_result(s, row["run_id"], row["version"], k) for k in ("gates", "explain", "fairness")}
     reg = maybe_result(root, "registry")
     mine = bool(reg and reg.get("name") == state.model and str(reg.get("version")) == row["version"])
-    out["source"] = "project reports/" if mine else f"MLflow run {row['run_id']}"
-    if mine:
+    out["source"] = f"version {row['version']}'s results (MLflow run {row['run_id']})" if any(kept.values()) else \
+        "project reports/" if mine else f"MLflow run {row['run_id']}"
+    if any(kept.values()):  # recorded with the version by the register stage: the only source that cannot mix versions
+        out.update(kept)
+    elif mine:
         out["gates"], out["explain"], out["fairness"] = maybe_result(root, "gates"), maybe_result(root, "explain"), maybe_result(root, "fairness")
     else:
         out["gates"] = run_artifact_json(s, row["run_id"], "reports/gates.json", "gates")

@@ -564,21 +564,27 @@ def _fmt(v):
     return "—" if v is None or v == "" else str(v)
 
 def card_facts(settings: Settings, version, name: str | None = None, params_path=None) -> dict:
-    "The recorded facts a model card shows (a dict; `render_card_markdown` / `render_card_html` format it)."
+    """The recorded facts a model card shows (a dict; `render_card_markdown` / `render_card_html` format it): every one of
+    them recorded for this version (mlops_nb.results), never read from the workspace, which may hold a later run."""
+    from mlops_nb.results import version_result
     info = show(settings, version, name)
-    pp = Path(params_path) if params_path else Path(settings.root) / "params.yaml"
-    raw = yaml.safe_load(pp.read_text()) if pp.exists() else {}
-    card = (raw or {}).get("card") or {}
-    data = (raw or {}).get("data") or {}
     rid = info["run_id"]
-    gates = _run_json(rid, "reports/gates.json") if rid else None
-    expl = _run_json(rid, "reports/explain.json") if rid else None
-    fair_p = Path(settings.root) / "reports/fairness/fairness.json"
-    prep_p = Path(settings.root) / "reports/data/prepare.json"
+    got = lambda kind: version_result(settings, rid, info["version"], kind)
+    raw = yaml.safe_load(Path(params_path).read_text()) if params_path else got("params")
+    data = (raw or {}).get("data") or {}
+    # `card:` (intended use, owner, limitations) documents the model and may be written after registration:
+    # the version's own params first, else the project's params.yaml
+    card = (raw or {}).get("card")
+    if not card and not params_path:
+        pp = Path(settings.root) / "params.yaml"
+        card = ((yaml.safe_load(pp.read_text()) if pp.exists() else {}) or {}).get("card")
+    card = card or {}
+    # versions registered before results were kept per version: the run's own logged gates/explain, else "not recorded"
+    gates = got("gates") or (_run_json(rid, "reports/gates.json") if rid else None)
+    expl = got("explain") or (_run_json(rid, "reports/explain.json") if rid else None)
     return {"info": info, "card": card, "features": {"numeric": data.get("numeric"), "categorical": data.get("categorical"),
             "sensitive": data.get("sensitive"), "target": data.get("target")},
-            "gates": gates, "explain": expl, "fairness": json.loads(fair_p.read_text()) if fair_p.exists() else None,
-            "prepare": json.loads(prep_p.read_text()) if prep_p.exists() else None}
+            "gates": gates, "explain": expl, "fairness": got("fairness"), "prepare": got("prepare")}
 
 def _sections(f: dict) -> list:
     "[(title, kind, content)], kind in text | kv | table (header, rows) | list."

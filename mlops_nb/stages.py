@@ -342,6 +342,8 @@ def register(root=".", settings: Settings | None = None) -> dict:
                                     **{f"test_{k}": f"{v:.6g}" for k, v in metrics.items() if isinstance(v, float)}})
     from mlops_nb.registry import seal_version
     seal_version(settings, reg.version, reg.name)  # SHA-256 of every artifact file, verified at load
+    from mlops_nb.results import log_version_results
+    log_version_results(settings, info["run_id"], reg.version, root)  # this version's facts, kept with the version
     reports = sorted((root / "reports" / "html").glob("*.html"))  # the stakeholder reports, code-free
     tracking.log_to_run(settings, info["run_id"], tags={"registered_version": reg.version, "validation_status": status},
                         artifacts=reports)

@@ -100,3 +100,31 @@ def test_gate_refuses_a_tampered_champion(fair_built, tmp_path, monkeypatch):
     stored[0].write_bytes(stored[0].read_bytes() + b"\0")  # still unpickles; the recorded SHA-256 differs
     with pytest.raises(IntegrityError, match="refusing to use it"):
         stages.gate(root)
+
+
+def test_every_fact_of_version_1_is_version_1s(fair_built, tmp_path, monkeypatch):
+    """v1 built, then params changed and v2 registered into the same workspace: v1's card and dashboard results show
+    exactly v1's recorded numbers (the bug: v1's card showed the workspace's, i.e. v2's, fairness numbers)."""
+    import yaml as _yaml
+    from mlops_nb import stages, dashboards as D
+    from mlops_nb.config import load_settings
+    from mlops_nb.registry import card_facts
+    from mlops_nb.results import version_result
+    root = copy_built(fair_built, tmp_path)
+    monkeypatch.chdir(root)
+    v1_fair, v1_gates = (json.loads((root / p).read_text()) for p in ("reports/fairness/fairness.json", "reports/gates.json"))
+    s = load_settings(root / "settings.ini")
+    # fair_built registered v1 with this code: its results were kept with the version
+    assert version_result(s, json.loads((root / "reports/registry.json").read_text())["run_id"], "1", "fairness") == v1_fair
+    p = _yaml.safe_load((root / "params.yaml").read_text())
+    p["evaluate"]["threshold"] = 0.3  # other decisions: other fairness numbers and gate values, the same trained model
+    (root / "params.yaml").write_text(_yaml.safe_dump(p, sort_keys=False))
+    for stage in ("evaluate", "fairness"): getattr(stages, stage)(root)
+    stages.gate(root); assert stages.register(root)["version"] == "2"
+    v2_fair = json.loads((root / "reports/fairness/fairness.json").read_text())
+    assert v2_fair["features"] != v1_fair["features"]
+    card = card_facts(s, "1")
+    assert card["fairness"] == v1_fair and card["gates"] == v1_gates
+    assert card_facts(s, "2")["fairness"] == v2_fair
+    state = D.registry_state(root)
+    assert D.version_results(root, state, "1")["fairness"] == v1_fair and D.version_results(root, state, "2")["fairness"] == v2_fair
