@@ -7,11 +7,12 @@ LogisticRegression, RandomForest with n_estimators=100, min_samples_leaf=5), the
            16 original columns, additivity check against the model's own output (the forest explains fewer rows:
            its sample shrinks to the default forest_budget)
   - bare:  the shap call alone, with the same options, on the same already-transformed 1,000 rows
-           (TreeExplainer(model).shap_values(check_additivity=False), interventional with the same 100 background rows
+           (TreeExplainer(model).shap_values(check_additivity=False), interventional with the same background rows
            for the forest; LinearExplainer on the same 200-row transformed background): the lower bound
   - transform: the Pipeline's preprocessing of those rows (and of the background), which any user of shap on a
            Pipeline must also pay
-and report the median of 3 interleaved runs of each; ratio = ours / bare is our whole overhead, ours / (transform + bare) the
+and report the median of 3 interleaved runs of each (ours, bare, transform, ours, bare, ...; the 1-minute load
+average sampled at every turn); ratio = ours / bare is our whole overhead, ours / (transform + bare) the
 overhead of sampling, mapping and the additivity check (which predicts once more). Fitting is not timed (it runs single-threaded for OpenMP/BLAS, so that other load on a
 shared machine does not make it crawl). The table is written to bench/RESULTS.md between the
 `<!-- explain -->` markers; the rest of the file is kept.
@@ -35,9 +36,11 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore")  # `import shap` warns about matplotlib
     import shap
 
-from mlops_nb.core import atomic_write
 from mlops_nb.explain import explain_pipeline
 from mlops_nb.model import build_pipeline, make_estimator
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from results import write_section  # bench/results.py
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "RESULTS.md"
@@ -51,6 +54,9 @@ MODELS = [("hist_gradient_boosting", {}), ("logistic_regression", {}),
 
 def fmt(seconds: float) -> str:
     return f"{seconds * 1000:.1f} ms" if seconds < 1 else f"{seconds:.2f} s"
+
+
+LOADS: list[float] = []  # 1-minute load average, sampled at every turn
 
 
 def timed(fn, reps: int) -> tuple[float, object]:
@@ -108,7 +114,7 @@ def main(argv=None) -> str:
         print(f"{type(est).__name__}: fitted on {len(Xtr):,} rows in {fit_s:.0f} s", file=sys.stderr, flush=True)
         e = explain_pipeline(pipe, X, y, sample_size=a.sample_size)  # warm-up; its sample is the one timed below
         transform, call = bare_calls(pipe, X, e)
-        times = [(timed(lambda: explain_pipeline(pipe, X, y, sample_size=a.sample_size), 1)[0], timed(call, 1)[0],
+        times = [(LOADS.append(os.getloadavg()[0]) or timed(lambda: explain_pipeline(pipe, X, y, sample_size=a.sample_size), 1)[0], timed(call, 1)[0],
                   timed(transform, 1)[0]) for _ in range(a.reps)]  # interleaved: each run sees the same machine load
         ours_s, bare_s, tr_s = (statistics.median(t) for t in zip(*times))
         top = ", ".join(list(e.importance)[:3])
@@ -122,8 +128,9 @@ def main(argv=None) -> str:
                          f"{a.sample_size:,} rows, which is why explain_pipeline uses the interventional algorithm "
                          f"(background of {e.explainer_options['background']} rows) for forests.")
             print("  " + notes[-1], file=sys.stderr, flush=True)
+        n_in = len(pipe[:-1].get_feature_names_out())
         rows.append(f"| {type(est).__name__}{' (' + ', '.join(f'{k}={v}' for k, v in hp.items()) + ')' if hp else ''} "
-                    f"| {e.explainer} | {e.output} | {e.n_sample:,} | {fmt(bare_s)} | {fmt(tr_s)} | {fmt(ours_s)} | {ours_s / bare_s:.2f}x "
+                    f"| {n_in} | {e.explainer} | {e.output} | {e.n_sample:,} | {fmt(bare_s)} | {fmt(tr_s)} | {fmt(ours_s)} | {ours_s / bare_s:.2f}x "
                     f"| {ours_s / (bare_s + tr_s):.2f}x | {e.additivity_error:.1e} | {top} |")
     load1 = os.getloadavg()
 
@@ -132,32 +139,27 @@ def main(argv=None) -> str:
         "## Explain: SHAP per original column (`bench/explain_bench.py`)",
         "",
         f"Demo data: fitted on {len(Xtr):,} rows (years < {last}); `sample_size={a.sample_size}` rows stratified from "
-        f"the {len(X):,} of {last} (the forest's sample shrinks to its default `forest_budget`); 98 transformed "
-        f"columns mapped to 16 original ones. Peer = the bare shap call on the same "
+        f"the {len(X):,} of {last} (the forest's sample shrinks to its default `forest_budget`); the model's input "
+        f"columns (ordinal codes for the tree models, one-hot for the linear one) mapped to {len(NUM + CAT)} original ones. Peer = the bare shap call on the same "
         f"already-transformed rows (lower bound); ours = `explain_pipeline` end to end (sample, transform, SHAP, map, "
-        f"additivity check). Median of {a.reps} interleaved runs; {date.today()}, {os.cpu_count()} cores, "
-        f"load average {load0[0]:.1f} at start / {load1[0]:.1f} at end (a shared machine: other jobs ran alongside).",
+        f"additivity check). Interleaved (ours, bare shap, transform, ours, ...), median of {a.reps} turns; {date.today()}, "
+        f"{os.cpu_count()} cores, 1-minute load average {load0[0]:.1f} at the start, {load1[0]:.1f} at the end, median "
+        f"{statistics.median(LOADS):.1f} (max {max(LOADS):.1f}) over the turns.",
         "",
-        "| model | explainer | output | rows explained | bare shap call | transform (sample + background) "
+        "| model | model inputs | explainer | output | rows explained | bare shap call | transform (sample + background) "
         "| explain_pipeline | ratio vs bare shap | ratio vs transform + shap | additivity max abs error | top 3 columns |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
         *rows,
         "",
         *[f"- {n}" for n in notes],
         "",
         f"shap {shap.__version__}, scikit-learn {sklearn.__version__}, Python {platform.python_version()}. "
-        "shap's tree algorithms run single-threaded. The explain step explains a sample, not the whole test set.",
+        "The explain step explains a sample, not the whole test set.",
         END,
     ])
     print(table)
     if not a.no_write:
-        text = RESULTS.read_text() if RESULTS.exists() else "# Benchmarks\n"  # re-read now: other benches write too
-        if BEGIN in text and END in text:
-            text = text[: text.index(BEGIN)] + table + text[text.index(END) + len(END):]
-        else:
-            text = text.rstrip("\n") + "\n\n" + table + "\n"
-        with atomic_write(RESULTS, ".md") as tmp:
-            tmp.write_text(text)
+        write_section(table + "\n", BEGIN, END, RESULTS)
         print(f"wrote {RESULTS}", file=sys.stderr)
     return table
 

@@ -3,7 +3,8 @@
 Peers are lower bounds in the same run: a bare MLflow `set_registered_model_alias` (what a
 promotion must do at least) and a bare `search_model_versions` (what listing must do at
 least). Ours adds the role check, the lock, the eligibility checks, downloading and hashing
-the artifact, the audit entry and the mirror tags. The result is written to bench/RESULTS.md
+the artifact, the audit entry and the mirror tags. Peer and ours are interleaved (peer, ours,
+peer, ours, ...), medians are reported, and the 1-minute load average is sampled at every turn. The result is written to bench/RESULTS.md
 between the `<!-- registry -->` markers; the rest of the file is kept.
 
     .venv/bin/python bench/registry_bench.py [--versions 1000] [--repeats 5] [--no-write]
@@ -28,11 +29,20 @@ RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 BEGIN, END = "<!-- registry -->", "<!-- /registry -->"
 
 
-def median_time(fn, repeats):
-    ts = []
+LOADS: list[float] = []  # 1-minute load average, sampled at every measured turn
+
+
+def timed(fn) -> float:
+    LOADS.append(os.getloadavg()[0])
+    t0 = time.perf_counter(); fn(); return time.perf_counter() - t0
+
+
+def interleaved(peer, ours, repeats):
+    "Peer and ours in turns (peer, ours, peer, ours, ...): (peer times, our times)."
+    p, o = [], []
     for _ in range(repeats):
-        t0 = time.perf_counter(); fn(); ts.append(time.perf_counter() - t0)
-    return statistics.median(ts), max(ts)
+        p.append(timed(peer)); o.append(timed(ours))
+    return p, o
 
 
 def run(n_versions: int, repeats: int) -> dict:
@@ -56,36 +66,37 @@ def run(n_versions: int, repeats: int) -> dict:
     for v in ("1", "2"): R.seal_version(S, v)
     R.promote(S, "1", "baseline", user="alice")  # warm-up (imports, first queries)
 
-    def cycle_promote(): R.promote(S, "2", "bench promote", user="alice")
-    def cycle_rollback(): R.rollback(S, "bench rollback", user="alice")
-    prom, roll = [], []
-    for _ in range(repeats):
-        t = time.perf_counter(); cycle_promote(); prom.append(time.perf_counter() - t)
-        t = time.perf_counter(); cycle_rollback(); roll.append(time.perf_counter() - t)
-    bare_alias, _ = median_time(lambda: c.set_registered_model_alias("bench", "bench-peer", "2"), repeats)
+    bare_alias = lambda: c.set_registered_model_alias("bench", "bench-peer", "2")
+    load_start = os.getloadavg()[0]
+    prom, roll, alias = [], [], []
+    for _ in range(repeats):  # peer, promote, peer, rollback, ...
+        alias.append(timed(bare_alias)); prom.append(timed(lambda: R.promote(S, "2", "bench promote", user="alice")))
+        alias.append(timed(bare_alias)); roll.append(timed(lambda: R.rollback(S, "bench rollback", user="alice")))
     rows = R.list_versions(S)
     assert len(rows) == n_versions and sum(r["validation_status"] == "failed" for r in rows) > 0
-    list_s, list_max = median_time(lambda: R.list_versions(S), repeats)
-    bare_list, _ = median_time(lambda: list(c.search_model_versions("name='bench'", max_results=10000)), repeats)
-    load_s, _ = median_time(lambda: R.load_champion(S), repeats)
-    bare_load, _ = median_time(lambda: mlflow.sklearn.load_model("models:/bench@champion"), repeats)
+    bare_list, lst = interleaved(lambda: list(c.search_model_versions("name='bench'", max_results=10000)),
+                                 lambda: R.list_versions(S), repeats)
+    bare_load, load = interleaved(lambda: mlflow.sklearn.load_model("models:/bench@champion"),
+                                  lambda: R.load_champion(S), repeats)
+    med = statistics.median
     assert R.verify_audit(R.audit_path(S), R.audit_heads(S)).ok
-    return dict(n=n_versions, repeats=repeats, build_s=build_s, promote=statistics.median(prom), promote_max=max(prom),
-                rollback=statistics.median(roll), rollback_max=max(roll), bare_alias=bare_alias, list_s=list_s,
-                list_max=list_max, bare_list=bare_list, load_s=load_s, bare_load=bare_load,
-                audit_lines=len(R.read_audit(R.audit_path(S))))
+    return dict(n=n_versions, repeats=repeats, build_s=build_s, promote=med(prom), promote_max=max(prom),
+                rollback=med(roll), rollback_max=max(roll), bare_alias=med(alias), list_s=med(lst),
+                list_max=max(lst), bare_list=med(bare_list), load_s=med(load), bare_load=med(bare_load),
+                audit_lines=len(R.read_audit(R.audit_path(S))), load_start=load_start, load_end=os.getloadavg()[0])
 
 
 def section(r: dict) -> str:
     ms = lambda s: f"{s * 1000:.0f} ms"
-    load1 = os.getloadavg()[0]
     lines = [BEGIN, "## Registry: promote, rollback, list (sqlite store)", "",
              f"`bench/registry_bench.py`, {date.today()}: {os.cpu_count()} cores, Python {platform.python_version()}, "
-             f"mlflow {mlflow.__version__}; load average at the end {load1:.1f} (other jobs were sharing the machine when it is above 2).",
+             f"mlflow {mlflow.__version__}; 1-minute load average {r['load_start']:.1f} at the start, {r['load_end']:.1f} at "
+             f"the end, median {statistics.median(LOADS):.1f} (max {max(LOADS):.1f}) over the measured turns.",
              "",
              f"One registered model with {r['n']:,} versions (built with `create_model_version` in {r['build_s']:.0f} s; every "
              "third one tagged `validation_status=failed`), sqlite store in a temp folder, a tiny LogisticRegression artifact. "
-             f"Times are medians of {r['repeats']} (max in brackets). Peers are lower bounds: a bare MLflow call doing only the "
+             f"Peer and ours interleaved (peer, ours, peer, ours, ...); times are medians of {r['repeats']} (max in brackets; "
+             "the alias peer ran before every promote and every rollback). Peers are lower bounds: a bare MLflow call doing only the "
              "registry write/read the action needs. Ours adds the role check, the file lock, re-reading the state, downloading "
              "and hashing the artifact, the audit entry and the mirror tags.",
              "",
