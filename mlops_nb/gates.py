@@ -126,6 +126,7 @@ def fairness_gates(report: dict, cfg) -> tuple[list, list]:
             m = cfg.group_floor_metric
             gates.append(check(f"fairness.min_{m}[{f}]", "fairness", f"min_{m}", summ[f"min_{m}"]["value"], ">=",
                                cfg.group_floor, ci=summ[f"min_{m}"]["ci"], groups=groups, excluded=excluded))
+    if (report.get("notes") or {}).get("zero_selection"): notes.append(report["notes"]["zero_selection"])
     return gates, notes
 
 # %% ../nbs/11_gates.ipynb #5b061e2a

@@ -127,7 +127,7 @@ gates:                  # every gate must pass for a version to become `challeng
     forbid_in_top_k: []
 drift:                  # data drift vs the reference (train) window; Evidently's default tests per column type and size
   threshold_share: 0.5  # dataset drift when the share of drifted columns >= this
-  mode: exact           # exact (in memory, equal to scipy) | streaming (Parquet in chunks, bounded memory)
+  mode: exact           # exact (equal to scipy, one column in memory at a time) | streaming (Parquet in chunks)
   bins: 1000            # streaming: reference-quantile bins of the mergeable histograms
   chunk_rows: 262144    # streaming: rows per Parquet batch
   psi_threshold: 0.1    # PSI is reported for every column; it decides only where test = psi

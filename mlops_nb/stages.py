@@ -223,6 +223,14 @@ def fairness(root=".", params: Params | None = None):
         _say(f"fairness over {', '.join(params.data.sensitive)} on {len(test):,} test rows ({f.n_boot} bootstrap resamples)")
         rep = fairness_report(test[params.data.target].to_numpy(), preds["prediction"].to_numpy(), test[params.data.sensitive],
                               f.min_group_size, f.n_boot, f.ci, f.seed, f.intersections)
+        nobody = {feat: [str(g["group"]) for g in ff.groups if g["selection_rate"] == 0] for feat, ff in rep.features.items()}
+        nobody = {feat: gs for feat, gs in nobody.items() if gs}
+        if nobody:  # rare positives: a ratio of 0 is a threshold effect worth explaining, not only a number
+            rep.notes["zero_selection"] = (
+                "At threshold " + f"{params.evaluate.threshold:g} the model selects nobody in " +
+                "; ".join(f"{feat} group(s) {', '.join(gs)}" for feat, gs in nobody.items()) +
+                ": their selection rate is 0, so every selection-rate ratio with them is 0. This is common when positives "
+                "are rare; read the groups' scores (evaluate's plots), or lower evaluate.threshold, before concluding.")
         out = rep.to_dict()
     tradeoff = (mitigation_tradeoff(root, params, test, preds, rep) if params.train.mitigation and out.get("features")
                 else {"schema": "mlops_nb.mitigation/1", "method": None, "rows": []})

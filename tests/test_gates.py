@@ -128,3 +128,21 @@ def test_every_fact_of_version_1_is_version_1s(fair_built, tmp_path, monkeypatch
     assert card_facts(s, "2")["fairness"] == v2_fair
     state = D.registry_state(root)
     assert D.version_results(root, state, "1")["fairness"] == v1_fair and D.version_results(root, state, "2")["fairness"] == v2_fair
+
+
+def test_a_model_that_selects_nobody_in_a_group_is_explained(fair_built, tmp_path, monkeypatch):
+    "Rare positives / a high threshold: a selection rate of 0 in a group is explained in fairness.json and the gate notes."
+    import pandas as _pd
+    from mlops_nb import stages
+    root = copy_built(fair_built, tmp_path)
+    monkeypatch.chdir(root)
+    test, pred_path = _pd.read_parquet(root / "data/prepared/test.parquet"), root / "data/predictions/test.parquet"
+    preds = _pd.read_parquet(pred_path)
+    preds.loc[(test["group"] == "b").to_numpy(), "prediction"] = 0  # decisions of a model that selects nobody in group b
+    preds.to_parquet(pred_path)
+    stages.fairness(root)
+    fair = json.loads((root / "reports/fairness/fairness.json").read_text())
+    assert [g["group"] for g in fair["features"]["group"]["groups"] if g["selection_rate"] == 0] == ["b"]
+    assert "selects nobody in group group(s) b" in fair["notes"]["zero_selection"]
+    report, _ = stages.gate(root)
+    assert any("selects nobody in group group(s) b" in n for n in report.notes)
