@@ -456,6 +456,13 @@ def _window_name(split: str, w: dict | None) -> str:
     if not w: return split
     return f"{split} ({w['from']})" if w.get("from") == w.get("to") else f"{split} ({w['from']}–{w['to']})"
 
+def _shared_tempdir(prefix: str, parent: Path) -> Path:
+    "A new folder in `parent` to build a report in, readable like any other folder (mkdtemp makes it 0700)."
+    from mlops_nb.core import _UMASK
+    tmp = Path(tempfile.mkdtemp(prefix=prefix, dir=parent))
+    os.chmod(tmp, 0o777 & ~_UMASK)  # other users of a shared server read the monitoring reports
+    return tmp
+
 def _replace_dir(src: Path, dst: Path) -> None:
     "Move the finished folder `src` to `dst`, replacing an older one (never a mix of both)."
     old = None
@@ -481,7 +488,7 @@ def drift_stage(root=".", params: Params | None = None, settings: Settings | Non
     ref = D.build_reference(train, params.data.numeric, params.data.categorical, params.drift,
                             prediction=SCORE, target=params.data.target, name=_window_name("train", split.get("reference")))
     out = root / REFERENCE; out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".reference.", dir=out.parent))
+    tmp = _shared_tempdir(".reference.", out.parent)
     try:
         ref.save(tmp); _replace_dir(tmp, out)
     finally:
@@ -631,7 +638,7 @@ def monitor_batch(root, batch, labels=None, params: Params | None = None, settin
     rep["monitor"] = {k: v for k, v in result.to_dict().items() if k not in ("schema", "report")}
     # everything computed: write the report folder, log to MLflow, then history and metrics.prom
     final = root / REPORTS / bid; final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{bid}.", dir=final.parent))
+    tmp = _shared_tempdir(f".{bid}.", final.parent)
     try:
         write_json(tmp / "drift.json", rep)
         extra = {"model": f"{mv.name} v{mv.version} (@champion)",

@@ -88,6 +88,10 @@ def test_undrifted_batch_exits_0_and_is_recorded(project, champion, batches):
     assert rec["performance"]["roc_auc"] > 0.85 and rec["performance"]["n_labelled"] == 5_000  # labels: data.target column
     report = json.loads((project / rec["report"]).read_text())
     assert report["current"]["rows"] == 5_000 and report["n_drifted"] == rec["n_drifted"]
+    import os, stat
+    umask = os.umask(0o022); os.umask(umask)
+    folder = (project / rec["report"]).parent  # not 0700 (mkdtemp's): other users of a shared server read the reports
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o777 & ~umask, folder
 
 
 def test_csv_batch_with_labels_file(project, champion, batches):
