@@ -522,6 +522,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                   'mlops_nb.monitor._num': ('monitor.html#_num', 'mlops_nb/monitor.py'),
                                   'mlops_nb.monitor._positive': ('monitor.html#_positive', 'mlops_nb/monitor.py'),
                                   'mlops_nb.monitor._replace_dir': ('monitor.html#_replace_dir', 'mlops_nb/monitor.py'),
+                                  'mlops_nb.monitor._shared_tempdir': ('monitor.html#_shared_tempdir', 'mlops_nb/monitor.py'),
                                   'mlops_nb.monitor._utcnow': ('monitor.html#_utcnow', 'mlops_nb/monitor.py'),
                                   'mlops_nb.monitor._window_name': ('monitor.html#_window_name', 'mlops_nb/monitor.py'),
                                   'mlops_nb.monitor.add_commands': ('monitor.html#add_commands', 'mlops_nb/monitor.py'),
