@@ -6,7 +6,7 @@
    - peer:  plain pandera — the contract's `DataFrameSchema` (same checks, plus `unique` on the id) `.validate(df, lazy=True)`
             on the whole frame;
    - ours:  `contract.validate` (type conversion, pandera checks, uniqueness, null shares, quarantine split) and
-            `contract.profile` of the result — what the prepare stage runs.
+            `data_profile.profile` of the result — what the prepare stage runs.
 2. Scaling: generated Parquet files of 250k, 1M and 5M rows x 50 columns (30 float, 14 categorical, 5 int, 1 id),
    validated by `contract.validate_file` (streamed by 250k-row batches) in a fresh process each, reporting time,
    rows/s and peak RSS; the floor is reading the same file batch by batch (pyarrow -> pandas) in a fresh process.
@@ -26,7 +26,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from mlops_nb import contract as C
+from mlops_nb import contract as C, data_profile
 from results import write_section  # bench/results.py
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -51,7 +51,7 @@ def demo_bench(repeats: int = 3) -> dict:
                                        for n, c in schema.columns.items()}, strict=True)
     def ours():
         r = C.validate(df, con, "demo")
-        C.profile(r.valid, "employed", ["SEX", "RAC1P"], hide=["id"])
+        data_profile.profile(r.valid, "employed", ["SEX", "RAC1P"], hide=["id"])
     cases = {"floor": lambda: pd.read_parquet(DEMO), "peer": lambda: peer_schema.validate(df, lazy=True),
              "validate": lambda: C.validate(df, con, "demo"), "ours": ours}
     times = {k: [] for k in cases}
@@ -147,7 +147,7 @@ def main():
              f"| floor: `pd.read_parquet` | {d['floor']:.3f} | 1.0 |",
              f"| peer: plain pandera `DataFrameSchema.validate(lazy=True)`, same checks + unique id | {d['peer']:.3f} | {d['peer'] / d['floor']:.1f} |",
              f"| ours: `contract.validate` (types, checks, uniqueness, null shares, quarantine split) | {d['validate']:.3f} | {d['validate'] / d['floor']:.1f} |",
-             f"| ours: `contract.validate` + `contract.profile` (the prepare stage's work) | {d['ours']:.3f} | {d['ours'] / d['floor']:.1f} |", "",
+             f"| ours: `contract.validate` + `data_profile.profile` (the prepare stage's work) | {d['ours']:.3f} | {d['ours'] / d['floor']:.1f} |", "",
              f"Ours / plain pandera: {d['validate'] / d['peer']:.2f}x for validation. Target: validation + profile of the demo <= 3 s: "
              f"**{'met' if d['ours'] <= 3 else 'NOT met'}**.", "",
              "Streaming (`contract.validate_file`, Parquet in 250k-row batches, fresh process each; 50 columns: 30 float with a range, "

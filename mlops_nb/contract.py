@@ -11,11 +11,10 @@ import yaml
 from .core import ConfigError, DataError, MlopsError, atomic_write, did_you_mean, _jsonable
 
 # %% auto #0
-__all__ = ['TYPES', 'ROLES', 'MEMORY_ENV', 'PII_KEY_ENV', 'QUANTILES', 'ColumnRule', 'Contract', 'infer_contract',
-           'contract_yaml', 'save_contract', 'load_contract', 'coerce_column', 'finalize_types', 'pandera_schema',
-           'Problem', 'ValidationResult', 'validate_batches', 'validate', 'available_mb', 'estimate_mb',
-           'memory_limit_mb', 'check_memory', 'iter_batches', 'validate_file', 'pii_key', 'pseudonymize', 'apply_pii',
-           'check_pii_roles', 'Profile', 'profile', 'infer_for_project', 'add_commands']
+__all__ = ['TYPES', 'ROLES', 'MEMORY_ENV', 'ColumnRule', 'Contract', 'infer_contract', 'contract_yaml', 'save_contract',
+           'load_contract', 'coerce_column', 'finalize_types', 'pandera_schema', 'Problem', 'ValidationResult',
+           'validate_batches', 'validate', 'available_mb', 'estimate_mb', 'memory_limit_mb', 'check_memory',
+           'iter_batches', 'validate_file', 'infer_for_project', 'add_commands']
 
 # %% ../nbs/13_contract.ipynb #0d840b02
 TYPES = ("int64", "float64", "bool", "category", "string", "datetime")
@@ -551,110 +550,6 @@ def validate_file(path, contract: Contract, policy=None, pii=(), rows: int = 250
     "Validate a file of any size in batches (`result.valid` is None; the quarantine holds the rejected rows)."
     return validate_batches(iter_batches(path, rows, delimiter, na_values), contract, str(path), policy, pii,
                             keep_valid=False, raise_errors=raise_errors)
-
-# %% ../nbs/13_contract.ipynb #81296ec0
-PII_KEY_ENV = "MLOPS_NB_PII_KEY"
-
-def pii_key(environ=None) -> bytes:
-    "The pseudonymization key from MLOPS_NB_PII_KEY; a `ConfigError` when it is missing or too short."
-    environ = os.environ if environ is None else environ
-    key = environ.get(PII_KEY_ENV, "")
-    if len(key) < 16:
-        raise ConfigError(f"params.yaml data.pii asks to pseudonymize columns, but the environment variable {PII_KEY_ENV} "
-                          + ("is not set" if not key else "is shorter than 16 characters")
-                          + f". Set it to a long random secret (e.g. `export {PII_KEY_ENV}=$(python -c 'import secrets; print(secrets.token_hex(32))')`) "
-                            f"and keep it out of git; the same key gives the same pseudonyms.")
-    return key.encode("utf-8")
-
-def pseudonymize(s: pd.Series, key: bytes) -> pd.Series:
-    "Replace each non-null value by HMAC-SHA256(key, str(value)) (32 hex digits); nulls stay null."
-    import numpy as np, pandas as pd
-    codes, uniques = pd.factorize(s, use_na_sentinel=True)
-    hashed = np.array([hmac.new(key, str(_plain(u)).encode("utf-8"), hashlib.sha256).hexdigest()[:32] for u in uniques] + [None],
-                      dtype=object)
-    return pd.Series(hashed[codes], index=s.index, name=s.name, dtype="string")
-
-def apply_pii(df: pd.DataFrame, pii: dict, key: bytes | None = None) -> pd.DataFrame:
-    "Drop or pseudonymize the columns of `pii` ({column: 'drop'|'pseudonymize'}) present in `df`."
-    if not pii: return df
-    if any(a == "pseudonymize" for a in pii.values()) and key is None: key = pii_key()
-    drop = [c for c, a in pii.items() if a == "drop" and c in df]
-    out = df.drop(columns=drop)
-    return out.assign(**{c: pseudonymize(out[c], key) for c, a in pii.items() if a == "pseudonymize" and c in out})
-
-def check_pii_roles(data) -> None:
-    "A PII column may be an id (pseudonymized) but never a feature, the target, the time or a sensitive column."
-    for c, action in data.pii.items():
-        for role, names in (("numeric", data.numeric), ("categorical", data.categorical), ("sensitive", data.sensitive),
-                            ("target", [data.target]), ("time", [data.time]), ("id", data.id if action == "drop" else [])):
-            if c in names:
-                raise ConfigError(f"params.yaml: data.pii.{c} = {action} but '{c}' is also in data.{role}; "
-                                  f"a personal column cannot be {'kept as an id when dropped' if role == 'id' else 'used by the model'}: "
-                                  f"remove it from data.{role}.")
-
-# %% ../nbs/13_contract.ipynb #688054a6
-QUANTILES = (0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99)
-
-@dataclass(frozen=True)
-class Profile:
-    "Per-column statistics of a table, its target and its groups (JSON schema mlops_nb.profile/1)."
-    rows: int
-    columns: list
-    target: dict | None = None
-    groups: dict = field(default_factory=dict)
-    source: str = ""
-    def to_dict(self) -> dict:
-        return _jsonable({"schema": "mlops_nb.profile/1", "rows": self.rows, "source": self.source, "columns": self.columns,
-                          "target": self.target, "groups": self.groups})
-    @classmethod
-    def from_dict(cls, d: dict) -> "Profile":
-        return cls(d["rows"], d["columns"], d.get("target"), d.get("groups", {}), d.get("source", ""))
-    def table(self) -> pd.DataFrame:
-        "One row per column: kind, dtype, null share, distinct, min/median/max or the top category."
-        import pandas as pd
-        rows = []
-        for c in self.columns:
-            top = c.get("top") or [{}]
-            rows.append({"column": c["column"], "kind": c["kind"], "dtype": c["dtype"], "null_share": c["null_share"],
-                         "distinct": c["distinct"], "min": c.get("min"), "median": (c.get("quantiles") or {}).get("0.5"),
-                         "max": c.get("max"), "top": top[0].get("value"), "top_share": top[0].get("share")})
-        return pd.DataFrame(rows).set_index("column")
-
-def profile(df: pd.DataFrame, target: str | None = None, sensitive=(), hide=(), source: str = "", top: int = 20) -> Profile:
-    "Profile `df`: per column type, nulls, distinct values, numeric summary or top categories; target and group base rates."
-    import numpy as np, pandas as pd
-    n, cols = len(df), []
-    y = df[target] if target and target in df else None
-    ynum = pd.to_numeric(y, errors="coerce") if y is not None and not isinstance(y.dtype, pd.CategoricalDtype) else None
-    for c in df.columns:
-        s = df[c]
-        d = {"column": str(c), "dtype": str(s.dtype), "null_share": float(s.isna().mean()) if n else 0.0, "distinct": int(s.nunique())}
-        if c in hide: d["kind"] = "id"
-        elif pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s) and (d["distinct"] > 12 or c == target):
-            v = s.to_numpy(dtype="float64", na_value=np.nan)
-            v = v[np.isfinite(v)]
-            d["kind"] = "numeric"
-            if len(v):
-                qs = np.quantile(v, QUANTILES)
-                d.update(min=float(v.min()), max=float(v.max()), mean=float(v.mean()), std=float(v.std()),
-                         quantiles={str(q): float(x) for q, x in zip(QUANTILES, qs)})
-        elif d["distinct"] <= 1000 or isinstance(s.dtype, pd.CategoricalDtype):
-            vc = s.value_counts(dropna=True).head(top)
-            d["kind"] = "categorical"
-            d["top"] = [{"value": str(_plain(k)), "count": int(v), "share": float(v / n)} for k, v in vc.items()]
-        else: d["kind"] = "other"
-        cols.append(d)
-    tgt, groups = None, {}
-    if y is not None:
-        counts = {str(_plain(k)): int(v) for k, v in y.value_counts(dropna=False).sort_index().items()}
-        tgt = {"column": target, "counts": counts, "base_rate": float(ynum.mean()) if ynum is not None and ynum.notna().any() else None}
-    for g in sensitive:
-        if g not in df or g in hide: continue
-        key = df[g].astype("string").fillna("(missing)")
-        agg = pd.DataFrame({"g": key, "y": ynum if ynum is not None else np.nan}).groupby("g", sort=True)["y"].agg(["size", "mean"])
-        groups[str(g)] = [{"group": str(k), "count": int(r["size"]), "share": float(r["size"] / n),
-                           "base_rate": None if pd.isna(r["mean"]) else float(r["mean"])} for k, r in agg.iterrows()]
-    return Profile(n, cols, tgt, groups, source)
 
 # %% ../nbs/13_contract.ipynb #66dc1e29
 def infer_for_project(root=".", force: bool = False, data_path=None) -> Path:

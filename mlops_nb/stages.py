@@ -45,13 +45,13 @@ def _write_parquet(df: pd.DataFrame, path: Path) -> None:
 # %% ../nbs/06_stages.ipynb #47ff0fd1
 def prepare(root=".", params: Params | None = None) -> dict:
     "Read the data, check it against params.yaml and the data contract (quarantine, PII), encode the target, split; write the splits and reports."
-    from mlops_nb import contract as C
+    from mlops_nb import contract as C, data_profile, pii as P
     root = Path(root); params = params or load_params(root / "params.yaml")
     d = params.data
     src = root / d.path
-    C.check_pii_roles(d)
+    P.check_pii_roles(d)
     con = C.load_contract(root / params.contract.path)
-    key = C.pii_key() if "pseudonymize" in d.pii.values() else None  # fail before the work, never logged
+    key = P.pii_key() if "pseudonymize" in d.pii.values() else None  # fail before the work, never logged
     if src.exists(): C.check_memory(src, params.contract)
     df = read_table(src, delimiter=d.delimiter, na_values=d.na_values)
     _say(f"read {len(df):,} rows x {df.shape[1]} columns from {d.path}")
@@ -62,8 +62,8 @@ def prepare(root=".", params: Params | None = None) -> dict:
     _say(f"contract {params.contract.path}: {val.n_valid:,} rows pass, {val.n_quarantined:,} quarantined")
     rows_read, df = len(df), val.valid
     keep = list(dict.fromkeys([*d.id, *([d.time] if d.time else []), *d.features, *d.sensitive, d.target]))
-    df = C.apply_pii(df[keep], d.pii, key)
-    quarantine = C.apply_pii(val.quarantine, d.pii, key)
+    df = P.apply_pii(df[keep], d.pii, key)
+    quarantine = P.apply_pii(val.quarantine, d.pii, key)
     missing_target = int(df[d.target].isna().sum())
     df = df[df[d.target].notna()]
     if df.empty: raise DataError(f"{d.path}: target '{d.target}' is missing in every row.")
@@ -76,7 +76,7 @@ def prepare(root=".", params: Params | None = None) -> dict:
                                           stratify=d.task == "classification")
     if d.task == "classification" and (train[d.target].nunique() < 2):
         raise DataError(f"the training split has only one class of '{d.target}'; use more data or another split.")
-    prof = C.profile(df, d.target, d.sensitive, hide=[*d.id, *d.pii], source=d.path)
+    prof = data_profile.profile(df, d.target, d.sensitive, hide=[*d.id, *d.pii], source=d.path)
     _write_parquet(train, root / TRAIN); _write_parquet(test, root / TEST)
     _write_parquet(quarantine, root / QUARANTINE)
     write_json(root / VALIDATION, val.to_dict()); write_json(root / PROFILE, prof.to_dict())

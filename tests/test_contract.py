@@ -14,6 +14,7 @@ import pytest
 import yaml
 
 from mlops_nb import contract as C, stages
+from mlops_nb.pii import PII_KEY_ENV
 from mlops_nb.config import ContractParams, load_params
 from mlops_nb.core import ConfigError, DataError
 
@@ -62,7 +63,7 @@ def template(tmp_path_factory) -> Path:
 def project(template, tmp_path, monkeypatch) -> Path:
     dest = tmp_path / "proj"
     shutil.copytree(template, dest, symlinks=True)
-    monkeypatch.setenv(C.PII_KEY_ENV, PII_KEY)
+    monkeypatch.setenv(PII_KEY_ENV, PII_KEY)
     monkeypatch.delenv(C.MEMORY_ENV, raising=False)
     return dest
 
@@ -268,7 +269,7 @@ def test_truncated_parquet(project):
 # ---------------------------------------------------------------- PII key
 
 def test_pseudonymize_without_key(project, monkeypatch):
-    monkeypatch.delenv(C.PII_KEY_ENV)
+    monkeypatch.delenv(PII_KEY_ENV)
     msg = prepare_fails(project, ConfigError)
     assert "MLOPS_NB_PII_KEY is not set" in msg and "data.pii" in msg
 
@@ -331,7 +332,7 @@ def test_pipeline_pii_never_reaches_outputs(template, tmp_path):
     The later stages only read the prepared data, which is searched too (the whole pipeline costs minutes here)."""
     root = tmp_path / "e2e"
     shutil.copytree(template, root, symlinks=True)
-    env = {C.PII_KEY_ENV: PII_KEY, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
+    env = {PII_KEY_ENV: PII_KEY, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
     r = subprocess.run([sys.executable, "-m", "dvc", "repro", "evaluate"], cwd=root, capture_output=True, text=True, timeout=900,
                        env={**{k: v for k, v in os.environ.items() if not k.startswith("MLOPS_NB_")}, **env})
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
