@@ -16,7 +16,8 @@ _QUIET_ENV = {"MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "true", "DVC_N
 def _cmd_init(a):
     from mlops_nb.project import init_project
     roles = init_project(a.path, a.data, a.target, a.sensitive, a.time_column, a.positive, a.id,
-                         model_name=a.model_name, estimator=a.estimator, git=not a.no_git)
+                         model_name=a.model_name, estimator=a.estimator, git=not a.no_git,
+                         train_notebook=a.train_notebook)
     print(f"created {a.path}: {roles['task']} on target '{a.target}' with {len(roles['numeric'])} numeric "
           f"and {len(roles['categorical'])} categorical features")
     for col, why in roles["exclude"].items(): print(f"  excluded {col}: {why}")
@@ -78,8 +79,11 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("--positive", help="positive class label, when it cannot be inferred")
     i.add_argument("--id", nargs="+", action="extend", default=[], metavar="COL", help="identifier columns (never features)")
     i.add_argument("--model-name", help="registered model name (default: the folder name)")
-    i.add_argument("--estimator", default="hist_gradient_boosting",
-                   choices=["logistic_regression", "random_forest", "hist_gradient_boosting"])
+    i.add_argument("--estimator", default="hist_gradient_boosting", metavar="NAME",
+                   help="logistic_regression, random_forest, hist_gradient_boosting (default), an import path such as "
+                        "lightgbm.LGBMClassifier, or a factory module:function in the project")
+    i.add_argument("--train-notebook", action="store_true",
+                   help="the train stage is your own notebook: write a starter nbs/pipeline/train.ipynb that ends with save_model")
     i.add_argument("--no-git", action="store_true", help="write the files only (no git, no DVC)")
     i.set_defaults(func=_cmd_init)
 

@@ -12,11 +12,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from .core import ConfigError, did_you_mean
 
 # %% auto #0
-__all__ = ['Scalar', 'DRIFT_TESTS', 'DataParams', 'SplitParams', 'MitigationParams', 'TrainParams', 'EvaluateParams',
-           'ExplainParams', 'FairnessParams', 'ContractParams', 'RegressionTolerance', 'PerformanceGates',
-           'FairnessGates', 'ExplainabilityGates', 'GatesParams', 'CardParams', 'DriftColumnParams', 'DriftParams',
-           'RetrainWhen', 'MonitorParams', 'Params', 'parse_params', 'load_params', 'MlflowSettings', 'ProjectSettings',
-           'RegistrySettings', 'Settings', 'load_settings']
+__all__ = ['Scalar', 'SHORT_ESTIMATORS', 'DRIFT_TESTS', 'DataParams', 'SplitParams', 'MitigationParams', 'TrainParams',
+           'EvaluateParams', 'ExplainParams', 'FairnessParams', 'ContractParams', 'RegressionTolerance',
+           'PerformanceGates', 'FairnessGates', 'ExplainabilityGates', 'GatesParams', 'CardParams', 'DriftColumnParams',
+           'DriftParams', 'RetrainWhen', 'MonitorParams', 'Params', 'parse_params', 'load_params', 'MlflowSettings',
+           'ProjectSettings', 'RegistrySettings', 'Settings', 'load_settings']
 
 # %% ../nbs/01_config.ipynb #924064e2
 class _Strict(BaseModel):
@@ -57,11 +57,24 @@ class MitigationParams(_Strict):
                         "false_positive_rate_parity"] = "demographic_parity"
     min_group_size: int = Field(100, ge=1, description="smaller groups share one threshold ('(small groups)')")
 
+SHORT_ESTIMATORS = ("logistic_regression", "random_forest", "hist_gradient_boosting")
+
 class TrainParams(_Strict):
-    "The estimator at the end of the sklearn Pipeline, and its hyperparameters."
-    estimator: Literal["logistic_regression", "random_forest", "hist_gradient_boosting"] = "hist_gradient_boosting"
+    "The model to fit: a built-in estimator, the user's class or factory (mlops_nb.model), and its hyperparameters."
+    estimator: str = Field("hist_gradient_boosting", description="a short name, an import path package.module.Class, "
+                           "a factory module:function in the project (def build(params) -> unfitted estimator or Pipeline), "
+                           "or notebook: the project's nbs/pipeline/train.ipynb fits the model and calls save_model")
     hyperparameters: dict[str, Any] = {}
+    preprocess: Literal["auto", "none"] = Field("auto", description="auto: imputation and encoding from the column types; "
+                                                "none: the estimator receives the raw feature columns")
     mitigation: Optional[MitigationParams] = Field(None, description="null = no mitigation; set by `mlops-nb mitigate`")
+
+    @field_validator("estimator")
+    @classmethod
+    def _estimator_form(cls, v: str) -> str:
+        if v in SHORT_ESTIMATORS or v == "notebook" or "." in v or ":" in v: return v  # the import is checked when train runs
+        raise ValueError(f"expected one of {', '.join(map(repr, SHORT_ESTIMATORS))}, an import path such as "
+                         f"lightgbm.LGBMClassifier, or a factory module:function in the project.{did_you_mean(v, SHORT_ESTIMATORS)}")
 
 class EvaluateParams(_Strict):
     "How test-set predictions are scored."

@@ -102,10 +102,20 @@ _PROBABILITY_TREES = {"RandomForestClassifier", "ExtraTreesClassifier", "Decisio
 _FORESTS = {"RandomForestClassifier", "RandomForestRegressor", "ExtraTreesClassifier", "ExtraTreesRegressor"}
 _LOGISTIC = {"LogisticRegression", "LogisticRegressionCV"}
 
+_BOOSTING = ("lightgbm", "xgboost")
+
+def _package(model) -> str: return type(model).__module__.split(".")[0]
+
+def _margin(model):
+    "The raw (log-odds) output of a binary classifier, as TreeExplainer explains it."
+    if _package(model) == "lightgbm": return lambda Z: model.predict(Z, raw_score=True)
+    if _package(model) == "xgboost": return lambda Z: model.predict(Z, output_margin=True)
+    return model.decision_function
+
 def explainer_for(model) -> str:
     "Name of the SHAP explainer `explain_pipeline` uses for the fitted estimator `model`."
     name = type(model).__name__
-    if name in _TREES: return "TreeExplainer"
+    if name in _TREES or _package(model) in _BOOSTING: return "TreeExplainer"
     linear = type(model).__module__.startswith("sklearn.linear_model")
     logistic = name in _LOGISTIC or (name == "SGDClassifier" and model.loss == "log_loss")
     if linear and (logistic or not is_classifier(model)): return "LinearExplainer"
@@ -115,7 +125,7 @@ def _model_output(model, explainer: str):
     "(kind of output explained, function computing it from the model's input rows)."
     if not is_classifier(model): return "value", model.predict
     if explainer == "LinearExplainer" or (explainer == "TreeExplainer" and type(model).__name__ not in _PROBABILITY_TREES):
-        return "log_odds", model.decision_function
+        return "log_odds", _margin(model)
     if hasattr(model, "predict_proba"): return "probability", lambda Z: model.predict_proba(Z)[:, 1]
     return "margin", model.decision_function
 
@@ -291,19 +301,27 @@ def explain_pipeline(pipeline, X: pd.DataFrame, y=None, sample_size: int = 1000,
         raise MlopsError(f"explain: sample_size and background_size must be at least 1, got {sample_size} and {background_size}.")
     steps = pipeline.steps if isinstance(pipeline, Pipeline) else [("model", pipeline)]
     model, pre = steps[-1][1], (Pipeline(steps[:-1]) if len(steps) > 1 else None)
-    names = list(getattr(pipeline, "feature_names_in_", X.columns))
+    names = [str(c) for c in getattr(pipeline, "feature_names_in_", X.columns)]
     missing = [c for c in names if c not in X.columns]
     if missing: raise MlopsError(f"explain: X lacks the column(s) {', '.join(missing)} the pipeline was fitted with.")
+    try: origins = column_origins(pre, names) if pre is not None else names
+    except MlopsError:  # the user's own preprocessing (e.g. a feature it adds) cannot be mapped back to columns:
+        model, pre, origins = pipeline, None, names  # explain the whole pipeline on its raw columns, model-agnostically
+    black_box = model is pipeline and pre is None and len(steps) > 1
     classifier = is_classifier(model)
     if classifier and len(model.classes_) != 2:
         raise MlopsError(f"explain: {type(model).__name__} has {len(model.classes_)} classes; "
                          "explain_pipeline explains binary classifiers and regressors.")
     explainer = explainer_for(model)
     output, predict = _model_output(model, explainer)
-    as_model_input = ((lambda A: pd.DataFrame(A, columns=model.feature_names_in_)) if hasattr(model, "feature_names_in_")
-                      else (lambda A: A))
-    transform = (lambda D: _dense(pre.transform(D))) if pre is not None else (lambda D: _dense(D))
-    origins = column_origins(pre, names) if pre is not None else names
+    if black_box:  # rows of raw values (object array) back to a DataFrame with the original dtypes
+        dtypes = X[names].dtypes.to_dict()
+        as_model_input = lambda A: pd.DataFrame(A, columns=names).astype(dtypes)
+        transform = lambda D: D[names].to_numpy(dtype=object)
+    else:
+        as_model_input = ((lambda A: pd.DataFrame(A, columns=model.feature_names_in_)) if hasattr(model, "feature_names_in_")
+                          else (lambda A: A))
+        transform = (lambda D: _dense(pre.transform(D))) if pre is not None else (lambda D: _dense(D))
     features = [c for c in names if c in set(origins)]
     groups = np.array([features.index(o) for o in origins], dtype=np.int64)
     forest = type(model).__name__ in _FORESTS

@@ -12,7 +12,8 @@ from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, OrdinalEnc
 from .core import ConfigError, did_you_mean
 
 # %% auto #0
-__all__ = ['make_estimator', 'build_pipeline', 'GroupThresholdModel', 'mitigate', 'base_pipeline']
+__all__ = ['KEY', 'make_estimator', 'is_tree_model', 'build_pipeline', 'import_class', 'import_factory', 'check_estimator_api',
+           'build_model', 'model_columns', 'GroupThresholdModel', 'mitigate', 'base_pipeline']
 
 # %% ../nbs/03_model.ipynb #a3855620
 def _estimators(task: str) -> dict:
@@ -25,20 +26,49 @@ def _estimators(task: str) -> dict:
             "random_forest": (ensemble.RandomForestClassifier, {"n_estimators": 100, "n_jobs": -1, "min_samples_leaf": 5}),
             "hist_gradient_boosting": (ensemble.HistGradientBoostingClassifier, {})}
 
-def make_estimator(name: str, hyperparameters: dict, task: str = "classification", seed: int = 42):
-    "The estimator for `train.estimator`, with defaults, `train.hyperparameters` and the seed."
-    table = _estimators(task)
-    if name not in table:
-        raise ConfigError(f"params.yaml: train.estimator = '{name}' is not known.{did_you_mean(name, table)} Choose one of {', '.join(table)}.")
-    cls, defaults = table[name]
-    allowed = cls().get_params()
-    unknown = [k for k in hyperparameters if k not in allowed]
-    if unknown:
-        raise ConfigError(f"params.yaml: train.hyperparameters.{unknown[0]} is not a parameter of {cls.__name__}."
-                          f"{did_you_mean(unknown[0], allowed)} Valid: {', '.join(sorted(allowed))}.")
-    kw = {**defaults, **hyperparameters}
-    if "random_state" in allowed: kw.setdefault("random_state", seed)
-    return cls(**kw)
+KEY = "params.yaml: train.estimator"
+
+def _parameters(cls) -> tuple[set, bool]:
+    "(names `cls` takes as keyword arguments, whether it also takes any other: **kwargs, as LightGBM and XGBoost do)."
+    import inspect
+    try: sig = inspect.signature(cls)
+    except (TypeError, ValueError): sig = None
+    extra = sig is not None and any(p.kind is p.VAR_KEYWORD for p in sig.parameters.values())
+    if hasattr(cls, "get_params"):
+        try: return set(cls().get_params()), extra
+        except Exception: pass
+    names = {n for n, p in sig.parameters.items() if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)} if sig else set()
+    return names, extra or sig is None
+
+def make_estimator(name: str, hyperparameters: dict, task: str = "classification", seed: int = 42, root=None):
+    """The estimator for `train.estimator`: a short name (`hist_gradient_boosting`), an import path
+    (`lightgbm.LGBMClassifier`) or a factory `module:function` in the project at `root` (see `import_factory`).
+    `train.hyperparameters` go to the class (checked against its parameters) or to the factory as one dict."""
+    if name == "notebook":
+        raise ConfigError(f"{KEY} = 'notebook': the model is fitted in the project's nbs/pipeline/train.ipynb, which calls "
+                          "mlops_nb.stages.save_model; the built-in train cannot fit it. Run the stage (`dvc repro -s train`) or "
+                          "name an estimator.")
+    if ":" in name:
+        obj = import_factory(name, root)(dict(hyperparameters))
+    else:
+        table = _estimators(task)
+        if name in table: cls, defaults = table[name]
+        elif "." in name: cls, defaults = import_class(name), {}
+        else:
+            raise ConfigError(f"{KEY} = '{name}' is not known.{did_you_mean(name, table)} Choose one of {', '.join(table)}, "
+                              "an import path such as lightgbm.LGBMClassifier, or a factory module:function in the project.")
+        allowed, extra = _parameters(cls)
+        # a class taking **kwargs gets unknown names passed through, unless one looks like a typo of a known one
+        unknown = [k for k in hyperparameters if k not in allowed and not (extra and not did_you_mean(k, allowed))]
+        if unknown:
+            raise ConfigError(f"params.yaml: train.hyperparameters.{unknown[0]} is not a parameter of {cls.__name__}."
+                              f"{did_you_mean(unknown[0], allowed)} Valid: {', '.join(sorted(allowed))}.")
+        kw = {**defaults, **hyperparameters}
+        if "random_state" in allowed: kw.setdefault("random_state", seed)
+        obj = cls(**kw)
+    check_estimator_api(obj, task, name)
+    return obj
+
 
 # %% ../nbs/03_model.ipynb #afb802b8
 def _as_text(X):
@@ -58,11 +88,17 @@ def _as_ordered(X):
 _TREES = {f"{p}{t}" for p in ("HistGradientBoosting", "GradientBoosting", "RandomForest", "ExtraTrees", "DecisionTree", "ExtraTree")
           for t in ("Classifier", "Regressor")}
 
+_BOOSTING = ("lightgbm", "xgboost", "catboost")
+
+def is_tree_model(estimator) -> bool:
+    "Tree ensembles (scikit-learn's, LightGBM, XGBoost, CatBoost) take categories as ordinal codes."
+    return type(estimator).__name__ in _TREES or type(estimator).__module__.split(".")[0] in _BOOSTING
+
 def build_pipeline(numeric: list[str], categorical: list[str], estimator) -> Pipeline:
     "Preprocessing for the given columns followed by `estimator`: ordinal codes for tree ensembles, one-hot otherwise."
     name = type(estimator).__name__
     num = [SimpleImputer(strategy="median")] + ([StandardScaler()] if name in ("LogisticRegression", "Ridge") else [])
-    if name in _TREES:
+    if is_tree_model(estimator):
         cat = [FunctionTransformer(_as_ordered, feature_names_out="one-to-one"),
                OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1, encoded_missing_value=-2, min_frequency=10)]
     else:
@@ -73,6 +109,75 @@ def build_pipeline(numeric: list[str], categorical: list[str], estimator) -> Pip
                              ("cat", make_pipeline(*cat), list(categorical))],
                             remainder="drop", verbose_feature_names_out=False)
     return Pipeline([("preprocess", pre), ("model", estimator)])
+
+# %% ../nbs/03_model.ipynb #b2c95fa1
+def import_class(path: str):
+    "The class named by the import path `package.module.Class`, or a ConfigError saying what is missing."
+    import importlib
+    mod_name, _, attr = path.rpartition(".")
+    try: mod = importlib.import_module(mod_name)
+    except ModuleNotFoundError as e:
+        extra = " (`pip install 'mlops_nb[boosting]'` brings LightGBM and XGBoost)" if e.name in ("lightgbm", "xgboost") else ""
+        raise ConfigError(f"{KEY} = '{path}': no module named '{e.name}'. Install it in this environment{extra}, "
+                          "or fix the import path.") from None
+    if not hasattr(mod, attr):
+        names = [n for n in dir(mod) if not n.startswith("_")]
+        raise ConfigError(f"{KEY} = '{path}': module '{mod_name}' has no '{attr}'.{did_you_mean(attr, names)}")
+    return getattr(mod, attr)
+
+def import_factory(spec: str, root=None):
+    """The function `module:function`, the module read from the project folder `root` first. The module is
+    imported afresh and registered with cloudpickle to be pickled by value (see above)."""
+    import importlib, sys, cloudpickle
+    from pathlib import Path
+    mod_name, _, attr = spec.partition(":")
+    if not mod_name or not attr or not mod_name.replace(".", "_").isidentifier() or not attr.isidentifier():
+        raise ConfigError(f"{KEY} = '{spec}': a factory is written module:function, e.g. model:build "
+                          "for `def build(params)` in model.py in the project folder.")
+    root = Path(root or ".").resolve()
+    local = (root / Path(*mod_name.split("."))).with_suffix(".py")
+    if local.exists():
+        for m in [m for m in sys.modules if m == mod_name or m.startswith(mod_name + ".")]: del sys.modules[m]
+    sys.path.insert(0, str(root))
+    try: mod = importlib.import_module(mod_name)
+    except ModuleNotFoundError as e:
+        raise ConfigError(f"{KEY} = '{spec}': no module named '{e.name}' (looked for {local} and installed packages). "
+                          f"Create {local.name} in the project folder with `def {attr}(params)`, or fix the name.") from None
+    finally: sys.path.remove(str(root))
+    fn = getattr(mod, attr, None)
+    if not callable(fn):
+        names = [n for n in dir(mod) if not n.startswith("_") and callable(getattr(mod, n))]
+        raise ConfigError(f"{KEY} = '{spec}': {getattr(mod, '__file__', mod_name)} has no function '{attr}'."
+                          f"{did_you_mean(attr, names)} Define `def {attr}(params)` returning an unfitted estimator or Pipeline.")
+    if Path(getattr(mod, "__file__", "") or "").resolve().is_relative_to(root):
+        cloudpickle.register_pickle_by_value(mod)
+    return fn
+
+def check_estimator_api(obj, task: str, spec: str = "") -> None:
+    "A ConfigError unless `obj` can be fitted and scored for `task` (predict_proba for classification)."
+    need = ["fit", "predict_proba" if task == "classification" else "predict"]
+    missing = [m for m in need if not callable(getattr(obj, m, None))]
+    if missing:
+        raise ConfigError(f"{KEY} = '{spec}' gives a {type(obj).__name__}, which has no {' or '.join(missing)}(): a "
+                          f"{task} model needs {' and '.join(need)}. Return an estimator with the scikit-learn API "
+                          "(a classifier with predict_proba) or wrap yours in one.")
+
+
+# %% ../nbs/03_model.ipynb #53d08cc2
+def build_model(estimator, numeric: list[str], categorical: list[str], preprocess: str = "auto") -> Pipeline:
+    """What the train stage fits on the raw feature columns: a user's own `Pipeline` as it is; with
+    `train.preprocess: none` the estimator alone; otherwise `build_pipeline`'s preprocessing + the estimator."""
+    if isinstance(estimator, Pipeline): return estimator
+    if preprocess == "none": return Pipeline([("model", estimator)])
+    return build_pipeline(numeric, categorical, estimator)
+
+def model_columns(model, default: list) -> list[str]:
+    "The input columns `model` needs: what it was fitted on (else `default`), plus a mitigated model's group column."
+    cols = getattr(getattr(model, "pipeline", model), "feature_names_in_", None)  # a mitigated model wraps one
+    cols = [str(c) for c in cols] if cols is not None else list(default)
+    feat = getattr(model, "feature", None)
+    return cols + ([feat] if feat and feat not in cols else [])
+
 
 # %% ../nbs/03_model.ipynb #72cd39d1
 class GroupThresholdModel:

@@ -16,8 +16,8 @@ from . import kernels  # light: jupyter_client is imported where used
 
 # %% auto #0
 __all__ = ['STAGES', 'REPORT_STAGES', 'GITIGNORE', 'SMALL_DATA', 'packaged_notebooks', 'infer_columns', 'render_params',
-           'render_settings', 'render_dvc', 'write_project_files', 'init_project', 'run_stage', 'export_html',
-           'pipeline_status', 'status_report']
+           'render_settings', 'render_dvc', 'write_project_files', 'init_project', 'starter_train_notebook',
+           'run_stage', 'stage_parameters', 'export_html', 'pipeline_status', 'status_report']
 
 # %% ../nbs/07_project.ipynb #f000e66b
 STAGES = ("prepare", "train", "evaluate", "explain", "fairness", "gate", "register", "drift")
@@ -67,6 +67,7 @@ def render_params(data_path: str, target: str, roles: dict, positive=None, sensi
     pos = "null  # inferred from the target values" if positive is None else yaml.safe_dump(positive, default_flow_style=True).strip().removesuffix("\n...")
     clf = roles["task"] == "classification"
     floor = "roc_auc: 0.7" if clf else "r2: 0.0"
+    hyperparameters = "{max_iter: 200, learning_rate: 0.1}" if estimator == "notebook" else "{}"  # the starter notebook's defaults
     regression = "\n".join(f"      {m}: {{absolute: 0.01, relative: 0.02}}" for m in (("roc_auc", "accuracy") if clf else ("r2",)))
     return f"""# params.yaml: what changes results. DVC tracks it: `dvc params diff` shows a change,
 # `dvc repro` reruns only the stages that read the changed section.
@@ -92,8 +93,9 @@ contract:               # every input file is checked against the data contract 
   unseen_categories: quarantine   # a category not in the contract: quarantine | keep | fail
   max_memory_mb: null   # refuse to load a bigger file (estimate); null = half the available memory
 train:
-  estimator: {estimator}  # logistic_regression | random_forest | hist_gradient_boosting
-  hyperparameters: {{}}
+  estimator: {estimator}  # logistic_regression | random_forest | hist_gradient_boosting | package.module.Class | module:function | notebook
+  hyperparameters: {hyperparameters}
+  preprocess: auto       # auto: imputation + encoding from the column types; none: your model gets the raw columns
 evaluate:
   threshold: 0.5
 explain:                # SHAP on a stratified sample of the test set
@@ -237,8 +239,9 @@ SMALL_DATA = 500  # fewer rows than this: init warns that the test set will be t
 
 def write_project_files(dest, data_rel: str, df: pd.DataFrame, target: str, sensitive=(), time_column=None,
                         positive=None, ids=(), name: str | None = None, model_name: str | None = None,
-                        estimator: str = "hist_gradient_boosting") -> dict:
-    "Write params.yaml, dvc.yaml, settings.ini, .gitignore and the stage notebooks into `dest`; return the roles."
+                        estimator: str = "hist_gradient_boosting", train_notebook: bool = False) -> dict:
+    """Write params.yaml, dvc.yaml, settings.ini, .gitignore and the stage notebooks into `dest`; return the roles.
+    `train_notebook`: the train stage is the user's own notebook, started from `starter_train_notebook`."""
     import pandas as pd
     from mlops_nb.data import date_format, infer_positive, time_values
     dest = Path(dest)
@@ -262,8 +265,11 @@ def write_project_files(dest, data_rel: str, df: pd.DataFrame, target: str, sens
         roles["notes"].append(f"only {len(df):,} rows: the test set will have about {round(len(df) * 0.25):,}, so test metrics, "
                               f"fairness groups and gates will be noisy; more data, or read them with their intervals")
     name = name or dest.resolve().name
+    if train_notebook: estimator = "notebook"
     files = {"params.yaml": render_params(data_rel, target, roles, positive, sensitive, time_column, estimator),
              "dvc.yaml": render_dvc(data_rel), "settings.ini": render_settings(name, model_name or name)}
+    from mlops_nb.config import parse_params
+    parse_params(yaml.safe_load(files["params.yaml"]))  # e.g. a mistyped --estimator, named before any file is written
     from mlops_nb.contract import contract_yaml, infer_contract
     files["contract.yaml"] = contract_yaml(infer_contract(df, target, roles["id"], time_column, source=data_rel))
     for fn, text in files.items():
@@ -274,10 +280,14 @@ def write_project_files(dest, data_rel: str, df: pd.DataFrame, target: str, sens
     src = packaged_notebooks()
     if src.resolve() != nb_dir.resolve():
         for s in STAGES: shutil.copyfile(src / f"{s}.ipynb", nb_dir / f"{s}.ipynb")
+    if train_notebook:
+        import nbformat
+        nbformat.write(starter_train_notebook(roles["task"]), nb_dir / "train.ipynb")
     return roles
 
 def init_project(dest, data, target: str, sensitive=(), time_column=None, positive=None, ids=(),
-                 model_name: str | None = None, estimator: str = "hist_gradient_boosting", git: bool = True) -> dict:
+                 model_name: str | None = None, estimator: str = "hist_gradient_boosting", git: bool = True,
+                 train_notebook: bool = False) -> dict:
     "Scaffold a self-contained project around a CSV/Parquet file: files, git, DVC (data under `dvc add`)."
     dest, data = Path(dest), Path(data)
     if dest.exists() and any(dest.iterdir()):
@@ -290,7 +300,7 @@ def init_project(dest, data, target: str, sensitive=(), time_column=None, positi
         data_rel = f"data/raw/{data.name}"
         (dest / "data" / "raw").mkdir(parents=True)
         roles = write_project_files(dest, data_rel, df, target, sensitive, time_column, positive, ids,
-                                    model_name=model_name, estimator=estimator)
+                                    model_name=model_name, estimator=estimator, train_notebook=train_notebook)
         shutil.copyfile(data, dest / data_rel)
         if git:
             _run(["git", "init", "-q", "-b", "main"], dest, "git init")
@@ -305,6 +315,42 @@ def init_project(dest, data, target: str, sensitive=(), time_column=None, positi
             for p in dest.iterdir(): shutil.rmtree(p) if p.is_dir() else p.unlink()
         raise
     return roles
+
+# %% ../nbs/07_project.ipynb #0fd51468
+def starter_train_notebook(task: str = "classification"):
+    "A training notebook to start from: parameters, the training data, a fit, `save_model`."
+    import nbformat
+    from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+    est = "HistGradientBoostingClassifier" if task == "classification" else "HistGradientBoostingRegressor"
+    cells = [
+        new_markdown_cell("# Stage: train (your notebook)\n\nThis notebook is yours: load, engineer, fit as you like. Keep the "
+                          "last cell: `save_model` saves the fitted model with its SHA-256, logs it to MLflow (params, "
+                          "signature, input example, lineage) and writes `models/model.json`, so evaluation, explanations, "
+                          "fairness, gates, registry and drift work on it unchanged. Put feature engineering *inside* the model "
+                          "(a scikit-learn Pipeline) so that monitoring and serving compute it too."),
+        new_code_cell('root = "."  # the project folder\n'
+                      'train = {"hyperparameters": {"max_iter": 200, "learning_rate": 0.1}}  '
+                      "# `dvc repro` injects params.yaml's train section here",
+                      metadata={"tags": ["parameters"]}),
+        new_code_cell("from mlops_nb.stages import save_model, training_data\n\n"
+                      "X_train, y_train = training_data(root)  # params.yaml's feature columns of data/prepared/train.parquet\n"
+                      "X_train.head()"),
+        new_code_cell(f"from sklearn.compose import make_column_transformer\n"
+                      f"from sklearn.ensemble import {est}\n"
+                      "from sklearn.pipeline import make_pipeline\n"
+                      "from sklearn.preprocessing import OrdinalEncoder\n\n"
+                      'text = X_train.select_dtypes(exclude="number").columns.tolist()\n'
+                      "model = make_pipeline(\n"
+                      '    make_column_transformer((OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1,\n'
+                      '                                            encoded_missing_value=-2), text), remainder="passthrough"),\n'
+                      f'    {est}(random_state=0, **train["hyperparameters"]))\n'
+                      "model.fit(X_train, y_train)"),
+        new_code_cell("info = save_model(model, X_train, y_train, root)\n"
+                      'info["run_id"], info["sha256"][:12]')]
+    nb = new_notebook(cells=cells, metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}})
+    nbformat.validate(nb)
+    return nb
+
 
 # %% ../nbs/07_project.ipynb #81906ac8
 def run_stage(name: str, root=".", progress: bool = True) -> Path:
@@ -332,7 +378,7 @@ def run_stage(name: str, root=".", progress: bool = True) -> Path:
     try:
         with atomic_write(out, ".ipynb") as tmp:
             try:
-                pm.execute_notebook(str(nb), str(tmp), parameters={"root": str(root)}, kernel_name="python3",
+                pm.execute_notebook(str(nb), str(tmp), parameters={"root": str(root), **stage_parameters(root, name, params)}, kernel_name="python3",
                                     cwd=str(root), progress_bar=progress, log_output=False,
                                     shutdown_kernel="immediate",  # outputs are saved; a graceful exit only waits
                                     **({"km": lease.manager()} if lease else
@@ -349,6 +395,20 @@ def run_stage(name: str, root=".", progress: bool = True) -> Path:
         if kernel_dir: shutil.rmtree(kernel_dir, ignore_errors=True)
     if failed.exists(): failed.unlink()
     if name in REPORT_STAGES: export_html(out, root / "reports" / "html" / f"{name}.html")  # register logs it to MLflow
+    return out
+
+def stage_parameters(root, name: str, params) -> dict:
+    """The params.yaml values stage `name` reads (its `params:` in dvc.yaml), one dict per section, e.g.
+    {"train": {...}, "split": {"seed": 42}}: papermill injects them after the notebook's parameters cell."""
+    dvc = Path(root) / "dvc.yaml"
+    stage = (yaml.safe_load(dvc.read_text()) or {}).get("stages", {}).get(name) or {} if dvc.exists() else {}
+    values, out = params.model_dump(mode="json"), {}
+    for key in stage.get("params", []):
+        if not isinstance(key, str): continue  # {file: [keys]} names another params file
+        section, _, sub = key.partition(".")
+        if section not in values: continue
+        if sub: out.setdefault(section, {})[sub] = values[section].get(sub)
+        else: out[section] = values[section]
     return out
 
 def _import_papermill():

@@ -13,15 +13,15 @@ from .core import DataError, MlopsError, atomic_write, file_hash, read_json, wri
 from .config import Params, Settings, load_params, load_settings
 from .data import check_columns, encode_target, read_table, split_train_test
 from .metrics import Evaluation, confusion_table, evaluate_predictions, roc_table
-from .model import base_pipeline, build_pipeline, make_estimator, mitigate
+from .model import base_pipeline, build_model, make_estimator, mitigate, model_columns
 from . import tracking
 
 # %% auto #0
 __all__ = ['TRAIN', 'TEST', 'PREPARE_REPORT', 'MODEL', 'MODEL_INFO', 'METRICS', 'EVALUATION', 'ROC_PLOT', 'CONFUSION_PLOT',
            'PREDICTIONS', 'EXPLAIN', 'EXPLAIN_LOCAL', 'FAIRNESS', 'MITIGATION', 'GATES', 'REGISTRY', 'QUARANTINE',
-           'VALIDATION', 'PROFILE', 'prepare', 'train', 'load_model', 'predict_score', 'evaluate', 'explain',
-           'waterfall_rows', 'fairness', 'mitigation_tradeoff', 'mitigation_table', 'load_alias', 'gate',
-           'fairness_with_thresholds', 'validation_status', 'register']
+           'VALIDATION', 'PROFILE', 'prepare', 'training_data', 'train', 'save_model', 'load_model', 'predict_score',
+           'evaluate', 'explain', 'waterfall_rows', 'fairness', 'mitigation_tradeoff', 'mitigation_table', 'load_alias',
+           'gate', 'fairness_with_thresholds', 'validation_status', 'register']
 
 # %% ../nbs/06_stages.ipynb #be10587e
 TRAIN, TEST = Path("data/prepared/train.parquet"), Path("data/prepared/test.parquet")
@@ -93,45 +93,99 @@ def prepare(root=".", params: Params | None = None) -> dict:
     return summary
 
 # %% ../nbs/06_stages.ipynb #7d03042b
-def _features(root: Path, params: Params, path: Path) -> tuple[pd.DataFrame, pd.Series]:
+def _features(root: Path, params: Params, path: Path, features: list | None = None) -> tuple[pd.DataFrame, pd.Series]:
+    "The `features` (default params.yaml's) of a prepared split, a mitigation's group column, and the target."
     if not (root / path).exists(): raise MlopsError(f"{path} not found: run the prepare stage first (`dvc repro`).")
     df = pd.read_parquet(root / path)
-    m = params.train.mitigation
-    cols = params.data.features + ([m.feature] if m and m.feature not in params.data.features else [])
+    m, features = params.train.mitigation, list(features or params.data.features)
+    cols = features + ([m.feature] if m and m.feature not in features else [])
     missing = [c for c in cols if c not in df]
     if missing: raise MlopsError(f"{path} lacks {missing}: params.yaml changed since prepare ran; run `dvc repro`.")
     return df[cols], df[params.data.target]
 
+def training_data(root=".", split: str = "train") -> tuple[pd.DataFrame, pd.Series]:
+    "(X, y) of the prepared `split` ('train' or 'test'): params.yaml's feature columns and the encoded target."
+    root = Path(root)
+    if split not in ("train", "test"): raise MlopsError(f"training_data: split must be 'train' or 'test', got {split!r}.")
+    params = load_params(root / "params.yaml")
+    X, y = _features(root, params, TRAIN if split == "train" else TEST)
+    return X[params.data.features], y
+
 def train(root=".", params: Params | None = None, settings: Settings | None = None) -> dict:
-    "Fit the sklearn Pipeline on the train split, save it, log it to MLflow with lineage tags."
+    "Fit the model params.yaml names on the train split, then `save_model` it."
     root = Path(root); params = params or load_params(root / "params.yaml")
     settings = settings or load_settings(root / "settings.ini")
     tracking.check_reachable(settings.tracking_uri, settings.mlflow.request_timeout)  # fail before a long fit
     X, y = _features(root, params, TRAIN)
-    est = make_estimator(params.train.estimator, params.train.hyperparameters, params.data.task, params.split.seed)
-    pipe = build_pipeline(params.data.numeric, params.data.categorical, est)
-    _say(f"fitting {type(est).__name__} on {len(X):,} rows x {X.shape[1]} features ...")
-    t0 = time.perf_counter(); pipe.fit(X[params.data.features], y); fit_s = time.perf_counter() - t0
+    est = make_estimator(params.train.estimator, params.train.hyperparameters, params.data.task, params.split.seed, root)
+    pipe = build_model(est, params.data.numeric, params.data.categorical, params.train.preprocess)
+    _say(f"fitting {type(pipe[-1]).__name__} on {len(X):,} rows x {len(params.data.features)} features ...")
+    t0 = time.perf_counter()
+    try: pipe.fit(X[params.data.features], y)
+    except Exception as e:
+        if params.train.preprocess != "none": raise
+        raise MlopsError(f"train: {type(pipe[-1]).__name__} could not be fitted on the raw columns ({type(e).__name__}: {e}). "
+                         f"With train.preprocess: none it receives the columns as {TRAIN} has them (text as strings); "
+                         "set train.preprocess: auto, or return a Pipeline that encodes them from a factory.") from e
+    fit_s = time.perf_counter() - t0
     m = params.train.mitigation
     if m:
         _say(f"mitigating: fairlearn ThresholdOptimizer, {m.constraint} across '{m.feature}' ...")
         pipe = mitigate(pipe, X, y, m.feature, m.constraint, m.min_group_size, params.split.seed)
         fit_s = time.perf_counter() - t0
-    _say(f"fitted in {fit_s:.1f} s; logging to MLflow at {settings.tracking_uri}")
+    return _save(root, params, settings, pipe, X, params.data.features, fit_s, params.train.estimator,
+                 {"train": params.train.model_dump()})
+
+def save_model(model, X_train: pd.DataFrame, y_train=None, root=".", fit_seconds: float | None = None) -> dict:
+    """Save a model fitted in your own training notebook as the train stage's output: the model file and its
+    SHA-256, models/model.json and an MLflow run (params, signature, input example, lineage tags). `X_train` holds
+    the columns the model takes (columns of the prepared data: feature engineering belongs inside the model,
+    e.g. a scikit-learn Pipeline, so that evaluation, monitoring and serving compute it too)."""
+    root = Path(root); params = load_params(root / "params.yaml"); settings = load_settings(root / "settings.ini")
+    if not isinstance(X_train, pd.DataFrame):
+        raise MlopsError(f"save_model: X_train must be a pandas DataFrame with named columns, got {type(X_train).__name__}.")
+    if y_train is not None and len(y_train) != len(X_train):
+        raise MlopsError(f"save_model: X_train has {len(X_train):,} rows but y_train {len(y_train):,}.")
+    import pyarrow.parquet as pq
+    prepared = set(pq.read_schema(root / TRAIN).names) if (root / TRAIN).exists() else set(X_train.columns)
+    extra = [c for c in X_train.columns if c not in prepared]
+    if extra:
+        raise MlopsError(f"save_model: X_train has column(s) {extra} that {TRAIN} does not: evaluate, monitoring and serving "
+                         "would not have them. Compute them inside the model (a scikit-learn Pipeline with a "
+                         "FunctionTransformer), or add them in the prepare stage.")
+    need = "predict_proba" if params.data.task == "classification" else "predict"
+    if not callable(getattr(model, need, None)):
+        raise MlopsError(f"save_model: a {params.data.task} model needs {need}(); {type(model).__name__} has none.")
+    try: getattr(model, need)(X_train.head(5))
+    except Exception as e:
+        raise MlopsError(f"save_model: the model cannot score X_train ({type(e).__name__}: {e}). "
+                         "Fit it first: model.fit(X_train, y_train).") from None
+    final = model[-1] if hasattr(model, "steps") else model
+    label = f"{type(final).__module__.split('.')[0]}.{type(final).__name__}"
+    hyper = {k: v for k, v in final.get_params(deep=False).items() if isinstance(v, (bool, int, float, str))} \
+        if hasattr(final, "get_params") else {}
+    return _save(root, params, settings, model, X_train, list(X_train.columns), fit_seconds, label,
+                 {"train": {"estimator": label, "source": "notebook", "hyperparameters": hyper}})
+
+def _save(root, params, settings, model, X, features, fit_s, estimator: str, logged_params: dict) -> dict:
+    "Model file + SHA-256, MLflow run with lineage, models/model.json: what every later stage reads."
+    import cloudpickle  # pickles the user's own classes and project modules by value
+    _say(f"fitted{f' in {fit_s:.1f} s' if fit_s is not None else ''}; logging to MLflow at {settings.tracking_uri}")
     with atomic_write(root / MODEL, ".pkl") as tmp:
-        tmp.write_bytes(pickle.dumps(pipe, protocol=5))
+        tmp.write_bytes(cloudpickle.dumps(model, protocol=5))
     sha = file_hash(root / MODEL)
-    tags = {**tracking.lineage_tags(root, [params.data.path, TRAIN],
-                                    {"data": params.data.model_dump(), "train": params.train.model_dump()}),
+    notebook = Path("nbs/pipeline/train.ipynb")
+    files = [params.data.path, TRAIN] + ([notebook] if (root / notebook).exists() else [])
+    tags = {**tracking.lineage_tags(root, files, {"data": params.data.model_dump(), **logged_params}),
             "mlops_nb.model_sha256": sha, "mlops_nb.stage": "train", **_input_tags(root)}
-    run_name = f"{settings.mlflow.model_name} {params.train.estimator} {tags['params.md5'][:6]}"  # recognisable in the UI
-    run = tracking.log_training(settings, pipe, X.head(200), {"train": params.train.model_dump(),
-                                "data": {"target": params.data.target, "n_features": len(params.data.features)}}, tags,
+    run_name = f"{settings.mlflow.model_name} {estimator} {tags['params.md5'][:6]}"  # recognisable in the UI
+    run = tracking.log_training(settings, model, X.head(200), {**logged_params,
+                                "data": {"target": params.data.target, "n_features": len(features)}}, tags,
                                 run_name=run_name)
-    tracking.log_to_run(settings, run.run_id, {"fit_seconds": fit_s, "n_train": len(X)})
-    info = {"schema": "mlops_nb.model/1", **run.to_dict(), "sha256": sha, "estimator": params.train.estimator,
-            "features": params.data.features, "target": params.data.target, "task": params.data.task,
-            "n_train": len(X), "fit_seconds": round(fit_s, 3)}
+    tracking.log_to_run(settings, run.run_id, {"n_train": len(X), **({"fit_seconds": fit_s} if fit_s is not None else {})})
+    info = {"schema": "mlops_nb.model/1", **run.to_dict(), "sha256": sha, "estimator": estimator,
+            "features": list(features), "target": params.data.target, "task": params.data.task,
+            "n_train": len(X), "fit_seconds": None if fit_s is None else round(fit_s, 3)}
     write_json(root / MODEL_INFO, info)
     return info
 
@@ -155,7 +209,11 @@ def load_model(root="."):
 
 # %% ../nbs/06_stages.ipynb #ad56f0ae
 def predict_score(model, X: pd.DataFrame, task: str):
-    "Positive-class probability (classification) or the prediction (regression)."
+    "Positive-class probability (classification) or the prediction (regression), from the columns the model takes."
+    cols = model_columns(model, list(X.columns))
+    missing = [c for c in cols if c not in X.columns]
+    if missing: raise MlopsError(f"the model needs column(s) {missing} that the data to score lacks.")
+    X = X[cols]
     return model.predict_proba(X)[:, 1] if task == "classification" else model.predict(X)
 
 def evaluate(root=".", params: Params | None = None, settings: Settings | None = None) -> Evaluation:
@@ -163,7 +221,7 @@ def evaluate(root=".", params: Params | None = None, settings: Settings | None =
     root = Path(root); params = params or load_params(root / "params.yaml")
     settings = settings or load_settings(root / "settings.ini")
     model, info = load_model(root)
-    X, y = _features(root, params, TEST)
+    X, y = _features(root, params, TEST, info["features"])
     score = predict_score(model, X, params.data.task)
     ev = evaluate_predictions(y, score, params.data.task, params.evaluate.threshold)
     preds = pd.DataFrame({"score": score})
@@ -185,7 +243,7 @@ def explain(root=".", params: Params | None = None, settings: Settings | None = 
     root = Path(root); params = params or load_params(root / "params.yaml")
     settings = settings or load_settings(root / "settings.ini")
     model, info = load_model(root)
-    X, y = _features(root, params, TEST)
+    X, y = _features(root, params, TEST, info["features"])
     e = params.explain
     _say(f"explaining {type(base_pipeline(model)[-1]).__name__} on {min(e.sample_size, len(X)):,} of {len(X):,} test rows ...")
     if model is not base_pipeline(model): _say("the model is mitigated: explaining its underlying pipeline (before the group thresholds)")

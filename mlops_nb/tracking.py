@@ -131,10 +131,21 @@ def _flatten(d: dict, prefix="") -> dict:
         else: out[key] = v if not isinstance(v, list) else ",".join(map(str, v))
     return out
 
-def model_requirements() -> list[str]:
-    "Pinned requirements of a logged model: what unpickling an sklearn Pipeline needs."
-    from importlib.metadata import version
-    return [f"{p}=={version(p)}" for p in ("scikit-learn", "pandas", "numpy", "cloudpickle", "mlops_nb")]
+def model_requirements(model=None) -> list[str]:
+    """Pinned requirements of a logged model: what unpickling it needs. The scikit-learn stack, plus the package of
+    every estimator inside `model` (e.g. lightgbm, or xgboost-cpu for the xgboost module)."""
+    from importlib.metadata import packages_distributions, version
+    dists = ["scikit-learn", "pandas", "numpy", "cloudpickle", "mlops_nb"]
+    if model is not None:
+        parts = [model, getattr(model, "pipeline", None)]
+        for p in list(parts):
+            if hasattr(p, "get_params"): parts += list(p.get_params(deep=True).values())
+        owners = packages_distributions()
+        for p in parts:
+            top = type(p).__module__.split(".")[0]
+            for d in owners.get(top, []):
+                if d not in dists and top not in ("builtins", "mlops_nb"): dists.append(d)
+    return [f"{p}=={version(p)}" for p in dists]
 
 @dataclass(frozen=True)
 class LoggedRun:
@@ -155,7 +166,7 @@ def log_training(settings: Settings, model, X_sample, params: dict, tags: dict, 
         mlflow.set_tags(tags)
         sig = infer_signature(X_sample, model.predict(X_sample))
         info = mlflow.sklearn.log_model(model, name="model", signature=sig, input_example=X_sample.head(5),
-                                        pip_requirements=model_requirements(), serialization_format="cloudpickle")
+                                        pip_requirements=model_requirements(model), serialization_format="cloudpickle")
     return LoggedRun(run.info.run_id, exp_id, info.model_uri, info.model_id)
 
 def log_to_run(settings: Settings, run_id: str, metrics: dict | None = None, tags: dict | None = None, artifacts=()) -> None:

@@ -220,7 +220,7 @@ def test_params_unknown_key_cli(project):
     edit_params(project, train={"estimater": "x"})
     msg = error_message(mlops("run-stage", "prepare", cwd=project))
     assert "params.yaml: unknown key 'train.estimater'." in msg
-    assert "Did you mean 'estimator'?" in msg and "Allowed keys here: estimator, hyperparameters, mitigation." in msg
+    assert "Did you mean 'estimator'?" in msg and "Allowed keys here: estimator, hyperparameters, preprocess, mitigation." in msg
     assert_nothing_prepared(project)
 
 def test_params_wrong_type_cli(project):
