@@ -120,6 +120,7 @@ class FairnessGates(_Strict):
     selection_rate_ratio: Optional[float] = Field(0.8, description="min; the 'four-fifths' rule, a US employment-law heuristic")
     group_floor_metric: Literal["selection_rate", "tpr", "fpr", "accuracy", "precision"] = "tpr"
     group_floor: Optional[float] = Field(None, description="every included group's group_floor_metric >= this; null = off")
+    mae_ratio: Optional[float] = Field(0.8, description="regression: min/max of the groups' MAE, min; null = not gated")
     features: Optional[list[str]] = Field(None, description="sensitive features gated; null = all of data.sensitive")
 
 class ExplainabilityGates(_Strict):

@@ -12,8 +12,9 @@ from .core import DataError, MlopsError, did_you_mean, _jsonable
 
 # %% auto #0
 __all__ = ['MISSING', 'CELLS', 'METRICS', 'METRIC_NAMES', 'SUMMARIES', 'FOUR_FIFTHS', 'UNDEFINED', 'BOOTSTRAP', 'MAX_GROUPS',
-           'GroupCounts', 'group_counts', 'group_metrics', 'FeatureFairness', 'FairnessReport', 'fairness_report',
-           'plot_fairness']
+           'REGRESSION_METRICS', 'GroupCounts', 'group_counts', 'group_metrics', 'FeatureFairness', 'FairnessReport',
+           'fairness_report', 'regression_fairness', 'plot_fairness', 'regression_fairness_table',
+           'plot_regression_fairness', 'show_fairness']
 
 # %% ../nbs/09_fairness.ipynb #34e9b64a
 MISSING = "(missing)"
@@ -383,6 +384,40 @@ def fairness_report(y_true, y_pred, sensitive: pd.DataFrame, min_group_size: int
     overall = {"count": int(n), **{m: float(v) for m, v in _rates(*tot).items()}}
     return FairnessReport(int(n), int(min_group_size), int(n_boot), float(ci), seed, overall, features)
 
+# %% ../nbs/09_fairness.ipynb #5797f20b
+REGRESSION_METRICS = ("mae", "mean_prediction", "mean_target")
+
+def regression_fairness(y_true, y_pred, sensitive: pd.DataFrame, min_group_size: int = 30) -> dict:
+    """Per group of each column of `sensitive`: count, MAE, mean prediction and mean target of regression predictions;
+    over the groups of at least `min_group_size` rows, the difference (max - min) and ratio (min / max) of MAE and
+    of mean prediction. The same numbers as fairlearn's MetricFrame with these metrics."""
+    cols = _as_columns(sensitive)
+    n = _check_lengths(y_true=y_true, y_pred=y_pred, sensitive=next(iter(cols.values())))
+    if n == 0: raise DataError("no rows: y_true, y_pred and sensitive are empty.")
+    yt, yp = np.asarray(y_true, dtype=float), np.asarray(y_pred, dtype=float)
+    if not (np.isfinite(yt).all() and np.isfinite(yp).all()):
+        raise DataError("y_true and y_pred must be finite numbers (a regression target and its predictions).")
+    values = {"mae": np.abs(yt - yp), "mean_prediction": yp, "mean_target": yt}
+    features = {}
+    for name, col in cols.items():
+        codes, labels = _factorize(col, name)
+        if len(labels) > MAX_GROUPS:
+            raise DataError(f"sensitive column '{name}' has {len(labels):,} distinct values; bin it first.")
+        count = np.bincount(codes, minlength=len(labels))
+        means = {m: np.bincount(codes, v, len(labels)) / count for m, v in values.items()}
+        groups = [{"group": g, "included": bool(count[i] >= min_group_size), "count": int(count[i]),
+                   **{m: float(means[m][i]) for m in REGRESSION_METRICS}} for i, g in enumerate(labels)]
+        summary = {}
+        for m in ("mae", "mean_prediction"):
+            v = np.array([g[m] for g in groups if g["included"]])
+            summary[f"{m}_difference"] = float(v.max() - v.min()) if len(v) else None
+            summary[f"{m}_ratio"] = float(v.min() / v.max()) if len(v) and v.max() > 0 else None
+        features[name] = {"feature": name, "groups": groups, "summary": summary,
+                          "excluded": [{"group": g["group"], "count": g["count"]} for g in groups if not g["included"]]}
+    overall = {"count": int(n), **{m: float(v.mean()) for m, v in values.items()}}
+    return {"task": "regression", "n": int(n), "min_group_size": int(min_group_size), "overall": overall, "features": features}
+
+
 # %% ../nbs/09_fairness.ipynb #9c24f6c9
 def _fmt_group(g) -> str: return "×".join(map(str, g)) if isinstance(g, tuple) else str(g)
 
@@ -425,3 +460,37 @@ def plot_fairness(report: FairnessReport, feature: str, thresholds: dict | None 
                  fontsize=10)
     fig.tight_layout()
     return fig
+
+# %% ../nbs/09_fairness.ipynb #135beabd
+def regression_fairness_table(report: dict, feature: str) -> pd.DataFrame:
+    "One row per group of `feature` in a regression fairness report: count, MAE, mean prediction and target, included."
+    return pd.DataFrame(report["features"][feature]["groups"]).set_index("group")
+
+def plot_regression_fairness(report: dict, feature: str, mae_ratio: float | None = None):
+    "Each group's MAE as a bar; the dashed line is the largest MAE the `mae_ratio` gate allows (best group's / ratio)."
+    import matplotlib.pyplot as plt
+    t = regression_fairness_table(report, feature)
+    fig, ax = plt.subplots(figsize=(6.4, 0.5 + 0.4 * len(t)))
+    ax.barh([f"{g} (n={n:,})" for g, n in zip(t.index, t["count"])], t["mae"], color=["#4c72b0" if i else "#bbbbbb" for i in t["included"]])
+    inc = t[t["included"]]
+    if mae_ratio and len(inc): ax.axvline(inc["mae"].min() / mae_ratio, ls="--", color="#c44e52", label=f"gate: MAE ratio ≥ {mae_ratio:g}")
+    ax.set(xlabel="mean absolute error (target units)", title=f"Error per group of {feature}")
+    if mae_ratio: ax.legend(loc="lower right")
+    fig.tight_layout()
+    return fig
+
+def show_fairness(report) -> None:
+    "In a notebook: why fairness does not apply, or the summary, each feature's group table and its plot."
+    from IPython.display import display
+    if isinstance(report, dict):  # regression
+        for f in report["features"]:
+            display(regression_fairness_table(report, f)); print(f"{f}: {report['features'][f]['summary']}")
+            plot_regression_fairness(report, f)
+        return
+    if "not_applicable" in report.notes: print(f"Fairness: {report.notes['not_applicable']}."); return
+    if "zero_selection" in report.notes: print(report.notes["zero_selection"])
+    display(report.summary_table())
+    for f in report.features:
+        display(report.features[f].table())
+        plot_fairness(report, f)
+

@@ -101,6 +101,7 @@ _FAIR = (("demographic_parity_difference", "<="), ("equalized_odds_difference", 
 def fairness_gates(report: dict, cfg) -> tuple[list, list]:
     "(gates, notes) from a fairness report dict (FairnessReport.to_dict()) and `gates.fairness`."
     gates, notes = [], []
+    if report.get("task") == "regression": return _regression_fairness_gates(report, cfg)
     feats = report.get("features", {})
     if not feats:
         notes.append(f"fairness gates: {report.get('skipped') or 'not applicable: no sensitive features (data.sensitive) evaluated'}")
@@ -127,6 +128,27 @@ def fairness_gates(report: dict, cfg) -> tuple[list, list]:
             gates.append(check(f"fairness.min_{m}[{f}]", "fairness", f"min_{m}", summ[f"min_{m}"]["value"], ">=",
                                cfg.group_floor, ci=summ[f"min_{m}"]["ci"], groups=groups, excluded=excluded))
     if (report.get("notes") or {}).get("zero_selection"): notes.append(report["notes"]["zero_selection"])
+    return gates, notes
+
+def _regression_fairness_gates(report: dict, cfg) -> tuple[list, list]:
+    "The `mae_ratio` gate per sensitive feature of a regression fairness report (`fairness.regression_fairness`)."
+    gates, notes, feats = [], [], report["features"]
+    if not feats:
+        return gates, [f"fairness gates: {report.get('skipped') or 'not applicable: no sensitive features evaluated'}"]
+    for f in cfg.features or list(feats):
+        if f not in feats:
+            raise MlopsError(f"params.yaml: gates.fairness.features names '{f}', which the fairness stage did not evaluate "
+                             f"(evaluated: {', '.join(feats)}). Add it to data.sensitive or remove it.")
+        groups = {str(g["group"]): {"count": g["count"], "mae": g["mae"], "mean_prediction": g["mean_prediction"]}
+                  for g in feats[f]["groups"] if g["included"]}
+        excluded = {str(e["group"]): e["count"] for e in feats[f]["excluded"]}
+        if excluded:
+            notes.append(f"{f}: groups {', '.join(excluded)} have fewer than {report.get('min_group_size')} rows; "
+                         f"reported, but excluded from the gates")
+        if cfg.mae_ratio is not None and feats[f]["summary"]["mae_ratio"] is not None:
+            gates.append(check(f"fairness.mae_ratio[{f}]", "fairness", "mae_ratio", feats[f]["summary"]["mae_ratio"], ">=",
+                               cfg.mae_ratio, groups=groups, excluded=excluded,
+                               meaning="best-served group's MAE / worst-served group's MAE"))
     return gates, notes
 
 # %% ../nbs/11_gates.ipynb #5b061e2a

@@ -9,7 +9,7 @@ import pandas as pd
 from sklearn import metrics as skm
 
 # %% auto #0
-__all__ = ['Evaluation', 'evaluate_predictions', 'roc_table', 'confusion_table', 'plot_evaluation']
+__all__ = ['Evaluation', 'evaluate_predictions', 'roc_table', 'confusion_table', 'plot_evaluation', 'regression_plot_table']
 
 # %% ../nbs/04_metrics.ipynb #6c81a986
 @dataclass(frozen=True)
@@ -77,3 +77,11 @@ def plot_evaluation(ev: Evaluation):
     b.set(xticks=[0, 1], yticks=[0, 1], xlabel="predicted", ylabel="actual", title=f"confusion matrix (n = {ev.n:,})")
     fig.tight_layout()
     return fig
+
+def regression_plot_table(y_true, y_pred, max_points: int = 2000, seed: int = 0) -> pd.DataFrame:
+    "Actual, predicted and residual (actual - predicted) of at most `max_points` test rows, for `dvc plots`."
+    y_true, y_pred = np.asarray(y_true, dtype=float), np.asarray(y_pred, dtype=float)
+    keep = np.arange(len(y_true))
+    if len(keep) > max_points: keep = np.sort(np.random.default_rng(seed).choice(len(keep), max_points, replace=False))
+    return pd.DataFrame({"actual": y_true[keep].round(6), "predicted": y_pred[keep].round(6),
+                         "residual": (y_true[keep] - y_pred[keep]).round(6)})

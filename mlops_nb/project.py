@@ -68,6 +68,10 @@ def render_params(data_path: str, target: str, roles: dict, positive=None, sensi
     clf = roles["task"] == "classification"
     floor = "roc_auc: 0.7" if clf else "r2: 0.0"
     hyperparameters = "{max_iter: 200, learning_rate: 0.1}" if estimator == "notebook" else "{}"  # the starter notebook's defaults
+    fairness_gates = ("    demographic_parity_difference: 0.1\n    equalized_odds_difference: 0.1\n"
+                      "    selection_rate_ratio: 0.8   # the \"four-fifths rule\": a US employment-law heuristic\n"
+                      "    group_floor_metric: tpr\n    group_floor: null") if clf else (
+                      "    mae_ratio: 0.8      # regression: best-served group's MAE / worst-served group's MAE (1 = equal errors)")
     regression = "\n".join(f"      {m}: {{absolute: 0.01, relative: 0.02}}" for m in (("roc_auc", "accuracy") if clf else ("r2",)))
     return f"""# params.yaml: what changes results. DVC tracks it: `dvc params diff` shows a change,
 # `dvc repro` reruns only the stages that read the changed section.
@@ -116,11 +120,7 @@ gates:                  # every gate must pass for a version to become `challeng
     regression:         # no worse than the current champion on the same test data (both must hold)
 {regression}
   fairness:             # fairlearn has no defaults; these are common conventions
-    demographic_parity_difference: 0.1
-    equalized_odds_difference: 0.1
-    selection_rate_ratio: 0.8   # the "four-fifths rule": a US employment-law heuristic
-    group_floor_metric: tpr
-    group_floor: null
+{fairness_gates}
     features: null      # null = every data.sensitive column
   explainability:       # importance stability vs the champion
     top_k: 5
@@ -173,7 +173,14 @@ default_role = viewer
 def _nb_out(stage): return {f"reports/notebooks/{stage}.ipynb": {"cache": False}}
 def _report(path): return {path: {"cache": False}}
 
-def render_dvc(data_path: str) -> str:
+def _plots(task: str) -> list:
+    "What `dvc plots show` draws for the task: ROC and confusion (classification), predicted vs actual and residuals."
+    if task == "regression":
+        return [{"reports/plots/predictions.csv": {"cache": False, "x": "actual", "y": "predicted", "template": "scatter"}}]
+    return [{"reports/plots/roc.csv": {"cache": False, "x": "fpr", "y": "tpr"}},
+            {"reports/plots/confusion.csv": {"cache": False, "template": "confusion", "x": "predicted", "y": "actual"}}]
+
+def render_dvc(data_path: str, task: str = "classification") -> str:
     "dvc.yaml text wiring the stage notebooks."
     stages = {
         "prepare": {"deps": [data_path, "contract.yaml"], "params": ["data", "split", "contract"],
@@ -185,8 +192,7 @@ def render_dvc(data_path: str) -> str:
         "evaluate": {"deps": ["models/model.pkl", "models/model.json", "data/prepared/test.parquet"],
                      "params": ["data", "evaluate"],
                      "metrics": [{"reports/metrics.json": {"cache": False}}],
-                     "plots": [{"reports/plots/roc.csv": {"cache": False, "x": "fpr", "y": "tpr"}},
-                               {"reports/plots/confusion.csv": {"cache": False, "template": "confusion", "x": "predicted", "y": "actual"}}],
+                     "plots": _plots(task),
                      "outs": ["data/predictions/test.parquet", _report("reports/evaluation.json")]},
         "explain": {"deps": ["models/model.pkl", "models/model.json", "data/prepared/test.parquet"],
                     "params": ["data", "explain"],
@@ -211,7 +217,11 @@ def render_dvc(data_path: str) -> str:
         if name in REPORT_STAGES: st["outs"].append(_report(f"reports/html/{name}.html"))
         stages[name] = {"cmd": f"mlops-nb run-stage {name}", **st}
     head = "# dvc.yaml: each stage runs a parameterized notebook from nbs/pipeline with papermill.\n"
-    return head + yaml.safe_dump({"stages": stages}, sort_keys=False)
+    doc = {"stages": stages}
+    if task == "regression":  # a second view of the same file: residuals against the prediction
+        doc["plots"] = [{"residuals": {"template": "scatter", "x": "predicted",
+                                       "y": {"reports/plots/predictions.csv": "residual"}}}]
+    return head + yaml.safe_dump(doc, sort_keys=False)
 
 GITIGNORE = """# mlops_nb: local MLflow store and run artifacts, executed notebooks, virtual environments
 /mlflow.db
@@ -267,7 +277,7 @@ def write_project_files(dest, data_rel: str, df: pd.DataFrame, target: str, sens
     name = name or dest.resolve().name
     if train_notebook: estimator = "notebook"
     files = {"params.yaml": render_params(data_rel, target, roles, positive, sensitive, time_column, estimator),
-             "dvc.yaml": render_dvc(data_rel), "settings.ini": render_settings(name, model_name or name)}
+             "dvc.yaml": render_dvc(data_rel, roles["task"]), "settings.ini": render_settings(name, model_name or name)}
     from mlops_nb.config import parse_params
     parse_params(yaml.safe_load(files["params.yaml"]))  # e.g. a mistyped --estimator, named before any file is written
     from mlops_nb.contract import contract_yaml, infer_contract
@@ -378,7 +388,7 @@ def run_stage(name: str, root=".", progress: bool = True) -> Path:
     try:
         with atomic_write(out, ".ipynb") as tmp:
             try:
-                pm.execute_notebook(str(nb), str(tmp), parameters={"root": str(root), **stage_parameters(root, name, params)}, kernel_name="python3",
+                pm.execute_notebook(str(nb), str(tmp), parameters={"root": str(root), **stage_parameters(root, name, params, nb)}, kernel_name="python3",
                                     cwd=str(root), progress_bar=progress, log_output=False,
                                     shutdown_kernel="immediate",  # outputs are saved; a graceful exit only waits
                                     **({"km": lease.manager()} if lease else
@@ -397,9 +407,16 @@ def run_stage(name: str, root=".", progress: bool = True) -> Path:
     if name in REPORT_STAGES: export_html(out, root / "reports" / "html" / f"{name}.html")  # register logs it to MLflow
     return out
 
-def stage_parameters(root, name: str, params) -> dict:
+def _parameter_names(nb_path) -> set:
+    "Names assigned in the notebook's cell tagged `parameters`."
+    import re
+    cells = json.loads(Path(nb_path).read_text()).get("cells", [])
+    src = "".join("".join(c.get("source", "")) for c in cells if "parameters" in c.get("metadata", {}).get("tags", []))
+    return set(re.findall(r"^([A-Za-z_]\w*)\s*=", src, flags=re.M))
+
+def stage_parameters(root, name: str, params, nb_path=None) -> dict:
     """The params.yaml values stage `name` reads (its `params:` in dvc.yaml), one dict per section, e.g.
-    {"train": {...}, "split": {"seed": 42}}: papermill injects them after the notebook's parameters cell."""
+    {"train": {...}, "split": {"seed": 42}}: papermill injects those its notebook's parameters cell names."""
     dvc = Path(root) / "dvc.yaml"
     stage = (yaml.safe_load(dvc.read_text()) or {}).get("stages", {}).get(name) or {} if dvc.exists() else {}
     values, out = params.model_dump(mode="json"), {}
@@ -409,6 +426,9 @@ def stage_parameters(root, name: str, params) -> dict:
         if section not in values: continue
         if sub: out.setdefault(section, {})[sub] = values[section].get(sub)
         else: out[section] = values[section]
+    if nb_path is not None:  # a name the cell does not define would only earn a papermill warning
+        names = _parameter_names(nb_path)
+        out = {k: v for k, v in out.items() if k in names}
     return out
 
 def _import_papermill():

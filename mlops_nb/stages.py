@@ -12,16 +12,17 @@ import pandas as pd
 from .core import DataError, MlopsError, atomic_write, file_hash, read_json, write_json
 from .config import Params, Settings, load_params, load_settings
 from .data import check_columns, encode_target, read_table, split_train_test
-from .metrics import Evaluation, confusion_table, evaluate_predictions, roc_table
+from .metrics import Evaluation, confusion_table, evaluate_predictions, regression_plot_table, roc_table
 from .model import base_pipeline, build_model, make_estimator, mitigate, model_columns
 from . import tracking
 
 # %% auto #0
 __all__ = ['TRAIN', 'TEST', 'PREPARE_REPORT', 'MODEL', 'MODEL_INFO', 'METRICS', 'EVALUATION', 'ROC_PLOT', 'CONFUSION_PLOT',
-           'PREDICTIONS', 'EXPLAIN', 'EXPLAIN_LOCAL', 'FAIRNESS', 'MITIGATION', 'GATES', 'REGISTRY', 'QUARANTINE',
-           'VALIDATION', 'PROFILE', 'prepare', 'training_data', 'train', 'save_model', 'load_model', 'predict_score',
-           'evaluate', 'explain', 'waterfall_rows', 'fairness', 'mitigation_tradeoff', 'mitigation_table', 'load_alias',
-           'gate', 'fairness_with_thresholds', 'validation_status', 'register']
+           'REGRESSION_PLOT', 'PREDICTIONS', 'EXPLAIN', 'EXPLAIN_LOCAL', 'FAIRNESS', 'MITIGATION', 'GATES', 'REGISTRY',
+           'QUARANTINE', 'VALIDATION', 'PROFILE', 'prepare', 'training_data', 'train', 'save_model', 'load_model',
+           'predict_score', 'evaluate', 'explain', 'waterfall_rows', 'fairness', 'mitigation_tradeoff',
+           'mitigation_table', 'load_alias', 'gate', 'fairness_with_thresholds', 'plot_fairness_gates',
+           'validation_status', 'register']
 
 # %% ../nbs/06_stages.ipynb #be10587e
 TRAIN, TEST = Path("data/prepared/train.parquet"), Path("data/prepared/test.parquet")
@@ -29,6 +30,7 @@ PREPARE_REPORT = Path("reports/data/prepare.json")
 MODEL, MODEL_INFO = Path("models/model.pkl"), Path("models/model.json")
 METRICS, EVALUATION = Path("reports/metrics.json"), Path("reports/evaluation.json")
 ROC_PLOT, CONFUSION_PLOT = Path("reports/plots/roc.csv"), Path("reports/plots/confusion.csv")
+REGRESSION_PLOT = Path("reports/plots/predictions.csv")  # actual, predicted, residual (regression)
 PREDICTIONS = Path("data/predictions/test.parquet")
 EXPLAIN, EXPLAIN_LOCAL = Path("reports/explain/explain.json"), Path("reports/explain/local.parquet")
 FAIRNESS, MITIGATION = Path("reports/fairness/fairness.json"), Path("reports/fairness/mitigation.json")
@@ -229,9 +231,10 @@ def evaluate(root=".", params: Params | None = None, settings: Settings | None =
     _write_parquet(preds, root / PREDICTIONS)  # row-aligned with the test split; fairness reads it
     write_json(root / METRICS, {**ev.metrics, "n_test": ev.n})
     write_json(root / EVALUATION, ev)
-    if ev.task == "classification":
-        for table, path in ((roc_table(ev), ROC_PLOT), (confusion_table(ev), CONFUSION_PLOT)):
-            with atomic_write(root / path, ".csv") as tmp: table.to_csv(tmp, index=False)
+    tables = (((roc_table(ev), ROC_PLOT), (confusion_table(ev), CONFUSION_PLOT)) if ev.task == "classification" else
+              ((regression_plot_table(y, score), REGRESSION_PLOT),))
+    for table, path in tables:
+        with atomic_write(root / path, ".csv") as tmp: table.to_csv(tmp, index=False)
     tracking.log_to_run(settings, info["run_id"], {f"test_{k}": v for k, v in ev.metrics.items()},
                         artifacts=[root / METRICS])
     return ev
@@ -264,19 +267,21 @@ def waterfall_rows(expl) -> list[int]:
 # %% ../nbs/06_stages.ipynb #c3e4efef
 def fairness(root=".", params: Params | None = None):
     "Group metrics of the test-set decisions per sensitive feature; write reports/fairness/fairness.json."
-    from mlops_nb.fairness import FairnessReport, fairness_report
+    from mlops_nb.fairness import FairnessReport, fairness_report, regression_fairness
     root = Path(root); params = params or load_params(root / "params.yaml")
     test = pd.read_parquet(root / TEST)
     preds = pd.read_parquet(root / PREDICTIONS)
     f = params.fairness
-    if params.data.task != "classification" or not params.data.sensitive:
-        why = ("not applicable: fairness metrics are computed for classification only (this is a regression task)"
-               if params.data.task != "classification" else
-               "not applicable: no sensitive columns are declared (params.yaml data.sensitive is empty). Declare the columns "
+    if not params.data.sensitive:
+        why = ("not applicable: no sensitive columns are declared (params.yaml data.sensitive is empty). Declare the columns "
                "that define groups of people (e.g. sex, age band) to get group metrics and the fairness gates")
         rep = FairnessReport(len(test), f.min_group_size, f.n_boot, f.ci, f.seed, {}, {})
         rep.notes["not_applicable"] = why
-        out = {**rep.to_dict(), "skipped": why}
+        out = {**rep.to_dict(), "task": params.data.task, "skipped": why}
+    elif params.data.task == "regression":
+        _say(f"fairness (regression: MAE and mean prediction per group) over {', '.join(params.data.sensitive)}")
+        rep = out = {"schema": "mlops_nb.fairness/1", **regression_fairness(test[params.data.target], preds["score"],
+                                                                             test[params.data.sensitive], f.min_group_size)}
     else:
         _say(f"fairness over {', '.join(params.data.sensitive)} on {len(test):,} test rows ({f.n_boot} bootstrap resamples)")
         rep = fairness_report(test[params.data.target].to_numpy(), preds["prediction"].to_numpy(), test[params.data.sensitive],
@@ -378,6 +383,16 @@ def fairness_with_thresholds(root=".", params: Params | None = None):
     if cfg.selection_rate_ratio is not None: lines["selection_rate_ratio"] = cfg.selection_rate_ratio
     if cfg.group_floor is not None: lines[f"min_{cfg.group_floor_metric}"] = cfg.group_floor
     return FairnessReport.from_dict(read_json(root / FAIRNESS, "fairness report")), lines
+
+def plot_fairness_gates(root=".", params: Params | None = None) -> list:
+    "The fairness figures with the fairness gates' lines, for either task; none when fairness did not apply."
+    from mlops_nb.fairness import plot_fairness, plot_regression_fairness
+    root = Path(root); params = params or load_params(root / "params.yaml")
+    d = read_json(root / FAIRNESS, "fairness report")
+    if d.get("task") == "regression":
+        return [plot_regression_fairness(d, f, params.gates.fairness.mae_ratio) for f in d["features"]]
+    fair, lines = fairness_with_thresholds(root, params)
+    return [plot_fairness(fair, f, lines) for f in fair.features]
 
 def _tag_key(name: str) -> str:
     "MLflow tag/metric keys allow letters, digits, _ - . space /: 'fairness.x[SEX]' -> 'fairness.x.SEX'."
