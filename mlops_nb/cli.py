@@ -27,8 +27,21 @@ def _cmd_init(a):
 
 def _cmd_run_stage(a):
     from mlops_nb.project import run_stage
-    out = run_stage(a.name, a.root)
+    out = run_stage(a.name, a.root, notebook=a.notebook)
     print(f"stage {a.name} done: {os.path.relpath(out)}")
+
+def _cmd_stage_add(a):
+    from mlops_nb.project import add_stage
+    st = add_stage(a.root, a.name, a.notebook, a.deps, a.outs, a.params, a.after)
+    print(f"added stage {a.name} to dvc.yaml: {st['cmd']}\n  reads: {', '.join(map(str, st['deps']))}\n"
+          f"  run it: dvc repro {a.name}   (or the whole pipeline: dvc repro)")
+
+def _cmd_stage_list(a):
+    from mlops_nb.project import list_stages
+    for r in list_stages(a.root):
+        print(f"{r['stage']}: {r['notebook'] or '(no notebook)'}")
+        for k in ("deps", "params", "outs"):
+            if r[k]: print(f"  {k + ':':8}{', '.join(r[k])}")
 
 def _cmd_status(a):
     from mlops_nb.project import status_report
@@ -91,7 +104,25 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Execute nbs/pipeline/NAME.ipynb into reports/notebooks/NAME.ipynb.")
     r.add_argument("name", help="stage name: prepare, train, evaluate, register")
     r.add_argument("--root", default=".", help="project folder (default: current)")
+    r.add_argument("--notebook", help="the stage's notebook, when not nbs/pipeline/NAME.ipynb (set by `stage add`)")
     r.set_defaults(func=_cmd_run_stage)
+
+    st = sub.add_parser("stage", help="your own notebooks as pipeline stages: stage add | stage list")
+    ss = st.add_subparsers(dest="stage_command", required=True)
+    sa = ss.add_parser("add", help="add a papermill stage running your notebook to dvc.yaml",
+                       description="Add a stage to dvc.yaml that runs NOTEBOOK with `mlops-nb run-stage` (a starter notebook "
+                                   "is written when it does not exist). DVC reruns it when the notebook, a dep or a param changes.")
+    sa.add_argument("name", help="stage name")
+    sa.add_argument("--notebook", help="notebook path in the project (default: nbs/pipeline/NAME.ipynb)")
+    sa.add_argument("--deps", nargs="+", action="extend", default=[], metavar="PATH", help="files it reads")
+    sa.add_argument("--outs", nargs="+", action="extend", default=[], metavar="PATH", help="files it writes (each must exist when it ends)")
+    sa.add_argument("--params", nargs="+", action="extend", default=[], metavar="SECTION", help="params.yaml sections or keys it reads")
+    sa.add_argument("--after", metavar="STAGE", help="depend on this stage's outputs")
+    sa.add_argument("--root", default=".", help="project folder (default: current)")
+    sa.set_defaults(func=_cmd_stage_add)
+    sl = ss.add_parser("list", help="every stage with its notebook, inputs, params and outputs")
+    sl.add_argument("--root", default=".", help="project folder (default: current)")
+    sl.set_defaults(func=_cmd_stage_list)
 
     m = sub.add_parser("mitigate", help="retrain with fairlearn's ThresholdOptimizer when a fairness gate fails",
                        description="Set train.mitigation in params.yaml (group thresholds on the trained model's scores, "

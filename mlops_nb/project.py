@@ -17,7 +17,8 @@ from . import kernels  # light: jupyter_client is imported where used
 # %% auto #0
 __all__ = ['STAGES', 'REPORT_STAGES', 'GITIGNORE', 'SMALL_DATA', 'packaged_notebooks', 'infer_columns', 'render_params',
            'render_settings', 'render_dvc', 'write_project_files', 'init_project', 'starter_train_notebook',
-           'run_stage', 'stage_parameters', 'export_html', 'pipeline_status', 'status_report']
+           'run_stage', 'stage_parameters', 'export_html', 'list_stages', 'starter_stage_notebook', 'add_stage',
+           'pipeline_status', 'status_report']
 
 # %% ../nbs/07_project.ipynb #f000e66b
 STAGES = ("prepare", "train", "evaluate", "explain", "fairness", "gate", "register", "drift")
@@ -363,14 +364,14 @@ def starter_train_notebook(task: str = "classification"):
 
 
 # %% ../nbs/07_project.ipynb #81906ac8
-def run_stage(name: str, root=".", progress: bool = True) -> Path:
-    "Execute the stage notebook `nbs/pipeline/NAME.ipynb` of the project at `root` with papermill."
+def run_stage(name: str, root=".", progress: bool = True, notebook=None) -> Path:
+    "Execute the stage notebook (`nbs/pipeline/NAME.ipynb` unless `notebook`) of the project at `root` with papermill."
     pm = _import_papermill()
     root = Path(root).resolve()
     if not (root / "params.yaml").exists():
         raise MlopsError(f"{root} is not an mlops_nb project (no params.yaml). Run from the project folder, "
                          f"pass --root, or create one with `mlops-nb init`.")
-    nb = root / "nbs" / "pipeline" / f"{name}.ipynb"
+    nb = root / (notebook or Path("nbs") / "pipeline" / f"{name}.ipynb")
     if not nb.exists():
         have = sorted(p.stem for p in (root / "nbs" / "pipeline").glob("*.ipynb"))
         raise MlopsError(f"{nb}: no such stage notebook.{did_you_mean(name, have)} Stages here: {', '.join(have) or 'none'}.")
@@ -404,8 +405,26 @@ def run_stage(name: str, root=".", progress: bool = True) -> Path:
         if lease: lease.close()  # the pool kills the kernel: nothing of this stage reaches the next one
         if kernel_dir: shutil.rmtree(kernel_dir, ignore_errors=True)
     if failed.exists(): failed.unlink()
-    if name in REPORT_STAGES: export_html(out, root / "reports" / "html" / f"{name}.html")  # register logs it to MLflow
+    if name in REPORT_STAGES or name not in STAGES:  # register logs the built-ins' reports to MLflow, a user stage's below
+        export_html(out, root / "reports" / "html" / f"{name}.html")
+    declared = next((st for st in (_dvc_doc(root).get("stages") or {}).items() if st[0] == name), (None, {}))[1] \
+        if (root / "dvc.yaml").exists() else {}
+    missing = [o for o in _out_paths(declared) if not (root / o).exists()]
+    if missing:
+        raise MlopsError(f"stage {name}: dvc.yaml declares output(s) {', '.join(missing)}, which {nb.relative_to(root)} did not write. "
+                         "Write them in the notebook, or remove them from the stage's outs in dvc.yaml.")
+    if name not in STAGES: _attach_report(root, name)
     return out
+
+def _attach_report(root: Path, name: str) -> None:
+    "A user stage's executed notebook and HTML, logged to the current training run (when there is one)."
+    info = root / "models" / "model.json"
+    if not info.exists(): return
+    from mlops_nb.tracking import log_to_run
+    run_id = json.loads(info.read_text()).get("run_id")
+    if run_id:
+        log_to_run(load_settings(root / "settings.ini"), run_id,
+                   artifacts=[root / "reports" / "notebooks" / f"{name}.ipynb", root / "reports" / "html" / f"{name}.html"])
 
 def _parameter_names(nb_path) -> set:
     "Names assigned in the notebook's cell tagged `parameters`."
@@ -474,6 +493,78 @@ def export_html(nb_path, html_path) -> Path:
     with atomic_write(html_path, ".html") as tmp: tmp.write_text(body, encoding="utf-8")
     return Path(html_path)
 
+
+
+# %% ../nbs/07_project.ipynb #77be8e37
+def _dvc_doc(root) -> dict:
+    p = Path(root) / "dvc.yaml"
+    if not p.exists(): raise MlopsError(f"{p}: no dvc.yaml; is {root} an mlops_nb project (`mlops-nb init`)?")
+    return yaml.safe_load(p.read_text()) or {}
+
+def _out_paths(stage: dict) -> list[str]:
+    "The paths a dvc.yaml stage writes (outs, metrics, plots), in order."
+    return [next(iter(o)) if isinstance(o, dict) else o for k in ("outs", "metrics", "plots") for o in stage.get(k, [])]
+
+def list_stages(root=".") -> list[dict]:
+    "Every stage of the project's dvc.yaml: its notebook, inputs, params and outputs."
+    rows = []
+    for name, st in (_dvc_doc(root).get("stages") or {}).items():
+        deps = [str(d) for d in st.get("deps", [])]
+        nb = next((d for d in deps if d.endswith(".ipynb")), None)
+        rows.append({"stage": name, "notebook": nb, "deps": [d for d in deps if d != nb],
+                     "params": [p if isinstance(p, str) else str(p) for p in st.get("params", [])],
+                     "outs": [o for o in _out_paths(st) if not o.startswith("reports/notebooks/")]})
+    return rows
+
+def starter_stage_notebook(name: str, deps=(), outs=(), params=()):
+    "A notebook to start a user stage from: a parameters cell with the params it reads, what it reads and writes."
+    from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+    sections = sorted({p.split(".")[0] for p in params})
+    reads = "".join(f"\n- `{d}`" for d in deps) or " (none declared)"
+    writes = "".join(f"\n- `{o}`" for o in outs) or " (none declared)"
+    return new_notebook(cells=[
+        new_markdown_cell(f"# Stage: {name}\n\nYour stage. It reads:{reads}\n\nand must write:{writes}\n\n"
+                          "`dvc repro` runs it when this notebook, an input or a param changes."),
+        new_code_cell('root = "."  # the project folder\n' + "".join(f"{s} = {{}}  # params.yaml's {s} section, injected by dvc repro\n"
+                                                                    for s in sections), metadata={"tags": ["parameters"]}),
+        new_code_cell("from pathlib import Path\nimport pandas as pd\n\nroot = Path(root)\n# read the inputs, compute, write the outputs")],
+        metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}})
+
+def add_stage(root, name: str, notebook=None, deps=(), outs=(), params=(), after: str | None = None) -> dict:
+    "Add a papermill stage running the user's `notebook` (default nbs/pipeline/NAME.ipynb) to dvc.yaml; return it."
+    import re
+    import nbformat
+    root = Path(root)
+    doc = _dvc_doc(root)
+    stages = doc.setdefault("stages", {})
+    if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_-]*", name):
+        raise MlopsError(f"stage name '{name}': use letters, digits, '_' or '-', starting with a letter.")
+    if name in stages: raise MlopsError(f"dvc.yaml already has a stage '{name}'; choose another name or edit dvc.yaml.")
+    nb = Path(notebook) if notebook else Path("nbs/pipeline") / f"{name}.ipynb"
+    if nb.is_absolute() or ".." in nb.parts or nb.suffix != ".ipynb":
+        raise MlopsError(f"--notebook {notebook}: expected a .ipynb path inside the project, e.g. nbs/pipeline/{name}.ipynb.")
+    known = load_params(root / "params.yaml").model_dump()
+    for p in params:
+        if p.split(".")[0] not in known:
+            raise MlopsError(f"--params {p}: params.yaml has no section '{p.split('.')[0]}'.{did_you_mean(p.split('.')[0], known)}")
+    deps = list(deps)
+    if after:
+        if after not in stages: raise MlopsError(f"--after {after}: no such stage.{did_you_mean(after, stages)} Stages: {', '.join(stages)}.")
+        deps += [o for o in _out_paths(stages[after]) if not o.startswith(("reports/notebooks/", "reports/html/")) and o not in deps]
+    taken = {o: s for s, st in stages.items() for o in _out_paths(st)}
+    for o in outs:
+        if o in taken: raise MlopsError(f"--outs {o}: stage '{taken[o]}' already writes it; DVC allows one writer per output.")
+    stage = {"cmd": f"mlops-nb run-stage {name}" + ("" if nb == Path("nbs/pipeline") / f"{name}.ipynb" else f" --notebook {nb.as_posix()}"),
+             "deps": [nb.as_posix(), *deps], **({"params": list(params)} if params else {}),
+             "outs": [*outs, {f"reports/notebooks/{name}.ipynb": {"cache": False}}, {f"reports/html/{name}.html": {"cache": False}}]}
+    if not (root / nb).exists():
+        (root / nb).parent.mkdir(parents=True, exist_ok=True)
+        nbformat.write(starter_stage_notebook(name, deps, outs, params), root / nb)
+    stages[name] = stage
+    with atomic_write(root / "dvc.yaml") as tmp:
+        tmp.write_text("# dvc.yaml: each stage runs a parameterized notebook with papermill (`mlops-nb stage list`).\n"
+                       + yaml.safe_dump(doc, sort_keys=False))
+    return stage
 
 
 # %% ../nbs/07_project.ipynb #63b7e376

@@ -172,3 +172,35 @@ def test_own_training_notebook_end_to_end(tmp_path):
     nbp = root / "nbs/pipeline/train.ipynb"
     nbp.write_text(nbp.read_text().replace("random_state=0", "random_state=1"))
     assert "nbs/pipeline/train.ipynb" in run(["dvc", "status", "train"], root).stdout
+
+
+@pytest.mark.slow
+def test_user_stage_added_run_by_dvc_and_attached(fair_built, tmp_path):
+    "`stage add`: the user's notebook runs as a DVC stage with its params injected, its report attached to the run."
+    import nbformat
+    root = copy_built(fair_built, tmp_path)
+    out = run(["mlops-nb", "stage", "add", "summary", "--deps", "data/predictions/test.parquet", "--outs", "reports/summary.json",
+               "--params", "evaluate", "--after", "evaluate"], root).stdout
+    assert "added stage summary" in out
+    nbp = root / "nbs/pipeline/summary.ipynb"
+    nb = nbformat.read(nbp, as_version=4)
+    assert "evaluate = {}" in nb.cells[1].source  # the starter's parameters cell names the section it reads
+    nb.cells[2].source += ('\nimport json\npreds = pd.read_parquet(root / "data/predictions/test.parquet")\n'
+                           '(root / "reports/summary.json").write_text(json.dumps({"threshold": evaluate["threshold"], '
+                           '"selected": int((preds.score >= evaluate["threshold"]).sum())}))')
+    nbformat.write(nb, nbp)
+    listed = run(["mlops-nb", "stage", "list"], root).stdout
+    assert "summary: nbs/pipeline/summary.ipynb" in listed and "reports/summary.json" in listed
+    run(["dvc", "repro", "summary"], root)
+    summary = json.loads((root / "reports/summary.json").read_text())
+    assert summary["threshold"] == yaml.safe_load((root / "params.yaml").read_text())["evaluate"]["threshold"]
+    assert (root / "reports/html/summary.html").exists()
+    import mlflow
+    info = json.loads((root / "models/model.json").read_text())
+    mlflow.set_tracking_uri(f"sqlite:///{root / 'mlflow.db'}")
+    names = {a.path for a in mlflow.MlflowClient().list_artifacts(info["run_id"], "reports")}
+    assert {"reports/summary.ipynb", "reports/summary.html"} <= names
+    # a declared output the notebook does not write fails the stage, naming it
+    run(["mlops-nb", "stage", "add", "lazy", "--outs", "reports/lazy.csv"], root)
+    r = run(["dvc", "repro", "lazy"], root, check=False)
+    assert r.returncode != 0 and "declares output(s) reports/lazy.csv, which nbs/pipeline/lazy.ipynb did not write" in r.stderr + r.stdout
