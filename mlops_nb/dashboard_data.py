@@ -2,18 +2,17 @@
 
 # %% ../nbs/16b_dashboard_data.ipynb #695910df
 from __future__ import annotations
-import json, os, re
-from dataclasses import dataclass
+import os, re
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import parse_qs
 
 from .core import MlopsError
-from .results import ResultError, check_schema, maybe_result, read_result, result_path
+from .results import ResultError, logged_results, maybe_result, read_result
 
 # %% auto #0
-__all__ = ['project_root', 'parse_query', 'request_args', 'in_voila', 'request_user_header', 'run_info', 'run_artifact_json',
-           'RegistryState', 'registry_state', 'version_results', 'comparison', 'pick_challenger', 'explain_data',
-           'fairness_data']
+__all__ = ['project_root', 'parse_query', 'request_args', 'in_voila', 'request_user_header', 'run_info', 'RegistryState',
+           'registry_state', 'version_results', 'comparison', 'pick_challenger', 'explain_data', 'fairness_data']
 
 # %% ../nbs/16b_dashboard_data.ipynb #5a215897
 def project_root(start=None) -> Path:
@@ -79,31 +78,6 @@ def run_info(settings, run_id) -> dict:
         except Exception: _RUNS[run_id] = {}
     return _RUNS[run_id]
 
-# %% ../nbs/16b_dashboard_data.ipynb #bddd8ad4
-_ARTIFACTS: dict = {}
-
-def run_artifact_json(settings, run_id, path: str, kind: str):
-    "A JSON artifact of a run (schema-checked), or None when it was not logged."
-    info = run_info(settings, run_id)
-    uri = info.get("artifact_uri") or ""
-    key = ("artifact", run_id, path)
-    if key in _ARTIFACTS: return _ARTIFACTS[key]
-    d = None
-    if uri.startswith("file://") or (uri and "://" not in uri):
-        p = Path(uri.removeprefix("file://")) / path
-        if not p.is_absolute(): p = Path(settings.root) / p
-        if p.exists(): d = json.loads(p.read_text(encoding="utf-8"))
-    elif uri:
-        import tempfile
-        try:
-            import mlflow
-            with tempfile.TemporaryDirectory() as t:
-                d = json.loads(Path(mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=path, dst_path=t)).read_text())
-        except Exception: d = None
-    if d is not None: check_schema(d, kind, f"{path} of run {run_id}")
-    _ARTIFACTS[key] = d
-    return d
-
 # %% ../nbs/16b_dashboard_data.ipynb #7e9d6570
 def _tag_metrics(tags: dict) -> dict:
     out = {}
@@ -127,6 +101,7 @@ class RegistryState:
     identity_source: str
     role: str
     allowed: dict
+    results: dict = field(default_factory=dict, repr=False, compare=False)  # version -> its results, read once per page build
 
 # %% ../nbs/16b_dashboard_data.ipynb #813efd44
 def registry_state(root=".", model=None, user=None) -> RegistryState:
@@ -166,29 +141,23 @@ def _registry_state(root, model, user) -> RegistryState:
 
 # %% ../nbs/16b_dashboard_data.ipynb #f20b0cf0
 def version_results(root, state: RegistryState, version) -> dict:
-    "gates / explain / fairness / metrics / run of one version: its recorded results, else (older versions) reports/ or its run."
-    s = _settings(root)
+    """What a page shows of one registered version: its registry row, run (params, tags), test metrics and the results kept with
+    it (gates, explain, fairness, ...: `results.logged_results`, never the workspace, which may hold a later run), read once
+    per page build (kept on `state`)."""
     row = next((r for r in state.versions if r["version"] == str(version)), None)
     if row is None: return {}
-    out = {"version": row["version"], "row": row, "run": run_info(s, row["run_id"]), "metrics": dict(row["metrics"])}
-    from mlops_nb.results import version_result
-    kept = {k: version_result(s, row["run_id"], row["version"], k) for k in ("gates", "explain", "fairness")}
-    reg = maybe_result(root, "registry")
-    mine = bool(reg and reg.get("name") == state.model and str(reg.get("version")) == row["version"])
-    out["source"] = f"version {row['version']}'s results (MLflow run {row['run_id']})" if any(kept.values()) else \
-        "project reports/" if mine else f"MLflow run {row['run_id']}"
-    if any(kept.values()):  # recorded with the version by the register stage: the only source that cannot mix versions
-        out.update(kept)
-    elif mine:
-        out["gates"], out["explain"], out["fairness"] = maybe_result(root, "gates"), maybe_result(root, "explain"), maybe_result(root, "fairness")
-    else:
-        out["gates"] = run_artifact_json(s, row["run_id"], "reports/gates.json", "gates")
-        out["explain"] = (run_artifact_json(s, row["run_id"], "reports/explain.json", "explain")
-                          or run_artifact_json(s, row["run_id"], "reports/explain/explain.json", "explain"))
-        out["fairness"] = run_artifact_json(s, row["run_id"], "reports/fairness/fairness.json", "fairness")
-    if not out["metrics"] and out["run"]:
-        out["metrics"] = {k[5:]: v for k, v in out["run"].get("metrics", {}).items() if k.startswith("test_")}
-    return out
+    v = row["version"]
+    if v not in state.results:
+        s = _settings(root)
+        kept = logged_results(s, row["run_id"], v)
+        out = {"version": v, "row": row, "run": run_info(s, row["run_id"]), "metrics": dict(row["metrics"]), "kept": kept,
+               **{k: kept.get(k) for k in ("gates", "explain", "fairness", "mitigation")},
+               "source": f"version {v}'s results (MLflow run {row['run_id']})" if kept else
+                         f"nothing kept with version {v} (registered before mlops_nb kept results per version)"}
+        if not out["metrics"] and out["run"]:
+            out["metrics"] = {k[5:]: x for k, x in out["run"].get("metrics", {}).items() if k.startswith("test_")}
+        state.results[v] = out
+    return state.results[v]
 
 # %% ../nbs/16b_dashboard_data.ipynb #9fe0418a
 def comparison(root, state: RegistryState, chall_v) -> tuple:
@@ -216,22 +185,22 @@ def pick_challenger(state: RegistryState, version=None) -> str | None:
     return state.challenger or state.champion
 
 # %% ../nbs/16b_dashboard_data.ipynb #63e8b29f
-def explain_data(root=".", model=None, version=None) -> dict:
-    "explain.json (+ local.parquet) of the project, or of a registered version's run; champion's importance when known."
+def explain_data(root=".", model=None, version=None, state: RegistryState | None = None) -> dict:
+    """explain.json (+ local.parquet) of the project's latest run, or a registered version's; the champion's importance when
+    known. `state`: the page's registry state when it has one already (its versions' results are read once)."""
     root = Path(root)
     out = {"version": version, "champion": None, "champion_importance": None}
-    st = None
+    st = state
     try:
-        if version is not None or (root / "mlflow.db").exists() or (root / "settings.ini").exists():
+        if st is None and (version is not None or (root / "mlflow.db").exists() or (root / "settings.ini").exists()):
             st = registry_state(root, model)
     except Exception: st = None
     if version is not None:
         if st is None or not any(r["version"] == str(version) for r in st.versions):
             raise MlopsError(f"version {version} is not a registered version of '{model or 'the model'}'.")
         res = version_results(root, st, version)
-        if not res.get("explain"): raise ResultError(f"no explanations recorded for version {version} (its run has no reports/explain.json).")
-        out["explain"], out["source"] = res["explain"], res["source"]
-        out["local"] = read_result(root, "local") if res["source"].startswith("project") and result_path(root, "local").exists() else None
+        if not res.get("explain"): raise ResultError(f"no explanations kept with version {version}: {res['source']}.")
+        out["explain"], out["source"], out["local"] = res["explain"], res["source"], None  # the rows sampled in explain.json
     else:
         out["explain"], out["source"] = read_result(root, "explain"), "project reports/"
         out["local"] = maybe_result(root, "local")
@@ -245,5 +214,14 @@ def explain_data(root=".", model=None, version=None) -> dict:
     return out
 
 # %% ../nbs/16b_dashboard_data.ipynb #5c7acbab
-def fairness_data(root=".") -> dict:
-    return {"fairness": read_result(root, "fairness"), "gates": maybe_result(root, "gates"), "mitigation": maybe_result(root, "mitigation")}
+def fairness_data(root=".", model=None, version=None) -> dict:
+    "fairness.json, gates.json and mitigation.json of the project's latest run, or the ones kept with a registered version."
+    if version is None:
+        reg = maybe_result(root, "registry")
+        return {"fairness": read_result(root, "fairness"), "gates": maybe_result(root, "gates"), "mitigation": maybe_result(root, "mitigation"),
+                "version": str(reg["version"]) if reg else None, "source": "project reports/"}
+    st = registry_state(root, model)
+    res = version_results(root, st, version)
+    if not res: raise MlopsError(f"version {version} is not a registered version of '{st.model}'.")
+    if not res.get("fairness"): raise ResultError(f"no fairness results kept with version {version}: {res['source']}.")
+    return {k: res.get(k) for k in ("fairness", "gates", "mitigation", "version", "source")}

@@ -254,7 +254,7 @@ def registry_panel(root=".", model=None, version=None, user=None):
     actions.add_class("mlops-actions")
     body = [html_w("<h3>Versions</h3>"), versions_w, champ_w, pick, compare, actions, html_w("<h3>Audit history</h3>"), audit_w]
     sub = f"model '{state.model}' · {len(state.versions)} versions · champion " + (f"v{state.champion}" if state.champion else "none")
-    return frame("registry", sub, body, root, ("registry", "gates", "explain", "fairness"))
+    return frame("registry", sub, body, root, ("registry", "history", "drift"))  # each version's results: from its run (see Metrics)
 
 # %% ../nbs/16c_panels.ipynb #582ec13e
 def _sigmoid(x): return 1 / (1 + math.exp(-x))
@@ -349,7 +349,7 @@ def explain_panel(root=".", model=None, version=None):
     elif d["champion"] and d["champion"] == d["version"]:
         body.append(message_w("empty", f"This is the champion (v{d['champion']}); nothing to compare with."))
     elif d["champion"]:
-        body.append(message_w("empty", f"No explanations recorded for champion v{d['champion']} (its MLflow run has no reports/explain.json)."))
+        body.append(message_w("empty", f"No explanations kept with champion v{d['champion']} (registered before mlops_nb kept results per version)."))
     else: body.append(message_w("empty", "No champion yet — run `dvc repro`, then approve a challenger in the registry review."))
     return frame("explain", f"{vtxt} · results from {d['source']}", body, root, ("explain", "local"))
 
@@ -358,14 +358,10 @@ def fairness_panel(root=".", model=None, version=None):
     "The fairness panel: feature dropdown, group table and bars with CIs and gate lines, verdicts, mitigation trade-off."
     W = _W()
     root = Path(root)
-    try: d = fairness_data(root)
+    try: d = fairness_data(root, model, version)
     except MlopsError as e: return frame("fairness", "", [message_w("error", str(e))], root, ("fairness",))
     f = d["fairness"]
-    reg = maybe_result(root, "registry")
-    if version is not None and not (reg and str(reg.get("version")) == str(version)):
-        return frame("fairness", "", [message_w("error", f"fairness results of version {version} are not in this project "
-                     f"(reports/ holds version {reg.get('version') if reg else 'none'}); fairness.json is not logged per run.")], root)
-    sub = f"version {reg['version']}" if reg else "the project's latest model"
+    sub = (f"version {d['version']}" if d["version"] else "the project's latest model") + f" · results from {d['source']}"
     if f.get("skipped") or not f.get("features"):
         return frame("fairness", sub, [message_w("empty", f"No fairness analysis: {f.get('skipped') or 'no sensitive features'} "
                      "(set data.sensitive in params.yaml and run `dvc repro`).")], root, ("fairness",))
@@ -375,7 +371,7 @@ def fairness_panel(root=".", model=None, version=None):
     sel = W.Dropdown(options=feats, value=feats[0], description="Sensitive feature", style={"description_width": "8rem"})
     sel.add_class("mlops-fairness-feature")
     tbl, img, summ, gt = html_w("", "mlops-fairness-groups"), image_w(b"", "mlops-fairness-plot"), html_w(""), html_w("", "mlops-fairness-gates")
-    key = ("fair", *result_stamp(root, "fairness"))
+    key = ("fair", *result_stamp(root, "fairness")) if version is None else ("fair", "version", d["source"])
     def show(*_):
         ft = sel.value; ff = f["features"][ft]; fg = fairness_gates(gates, ft)
         excl = ", ".join(f"{e['group']} ({e['count']} rows)" for e in ff.get("excluded", []))
@@ -390,7 +386,7 @@ def fairness_panel(root=".", model=None, version=None):
                                     f'{fmt(f.get("ci"))} intervals.</div>'), sel,
             html_w("<h3>Groups</h3>"), tbl, img, html_w("<h3>Disparities</h3>"), summ, html_w("<h3>Gate verdicts</h3>"), gt,
             html_w("<h3>Mitigation trade-off</h3>"), html_w(mitigation_html(d["mitigation"]), "mlops-mitigation-box"), html_w(notes)]
-    return frame("fairness", sub, body, root, ("fairness", "gates", "mitigation"))
+    return frame("fairness", sub, body, root, ("fairness", "gates", "mitigation") if version is None else ())
 
 # %% ../nbs/16c_panels.ipynb #025e7db4
 def drift_panel(root=".", model=None, version=None):

@@ -13,7 +13,7 @@ from .config import Settings
 
 # %% auto #0
 __all__ = ['RESULTS', 'ResultError', 'Result', 'version_path', 'check_schema', 'parse_result', 'result_path', 'result_stamp',
-           'read_result', 'maybe_result', 'log_version_results', 'version_result']
+           'read_result', 'maybe_result', 'log_version_results', 'version_result', 'logged_results']
 
 # %% ../nbs/18_results.ipynb #cd7b8507
 class ResultError(MlopsError):
@@ -145,3 +145,17 @@ def version_result(settings: Settings, run_id: str | None, version, kind: str) -
             text = Path(client.download_artifacts(run_id, path, d)).read_text(encoding="utf-8")
     except (MlflowException, OSError): return None
     return parse_result(kind, text, f"run {run_id} artifact {path}")
+
+# %% ../nbs/18_results.ipynb #7f46c6b9
+def logged_results(settings: Settings, run_id: str | None, version) -> dict:
+    "Every result kept for `version` (in its run `run_id`) as {kind: content}, from one download of `versions/N/`; {} when none."
+    if not run_id: return {}
+    import mlflow
+    from mlflow.exceptions import MlflowException
+    client = mlflow.MlflowClient(settings.tracking_uri, settings.registry_uri)
+    try:
+        with tempfile.TemporaryDirectory() as d:
+            folder = Path(client.download_artifacts(run_id, f"versions/{version}", d))
+            return {kind: parse_result(kind, (folder / r.path).read_text(encoding="utf-8"), f"run {run_id} artifact {version_path(version, kind)}")
+                    for kind, r in RESULTS.items() if r.kept and (folder / r.path).is_file()}
+    except (MlflowException, OSError): return {}

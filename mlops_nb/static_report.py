@@ -7,7 +7,7 @@ from pathlib import Path
 
 from .core import MlopsError, atomic_write
 from .results import maybe_result, read_result
-from .dashboard_data import comparison, explain_data, fairness_data, pick_challenger, registry_state
+from .dashboard_data import RegistryState, comparison, explain_data, fairness_data, pick_challenger, registry_state
 from .views import (CSS, DASHBOARDS, SORTS, TITLES, audit_table, compare_sections, drift_table, drift_verdict, esc,
                             fairness_gates, fairness_group_table, fairness_summary_table, fairness_verdict, fig_dependence,
                             fig_distribution, fig_fairness, fig_history, fig_importance, fig_waterfall, gates_table, img_tag,
@@ -17,8 +17,8 @@ from .views import (CSS, DASHBOARDS, SORTS, TITLES, audit_table, compare_section
 __all__ = ['write_static_report', 'add_commands']
 
 # %% ../nbs/16d_static_report.ipynb #e98f4a19
-def _static_registry(root) -> tuple[str, str]:
-    st = registry_state(root, user="viewer")
+def _static_registry(root, st) -> tuple[str, str]:
+    if isinstance(st, MlopsError): raise st
     if not st.versions: return f"model '{st.model}'", f'<div class="mlops-empty">No registered model \'{esc(st.model)}\' yet — run `dvc repro`.</div>'
     chall = pick_challenger(st)
     parts = ["<h3>Versions</h3>", versions_table(st)]
@@ -29,8 +29,8 @@ def _static_registry(root) -> tuple[str, str]:
     return f"model '{st.model}' · champion v{st.champion or '—'} · challenger v{chall}", "".join(parts)
 
 # %% ../nbs/16d_static_report.ipynb #9171b8eb
-def _static_explain(root) -> tuple[str, str]:
-    d = explain_data(root)
+def _static_explain(root, st) -> tuple[str, str]:
+    d = explain_data(root, state=st if isinstance(st, RegistryState) else None)
     ex = d["explain"]; unit = ex.get("unit") or "model output"; feats = list(ex.get("features") or ex["importance"])
     vtxt = f"version {d['version']}" if d["version"] else "the project's latest model"
     parts = [img_tag(png_bytes(fig_importance(ex["importance"], f"Mean |SHAP| — {vtxt}", unit)), "importance", "mlops-importance-plot")]
@@ -51,7 +51,7 @@ def _static_explain(root) -> tuple[str, str]:
     return vtxt, "".join(parts)
 
 # %% ../nbs/16d_static_report.ipynb #632d10fb
-def _static_fairness(root) -> tuple[str, str]:
+def _static_fairness(root, st) -> tuple[str, str]:
     d = fairness_data(root); f = d["fairness"]
     if not f.get("features"): return "", f'<div class="mlops-empty">No fairness analysis: {esc(f.get("skipped") or "no sensitive features")}.</div>'
     parts = [fairness_verdict(d["gates"])]
@@ -63,7 +63,7 @@ def _static_fairness(root) -> tuple[str, str]:
     return f"{f.get('n')} test rows", "".join(parts)
 
 # %% ../nbs/16d_static_report.ipynb #0cd93f09
-def _static_drift(root) -> tuple[str, str]:
+def _static_drift(root, st) -> tuple[str, str]:
     d = read_result(root, "drift")
     rn, cn = d["reference"].get("name") or "reference", d["current"].get("name") or "current"
     parts = [drift_verdict(d), drift_table(d), "<h3>Most drifted columns</h3>"]
@@ -88,9 +88,11 @@ def write_static_report(root=".", out=None) -> Path:
     root = Path(root); out = Path(out) if out else root / "reports" / "dashboards"
     out.mkdir(parents=True, exist_ok=True)
     pages = {"registry": _static_registry, "explain": _static_explain, "fairness": _static_fairness, "drift": _static_drift}
+    try: st = registry_state(root, user="viewer")  # read once for the bundle: each version's results are downloaded once
+    except MlopsError as e: st = e
     status = {}
     for kind, fn in pages.items():
-        try: sub, body = fn(root); status[kind] = "ok"
+        try: sub, body = fn(root, st); status[kind] = "ok"
         except MlopsError as e: sub, body = "", f'<div class="mlops-error">{esc(e)}</div>'; status[kind] = str(e)
         with atomic_write(out / f"{kind}.html") as t: t.write_text(_page(kind, sub, body), encoding="utf-8")
     items = "".join(f'<li><a href="{k}.html">{TITLES[k]}</a>' + ("" if status[k] == "ok" else f' <span class="mlops-muted">({esc(status[k])})</span>')

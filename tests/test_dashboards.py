@@ -26,6 +26,7 @@ from sklearn.linear_model import LogisticRegression
 from mlops_nb import dashboard_data, dashboards, panels as P, registry as R, results, static_report, tracking
 from mlops_nb.config import MlflowSettings, Settings, load_settings
 from mlops_nb.core import MlopsError
+from mlops_nb.results import log_version_results
 
 
 # ---------------------------------------------------------------- helpers
@@ -110,7 +111,8 @@ def write_results(d: Path, version: str):
 
 
 def make_project(d: Path, versions=(0.88, 0.91), promote_first=True) -> Settings:
-    "settings.ini, roles.yaml, results and registered versions (v1 champion, v2 challenger) in `d`."
+    """settings.ini, roles.yaml, results and registered versions (v1 champion, v2 challenger) in `d`; each version's results kept
+    with it under versions/N/ (an older layout, reports/explain.json in the run, is there too and must not be read)."""
     d.mkdir(parents=True, exist_ok=True)
     (d / "settings.ini").write_text(f"[mlflow]\ntracking_uri = sqlite:///{d}/mlflow.db\nmodel_name = demo\nexperiment = demo\n"
                                     f"artifact_root = {d}/mlartifacts\n")
@@ -129,9 +131,11 @@ def make_project(d: Path, versions=(0.88, 0.91), promote_first=True) -> Settings
                             "reports/explain.json")
         mv = mlflow.register_model(info.model_uri, "demo", tags={"validation_status": "passed", "test_roc_auc": str(auc), "test_accuracy": "0.8"})
         R.seal_version(S, mv.version); vs.append(str(mv.version))
+        write_results(d, vs[-1])
+        log_version_results(S, run.info.run_id, vs[-1], d)  # as the register stage does: the version's results kept with it
     if promote_first and vs: R.promote(S, vs[0], "first model", user="alice")
     if len(vs) > 1: mlflow.MlflowClient().set_registered_model_alias("demo", "challenger", vs[-1])
-    write_results(d, vs[-1] if vs else "1")
+    if not vs: write_results(d, "1")
     return S
 
 
@@ -191,7 +195,7 @@ def test_registry_panel_shows_versions_comparison_and_history(project):
     assert one(p, "mlops-challenger-select").value == "2"  # @challenger preselected
     metrics = texts(one(p, "mlops-compare"))
     assert "0.88" in metrics and "0.91" in metrics and "+0.0300" in metrics  # both AUCs and the delta
-    assert "performance.floor[roc_auc]" in t and "equalized_odds_difference" in t  # gates of v2 (project reports)
+    assert "performance.floor[roc_auc]" in t and "equalized_odds_difference" in t  # gates of v2 (kept with v2)
     assert "commit0" in t and "commit1" in t and "mlops-params-diff" in t  # lineage + params diff
     assert "dana" in one(p, "mlops-identity").value and "view only" in one(p, "mlops-identity").value
     assert "first model" in one(p, "mlops-audit").value
@@ -345,6 +349,32 @@ def test_index_links(project):
     t = texts(P.index_panel(d))
     for k in ("registry", "explain", "fairness", "drift"): assert f'href="{k}.ipynb"' in t
     assert 'href="registry.ipynb?model=demo&amp;version=2"' in t
+
+
+def test_fairness_and_explain_pages_of_a_version_show_its_kept_results(project):
+    d, _ = project
+    t = texts(P.fairness_panel(d, version="1"))
+    assert "version 1 · results from version 1's results" in t and "(1 of 1 pass)" in t and 'class="mlops-error"' not in t
+    assert "version 1 · results from version 1's results" in texts(P.explain_panel(d, version="1"))
+    assert "version 9 is not a registered version of 'demo'" in texts(P.fairness_panel(d, version="9"))
+
+def test_a_page_reads_each_versions_results_once(project, monkeypatch):
+    "A page build downloads each version's results once (all kinds in one download), also when the challenger changes."
+    d, _ = project
+    calls, real = [], mlflow.MlflowClient.download_artifacts
+    def counting(self, run_id, path, dst_path=None):
+        calls.append(path); return real(self, run_id, path, dst_path)
+    monkeypatch.setattr(mlflow.MlflowClient, "download_artifacts", counting)
+    p = P.registry_panel(d, user="alice")
+    assert sorted(calls) == ["versions/1", "versions/2"], calls
+    pick = one(p, "mlops-challenger-select"); pick.value = "1"; pick.value = "2"
+    assert sorted(calls) == ["versions/1", "versions/2"], calls
+    calls.clear()
+    assert one(P.explain_panel(d), "mlops-importance-compare-plot").value[:4] == b"\x89PNG"  # the champion's importance
+    assert calls == ["versions/1"], calls
+    calls.clear()
+    static_report.write_static_report(d, d / "static-once")
+    assert sorted(calls) == ["versions/1", "versions/2"], calls  # the registry page; explain reads the champion in its own build
 
 
 def test_static_report(project, tmp_path):
