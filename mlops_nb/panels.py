@@ -10,15 +10,17 @@ from .core import MlopsError
 from .config import load_settings
 from .results import RESULTS, maybe_result, read_result, result_path, result_stamp
 from .dashboard_data import (comparison, explain_data, fairness_data, in_voila, pick_challenger, registry_state)
-from .views import (CSS, DASHBOARDS, SORTS, TITLES, audit_table, cached_png, compare_sections, drift_table, drift_verdict,
-                            esc, fairness_gates, fairness_group_table, fairness_summary_table, fairness_verdict, fig_beeswarm,
-                            fig_dependence, fig_distribution, fig_fairness, fig_history, fig_importance, fig_waterfall, fmt,
-                            gates_table, mitigation_html, shap_compare_table, table_html, versions_table)
+from .views import (CSS, DASHBOARDS, SORTS, TITLES, audit_table, cached_png, champion_line, column_info_html, compare_sections,
+                            drift_names, drift_table, drift_verdict, esc, explain_features, explain_unit, fairness_about_html,
+                            fairness_gates, fairness_gates_html, fairness_groups_html, fairness_summary_table, fairness_verdict,
+                            fig_beeswarm, fig_distribution, fig_fairness, fig_feature_dependence, fig_history, fig_importance,
+                            fig_importance_vs_champion, fig_row_waterfall, findings_table, fmt, header_html, history_table,
+                            message_html, mitigation_html, most_drifted, no_fairness_text, no_model_text, row_output,
+                            shap_compare_table, table_html, version_label, versions_table)
 
 # %% auto #0
-__all__ = ['PANELS', 'WARM', 'html_w', 'image_w', 'message_w', 'show_panel', 'link', 'header_html', 'footer_html', 'frame',
-           'show_in_sidecar', 'prefetch', 'warm_up', 'registry_panel', 'explain_panel', 'fairness_panel', 'drift_panel',
-           'index_panel']
+__all__ = ['PANELS', 'WARM', 'html_w', 'image_w', 'message_w', 'show_panel', 'link', 'footer_html', 'frame', 'show_in_sidecar',
+           'prefetch', 'warm_up', 'registry_panel', 'explain_panel', 'fairness_panel', 'drift_panel', 'index_panel']
 
 # %% ../nbs/16c_panels.ipynb #eb966684
 def _W():
@@ -52,7 +54,7 @@ def _fit(change):
 # %% ../nbs/16c_panels.ipynb #26881b99
 def message_w(kind: str, text: str):
     "A message box: kind 'error' (mlops-error), 'empty' (mlops-empty) or 'ok' (mlops-ok)."
-    return html_w(f'<div class="mlops-{kind}">{esc(text)}</div>', f"mlops-{kind}-box")
+    return html_w(message_html(kind, text), f"mlops-{kind}-box")
 
 # %% ../nbs/16c_panels.ipynb #e92300b0
 def show_panel(build, *args, **kwargs):
@@ -77,15 +79,6 @@ def link(kind: str, model=None, version=None) -> str:
     q = {k: v for k, v in (("model", model), ("version", version)) if v not in (None, "")}
     return f"{kind}.ipynb" + (f"?{urlencode(q)}" if q else "")
 
-# %% ../nbs/16c_panels.ipynb #94cea9d8
-def header_html(kind: str, subtitle: str = "", nav: bool | None = None) -> str:
-    nav = in_voila() if nav is None else nav
-    links = ""
-    if nav:
-        links = '<div class="mlops-nav">' + "".join(f'<a href="{link(k)}">{TITLES[k]}</a>' for k in ("index", *DASHBOARDS)) + "</div>"
-    return (f'<style>{CSS}</style><div class="mlops-header"><h2>{esc(TITLES[kind])}</h2>'
-            f'<div class="mlops-sub">{esc(subtitle)}</div>{links}</div>')
-
 # %% ../nbs/16c_panels.ipynb #062d6c17
 def footer_html(root, kinds) -> str:
     parts = []
@@ -96,10 +89,11 @@ def footer_html(root, kinds) -> str:
     return f'<div class="mlops-footer">Read from {esc(", ".join(parts) or "no result files")}. Nothing is recomputed here.</div>'
 
 # %% ../nbs/16c_panels.ipynb #901954f5
-def frame(kind: str, subtitle: str, body: list, root=".", sources=()):
-    "The common frame of every panel: a VBox with classes `mlops-dashboard mlops-<kind>`."
+def frame(kind: str, subtitle: str, body: list, root=".", sources=(), nav: bool | None = None):
+    "The common frame of every panel: a VBox with classes `mlops-dashboard mlops-<kind>`; links to every page in Voila (`nav`)."
     W = _W()
-    box = W.VBox([html_w(header_html(kind, subtitle), "mlops-header-box"), *body, html_w(footer_html(root, sources), "mlops-footer-box")],
+    head = f"<style>{CSS}</style>" + header_html(kind, subtitle, link if (in_voila() if nav is None else nav) else None)
+    box = W.VBox([html_w(head, "mlops-header-box"), *body, html_w(footer_html(root, sources), "mlops-footer-box")],
                  layout=W.Layout(width="100%", max_width="1180px"))
     box.add_class("mlops-dashboard"); box.add_class(f"mlops-{kind}")
     return box
@@ -150,8 +144,7 @@ def registry_panel(root=".", model=None, version=None, user=None):
     except MlopsError as e:
         return frame("registry", "", [message_w("error", str(e))], root)
     if not state.versions:
-        return frame("registry", f"model '{state.model}'", [message_w("empty", f"No registered model '{state.model}' yet — run "
-                     "`dvc repro` (its register stage registers a version), then approve a challenger here.")], root, ("registry",))
+        return frame("registry", f"model '{state.model}'", [message_w("empty", no_model_text(state.model))], root, ("registry",))
     try: chosen = pick_challenger(state, version)
     except MlopsError as e:
         return frame("registry", f"model '{state.model}'", [message_w("error", str(e))], root)
@@ -212,9 +205,7 @@ def registry_panel(root=".", model=None, version=None, user=None):
     def render(st, chosen_v):
         ui["state"] = st
         versions_w.value = versions_table(st)
-        champ_w.value = (f'<div>Champion: <b>v{esc(st.champion)}</b>' +
-                         (f' · earlier champions: {esc(", ".join(st.previous_champions))}' if st.previous_champions else "") + "</div>"
-                         if st.champion else f'<div class="mlops-empty">No champion yet — run `dvc repro`, then approve a challenger.</div>')
+        champ_w.value = champion_line(st)
         may = [a for a, ok in st.allowed.items() if ok]
         ident_w.value = (f'<div>Signed in as <b>{esc(st.user)}</b> (role <b>{esc(st.role)}</b>, from '
                          f'{esc(st.identity_source)}): ' + (f'you may {", ".join(may)}.' if may else "view only.") + "</div>")
@@ -240,9 +231,9 @@ def registry_panel(root=".", model=None, version=None, user=None):
                        f'audit seq {esc(d.audit["seq"])}.</div>')
                 comment.value = ""
             except MlopsError as e:
-                msg = f'<div class="mlops-error">{esc(e)}</div>'
+                msg = message_html("error", e)
             try: render(registry_state(root, st.model, R.Identity(st.user, st.identity_source)), v)
-            except MlopsError as e: msg += f'<div class="mlops-error">{esc(e)}</div>'
+            except MlopsError as e: msg += message_html("error", e)
             status.value = msg  # last: once it shows, the view is already re-read
         return run
 
@@ -271,8 +262,8 @@ def explain_panel(root=".", model=None, version=None):
     root = Path(root)
     try: d = explain_data(root, model, version)
     except MlopsError as e: return frame("explain", "", [message_w("error", str(e))], root, ("explain",))
-    ex = d["explain"]; unit = ex.get("unit") or "model output"; feats = list(ex.get("features") or ex["importance"])
-    vtxt = f"version {d['version']}" if d["version"] else "the project's latest model"
+    ex = d["explain"]; unit = explain_unit(ex); feats = explain_features(ex)
+    vtxt = version_label(d["version"])
     fkey = ("explain", d["source"], d["version"], json.dumps(ex.get("importance"), sort_keys=True)[:200])
     body = [html_w(f'<div class="mlops-explain-summary">{esc(ex.get("explainer"))} on {esc(ex.get("model"))}: '
                    f'{fmt(ex.get("n_sample"))} of {fmt(ex.get("n_rows"))} test rows explained '
@@ -294,7 +285,6 @@ def explain_panel(root=".", model=None, version=None):
         body += [html_w("<h3>Beeswarm</h3>"), image_w(cached_png(fkey + ("bee", len(sdf)), lambda: fig_beeswarm(sdf, data, feats, unit)), "mlops-beeswarm-plot")]
     rows = _local_rows(ex)
     if rows:
-        vals = loc["values"]; outs = loc.get("output") or [None] * len(rows)
         colsel = W.Dropdown(options=["(no filter)"] + feats, description="Filter on", style={"description_width": "5rem"})
         valsel = W.Dropdown(options=[], description="equals", style={"description_width": "4rem"}, disabled=True)
         rowsel = W.Dropdown(options=rows, value=rows[0], description="Row", style={"description_width": "5rem"})
@@ -312,15 +302,12 @@ def explain_panel(root=".", model=None, version=None):
                 rowsel.options = keep or rows
         def show_row(*_):
             if rowsel.value is None: return
-            i = rows.index(rowsel.value); o = outs[i]
-            contrib = dict(zip(feats, vals[i]))
-            base = ex.get("expected_value") or 0.0
-            o = o if o is not None else base + sum(vals[i])
+            i = rows.index(rowsel.value); o = row_output(ex, i); base = ex.get("expected_value") or 0.0
             prob = f" → probability {_sigmoid(o):.3f}" if unit == "log-odds" else ""
             row_desc = ", ".join(f"{k}={loc['data'][k][i]}" for k in list(loc.get("data", {}))[:6])
             pred_w.value = (f'<div>Row {esc(rowsel.value)}: model output <b>{o:.3f}</b> {esc(unit)}{prob} '
                             f'(expected value {base:.3f}). <span class="mlops-muted">{esc(row_desc)}</span></div>')
-            wf_w.value = cached_png(fkey + ("wf", rowsel.value), lambda: fig_waterfall(contrib, base, o, unit, f"Why row {rowsel.value} got {o:.3f}"))
+            wf_w.value = cached_png(fkey + ("wf", rowsel.value), lambda: fig_row_waterfall(ex, i))
         colsel.observe(filt, "value"); valsel.observe(filt, "value"); rowsel.observe(show_row, "value")
         show_row()
         body += [html_w("<h3>One row: waterfall and prediction</h3>"), W.HBox([colsel, valsel]), rowsel, pred_w, wf_w]
@@ -329,22 +316,17 @@ def explain_panel(root=".", model=None, version=None):
         depsel.add_class("mlops-dependence-feature")
         dep_w = image_w(b"", "mlops-dependence-plot")
         def show_dep(*_):
-            f = depsel.value; j = feats.index(f)
-            dep_w.value = cached_png(fkey + ("dep", f), lambda: fig_dependence(loc["data"].get(f, []), [v[j] for v in vals], f, unit))
+            f = depsel.value
+            dep_w.value = cached_png(fkey + ("dep", f), lambda: fig_feature_dependence(ex, f))
         depsel.observe(show_dep, "value"); show_dep()
-        base0 = ex.get("expected_value") or 0.0
-        def _wf(i):
-            o = outs[i] if outs[i] is not None else base0 + sum(vals[i])
-            return lambda: fig_waterfall(dict(zip(feats, vals[i])), base0, o, unit, f"Why row {rows[i]} got {o:.3f}")
-        prefetch([(fkey + ("dep", f), lambda f=f: fig_dependence(loc["data"].get(f, []), [v[feats.index(f)] for v in vals], f, unit))
-                  for f in depsel.options] + [(fkey + ("wf", rows[i]), _wf(i)) for i in range(min(10, len(rows)))])
+        prefetch([(fkey + ("dep", f), lambda f=f: fig_feature_dependence(ex, f)) for f in depsel.options] +
+                 [(fkey + ("wf", rows[i]), lambda i=i: fig_row_waterfall(ex, i)) for i in range(min(10, len(rows)))])
         body += [html_w("<h3>Dependence</h3>"), depsel, dep_w]
     else: body.append(message_w("empty", "No per-row explanations in explain.json (local block): waterfall and dependence plots need them."))
     body.append(html_w("<h3>Compared with the champion</h3>"))
     if d["champion_importance"]:
-        body.append(image_w(cached_png(fkey + ("cmp", d["champion"]), lambda: fig_importance(
-            ex["importance"], f"Mean |SHAP|: {vtxt} vs champion v{d['champion']}", unit, d["champion_importance"],
-            (vtxt, f"champion v{d['champion']}"))), "mlops-importance-compare-plot"))
+        body.append(image_w(cached_png(fkey + ("cmp", d["champion"]), lambda: fig_importance_vs_champion(
+            ex, d["champion_importance"], vtxt, d["champion"])), "mlops-importance-compare-plot"))
         body.append(html_w(shap_compare_table({"explain": {"importance": d["champion_importance"]}}, {"explain": ex}), "mlops-importance-compare"))
     elif d["champion"] and d["champion"] == d["version"]:
         body.append(message_w("empty", f"This is the champion (v{d['champion']}); nothing to compare with."))
@@ -361,10 +343,9 @@ def fairness_panel(root=".", model=None, version=None):
     try: d = fairness_data(root, model, version)
     except MlopsError as e: return frame("fairness", "", [message_w("error", str(e))], root, ("fairness",))
     f = d["fairness"]
-    sub = (f"version {d['version']}" if d["version"] else "the project's latest model") + f" · results from {d['source']}"
+    sub = f"{version_label(d['version'])} · results from {d['source']}"
     if f.get("skipped") or not f.get("features"):
-        return frame("fairness", sub, [message_w("empty", f"No fairness analysis: {f.get('skipped') or 'no sensitive features'} "
-                     "(set data.sensitive in params.yaml and run `dvc repro`).")], root, ("fairness",))
+        return frame("fairness", sub, [message_w("empty", no_fairness_text(f))], root, ("fairness",))
     feats = list(f["features"])
     gates = d["gates"]
     verdict = fairness_verdict(gates)
@@ -373,19 +354,16 @@ def fairness_panel(root=".", model=None, version=None):
     tbl, img, summ, gt = html_w("", "mlops-fairness-groups"), image_w(b"", "mlops-fairness-plot"), html_w(""), html_w("", "mlops-fairness-gates")
     key = ("fair", *result_stamp(root, "fairness")) if version is None else ("fair", "version", d["source"])
     def show(*_):
-        ft = sel.value; ff = f["features"][ft]; fg = fairness_gates(gates, ft)
-        excl = ", ".join(f"{e['group']} ({e['count']} rows)" for e in ff.get("excluded", []))
-        tbl.value = fairness_group_table(ff) + (f'<div class="mlops-muted">Excluded from gates (fewer than {f.get("min_group_size")} rows): {esc(excl)}</div>' if excl else "")
-        img.value = cached_png(key + (ft,), lambda: fig_fairness(ff, fg, ft))
+        ft = sel.value; ff = f["features"][ft]
+        tbl.value = fairness_groups_html(f, ft)
+        img.value = cached_png(key + (ft,), lambda: fig_fairness(ff, fairness_gates(gates, ft), ft))
         summ.value = fairness_summary_table(ff)
-        gt.value = gates_table({"gates": fg}, cls="mlops-fairness-gates-table") if fg else '<div class="mlops-muted">No fairness gate on this feature.</div>'
+        gt.value = fairness_gates_html(gates, ft)
     sel.observe(show, "value"); show()
     prefetch([(key + (ft,), lambda ft=ft: fig_fairness(f["features"][ft], fairness_gates(gates, ft), ft)) for ft in feats])
-    notes = "".join(f'<div class="mlops-muted">{esc(v)}</div>' for v in (f.get("notes") or {}).values())
-    body = [html_w(verdict), html_w(f'<div>{fmt(f.get("n"))} test rows; {f.get("n_boot")} bootstrap resamples, '
-                                    f'{fmt(f.get("ci"))} intervals.</div>'), sel,
+    body = [html_w(verdict), html_w(fairness_about_html(f)), sel,
             html_w("<h3>Groups</h3>"), tbl, img, html_w("<h3>Disparities</h3>"), summ, html_w("<h3>Gate verdicts</h3>"), gt,
-            html_w("<h3>Mitigation trade-off</h3>"), html_w(mitigation_html(d["mitigation"]), "mlops-mitigation-box"), html_w(notes)]
+            html_w("<h3>Mitigation trade-off</h3>"), html_w(mitigation_html(d["mitigation"]), "mlops-mitigation-box")]
     return frame("fairness", sub, body, root, ("fairness", "gates", "mitigation") if version is None else ())
 
 # %% ../nbs/16c_panels.ipynb #025e7db4
@@ -405,17 +383,15 @@ def drift_panel(root=".", model=None, version=None):
     tbl = html_w(drift_table(d), "mlops-drift-columns")
     sort.observe(lambda ch: setattr(tbl, "value", drift_table(d, sort.value)), "value")
     cols = {c["column"]: c for c in d["columns"]}
-    order = sorted(cols, key=lambda k: SORTS[next(iter(SORTS))](cols[k]))
+    order = [c["column"] for c in most_drifted(d)]
     colsel = W.Dropdown(options=order, description="Column", style={"description_width": "4rem"})
     colsel.add_class("mlops-drift-column")
     dist = image_w(b"", "mlops-drift-hist"); col_info = html_w("", "mlops-drift-column-info")
-    rn, cn = d["reference"].get("name") or "reference", d["current"].get("name") or "current"
+    rn, cn = drift_names(d)
     def show(*_):
         c = cols[colsel.value]
         dist.value = cached_png(key + (c["column"],), lambda: fig_distribution(c, rn, cn))
-        mi, oor = c.get("missing") or {}, c.get("out_of_range") or {}
-        col_info.value = (f'<div class="mlops-muted">missing: reference {fmt(mi.get("reference"))}, current {fmt(mi.get("current"))}; '
-                          f'out of range: {fmt(oor.get("share"))}; new categories: {esc(", ".join(map(str, c.get("new_categories") or [])) or "none")}</div>')
+        col_info.value = column_info_html(c)
     colsel.observe(show, "value"); show()
     prefetch([(key + (c,), lambda c=c: fig_distribution(cols[c], rn, cn)) for c in order])
     body = [html_w(drift_verdict(d)), html_w(f'<div class="mlops-muted">mode {esc(d.get("mode"))}, created {esc(d.get("created"))}</div>'),
@@ -423,24 +399,18 @@ def drift_panel(root=".", model=None, version=None):
     body.append(html_w("<h3>Prediction drift</h3>"))
     if d.get("prediction"):
         p = d["prediction"]
-        body += [html_w(drift_table({"columns": [p]}).replace("mlops-drift-table", "mlops-prediction-drift-table")),
+        body += [html_w(drift_table({"columns": [p]}, cls="mlops-prediction-drift-table")),
                  image_w(cached_png(key + ("__prediction__",), lambda: fig_distribution(p, rn, cn)), "mlops-prediction-drift-plot")]
     else: body.append(message_w("empty", "No prediction drift in this report (the model's scores were not part of it)."))
-    if d.get("findings"):
-        body += [html_w("<h3>Findings</h3>"), html_w(table_html(["column", "kind", "message", "count", "share"],
-                 [[x.get("column"), x.get("kind"), x.get("message"), x.get("count"), x.get("share")] for x in d["findings"]], "mlops-drift-findings"))]
+    if d.get("findings"): body += [html_w("<h3>Findings</h3>"), html_w(findings_table(d))]
     body.append(html_w("<h3>Monitoring history</h3>"))
     if isinstance(hist, MlopsError): body.append(message_w("error", str(hist)))
     elif hist:
         hkey = ("hist", *result_stamp(root, "history"))
         body.append(image_w(cached_png(hkey, lambda: fig_history(hist, d.get("threshold_share"))), "mlops-drift-history-plot"))
-        body.append(html_w(table_html(["batch", "created", "rows", "model", "drifted", "share", "dataset drift", "prediction drift", "retrain"],
-            [[e.get("batch"), (e.get("created") or "")[:16], e.get("rows"), f"{(e.get('model') or {}).get('version', '—')}",
-              e.get("n_drifted"), e.get("share_drifted"), "yes" if e.get("dataset_drift") else "no",
-              "—" if not e.get("prediction_drift") else ("yes" if e["prediction_drift"].get("drifted") else "no"),
-              "yes" if e.get("retrain_recommended") else "no"] for e in reversed(hist[-20:])], "mlops-drift-history-table"), "mlops-drift-history"))
+        body.append(html_w(history_table(hist), "mlops-drift-history"))
     else: body.append(message_w("empty", "No batch monitored yet: `mlops-nb monitor BATCH.parquet` appends to monitoring/history.jsonl."))
-    return frame("drift", f"{d['reference'].get('name')} → {d['current'].get('name')}", body, root, ("drift", "history"))
+    return frame("drift", f"{rn} → {cn}", body, root, ("drift", "history"))
 
 # %% ../nbs/16c_panels.ipynb #02064b60
 def index_panel(root=".", model=None, version=None):
@@ -454,7 +424,7 @@ def index_panel(root=".", model=None, version=None):
                      f'<a class="mlops-deep-link" href="{esc(link("registry", st.model, r["version"]))}">review</a> · '
                      f'<a href="{esc(link("explain", st.model, r["version"]))}">explanations</a>'] for r in st.versions]
             parts.append(f"<h3>Versions of {esc(st.model)}</h3>" + table_html(["version", "aliases", "gates", "open"], rows, "mlops-index-versions", raw_cols=(3,)))
-        else: parts.append(f'<div class="mlops-empty">No registered model \'{esc(st.model)}\' yet — run `dvc repro`.</div>')
-    except MlopsError as e: parts.append(f'<div class="mlops-error">{esc(e)}</div>')
+        else: parts.append(message_html("empty", no_model_text(st.model)))
+    except MlopsError as e: parts.append(message_html("error", e))
     parts.append("</div>")
     return frame("index", f"project {root.resolve().name}", [html_w("".join(parts), "mlops-index-box")], root, ("registry",))

@@ -8,10 +8,12 @@ from pathlib import Path
 from .core import MlopsError, atomic_write
 from .results import maybe_result, read_result
 from .dashboard_data import RegistryState, comparison, explain_data, fairness_data, pick_challenger, registry_state
-from .views import (CSS, DASHBOARDS, SORTS, TITLES, audit_table, compare_sections, drift_table, drift_verdict, esc,
-                            fairness_gates, fairness_group_table, fairness_summary_table, fairness_verdict, fig_dependence,
-                            fig_distribution, fig_fairness, fig_history, fig_importance, fig_waterfall, gates_table, img_tag,
-                            mitigation_html, png_bytes, versions_table)
+from .views import (CSS, DASHBOARDS, TITLES, audit_table, champion_line, compare_sections, drift_names, drift_table,
+                            drift_verdict, esc, explain_features, explain_unit, fairness_about_html, fairness_gates, fairness_gates_html,
+                            fairness_groups_html, fairness_summary_table, fairness_verdict, fig_distribution, fig_fairness,
+                            fig_feature_dependence, fig_history, fig_importance, fig_importance_vs_champion, fig_row_waterfall,
+                            findings_table, header_html, history_table, img_tag, message_html, mitigation_html, most_drifted,
+                            no_fairness_text, no_model_text, png_bytes, row_output, version_label, versions_table)
 
 # %% auto #0
 __all__ = ['write_static_report', 'add_commands']
@@ -19,11 +21,9 @@ __all__ = ['write_static_report', 'add_commands']
 # %% ../nbs/16d_static_report.ipynb #e98f4a19
 def _static_registry(root, st) -> tuple[str, str]:
     if isinstance(st, MlopsError): raise st
-    if not st.versions: return f"model '{st.model}'", f'<div class="mlops-empty">No registered model \'{esc(st.model)}\' yet — run `dvc repro`.</div>'
+    if not st.versions: return f"model '{st.model}'", message_html("empty", no_model_text(st.model))
     chall = pick_challenger(st)
-    parts = ["<h3>Versions</h3>", versions_table(st)]
-    parts.append(f'<div>Champion: <b>v{esc(st.champion)}</b>; compared with version <b>{esc(chall)}</b>.</div>' if st.champion else
-                 '<div class="mlops-empty">No champion yet — run `dvc repro`, then approve a challenger.</div>')
+    parts = ["<h3>Versions</h3>", versions_table(st), champion_line(st, chall)]
     for title, body in compare_sections(st, chall, *comparison(root, st, chall)): parts += ([f"<h3>{esc(title)}</h3>"] if title else []) + [body]
     parts += ["<h3>Audit history</h3>", audit_table(st.history)]
     return f"model '{st.model}' · champion v{st.champion or '—'} · challenger v{chall}", "".join(parts)
@@ -31,55 +31,50 @@ def _static_registry(root, st) -> tuple[str, str]:
 # %% ../nbs/16d_static_report.ipynb #9171b8eb
 def _static_explain(root, st) -> tuple[str, str]:
     d = explain_data(root, state=st if isinstance(st, RegistryState) else None)
-    ex = d["explain"]; unit = ex.get("unit") or "model output"; feats = list(ex.get("features") or ex["importance"])
-    vtxt = f"version {d['version']}" if d["version"] else "the project's latest model"
+    ex = d["explain"]; unit = explain_unit(ex); vtxt = version_label(d["version"])
     parts = [img_tag(png_bytes(fig_importance(ex["importance"], f"Mean |SHAP| — {vtxt}", unit)), "importance", "mlops-importance-plot")]
     loc = ex.get("local") or {}
     if loc.get("values"):
-        base = ex.get("expected_value") or 0.0; v0 = loc["values"][0]
-        o = (loc.get("output") or [None])[0]; o = o if o is not None else base + sum(v0)
-        parts += [f"<h3>One row (row {esc(loc['index'][0])}): model output {o:.3f} {esc(unit)}</h3>",
-                  img_tag(png_bytes(fig_waterfall(dict(zip(feats, v0)), base, o, unit, f"Why row {loc['index'][0]} got {o:.3f}")), "waterfall")]
-        parts.append("<h3>Dependence of the top 3 features</h3>")
-        for f in sorted(feats, key=lambda f: -ex["importance"].get(f, 0))[:3]:
-            j = feats.index(f)
-            parts.append(img_tag(png_bytes(fig_dependence(loc["data"].get(f, []), [v[j] for v in loc["values"]], f, unit)), f"dependence {f}"))
+        parts += [f"<h3>One row (row {esc(loc['index'][0])}): model output {row_output(ex, 0):.3f} {esc(unit)}</h3>",
+                  img_tag(png_bytes(fig_row_waterfall(ex, 0)), "waterfall"), "<h3>Dependence of the top 3 features</h3>"]
+        for f in sorted(explain_features(ex), key=lambda f: -ex["importance"].get(f, 0))[:3]:
+            parts.append(img_tag(png_bytes(fig_feature_dependence(ex, f)), f"dependence {f}"))
     if d["champion_importance"]:
         parts += [f"<h3>Compared with champion v{esc(d['champion'])}</h3>",
-                  img_tag(png_bytes(fig_importance(ex["importance"], f"{vtxt} vs champion", unit, d["champion_importance"],
-                                                    (vtxt, f"champion v{d['champion']}"))), "comparison")]
-    return vtxt, "".join(parts)
+                  img_tag(png_bytes(fig_importance_vs_champion(ex, d["champion_importance"], vtxt, d["champion"])), "comparison")]
+    return f"{vtxt} · results from {d['source']}", "".join(parts)
 
 # %% ../nbs/16d_static_report.ipynb #632d10fb
 def _static_fairness(root, st) -> tuple[str, str]:
     d = fairness_data(root); f = d["fairness"]
-    if not f.get("features"): return "", f'<div class="mlops-empty">No fairness analysis: {esc(f.get("skipped") or "no sensitive features")}.</div>'
-    parts = [fairness_verdict(d["gates"])]
+    sub = f"{version_label(d['version'])} · results from {d['source']}"
+    if not f.get("features"): return sub, message_html("empty", no_fairness_text(f))
+    parts = [fairness_verdict(d["gates"]), fairness_about_html(f)]
     for ft, ff in f["features"].items():
-        fg = fairness_gates(d["gates"], ft)
-        parts += [f"<h3>{esc(ft)}</h3>", fairness_group_table(ff), img_tag(png_bytes(fig_fairness(ff, fg, ft)), f"fairness {ft}"),
-                  fairness_summary_table(ff), gates_table({"gates": fg}, cls="mlops-fairness-gates-table") if fg else ""]
+        parts += [f"<h3>{esc(ft)}</h3>", fairness_groups_html(f, ft), img_tag(png_bytes(fig_fairness(ff, fairness_gates(d["gates"], ft), ft)), f"fairness {ft}"),
+                  fairness_summary_table(ff), fairness_gates_html(d["gates"], ft)]
     parts += ["<h3>Mitigation trade-off</h3>", mitigation_html(d["mitigation"])]
-    return f"{f.get('n')} test rows", "".join(parts)
+    return sub, "".join(parts)
 
 # %% ../nbs/16d_static_report.ipynb #0cd93f09
 def _static_drift(root, st) -> tuple[str, str]:
     d = read_result(root, "drift")
-    rn, cn = d["reference"].get("name") or "reference", d["current"].get("name") or "current"
+    rn, cn = drift_names(d)
     parts = [drift_verdict(d), drift_table(d), "<h3>Most drifted columns</h3>"]
-    for c in sorted(d["columns"], key=SORTS[next(iter(SORTS))])[:6]: parts.append(img_tag(png_bytes(fig_distribution(c, rn, cn)), c["column"]))
-    if d.get("prediction"): parts += ["<h3>Prediction drift</h3>", img_tag(png_bytes(fig_distribution(d["prediction"], rn, cn)), "prediction")]
+    for c in most_drifted(d)[:6]: parts.append(img_tag(png_bytes(fig_distribution(c, rn, cn)), c["column"]))
+    if d.get("prediction"):
+        parts += ["<h3>Prediction drift</h3>", drift_table({"columns": [d["prediction"]]}, cls="mlops-prediction-drift-table"),
+                  img_tag(png_bytes(fig_distribution(d["prediction"], rn, cn)), "prediction")]
+    if d.get("findings"): parts += ["<h3>Findings</h3>", findings_table(d)]
     hist = maybe_result(root, "history")
-    if hist: parts += ["<h3>Monitoring history</h3>", img_tag(png_bytes(fig_history(hist, d.get("threshold_share"))), "history")]
+    if hist: parts += ["<h3>Monitoring history</h3>", img_tag(png_bytes(fig_history(hist, d.get("threshold_share"))), "history"), history_table(hist)]
     return f"{rn} → {cn}", "".join(parts)
 
 # %% ../nbs/16d_static_report.ipynb #19b86c68
 def _page(kind, subtitle, body) -> str:
-    nav = '<div class="mlops-nav">' + "".join(f'<a href="{k}.html">{TITLES[k]}</a>' for k in ("index", *DASHBOARDS)) + "</div>"
     return (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{esc(TITLES[kind])}</title><style>{CSS}'
             f'body{{margin:1.5rem auto;max-width:1180px;padding:0 1rem}}</style></head><body class="mlops-dashboard mlops-{kind}">'
-            f'<div class="mlops-header"><h2>{esc(TITLES[kind])}</h2><div class="mlops-sub">{esc(subtitle)}</div>{nav}</div>'
-            f'{body}<div class="mlops-footer">Static snapshot written by mlops_nb at '
+            f'{header_html(kind, subtitle, lambda k: f"{k}.html")}{body}<div class="mlops-footer">Static snapshot written by mlops_nb at '
             f'{time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}.</div></body></html>\n')
 
 # %% ../nbs/16d_static_report.ipynb #0458324d
@@ -93,7 +88,7 @@ def write_static_report(root=".", out=None) -> Path:
     status = {}
     for kind, fn in pages.items():
         try: sub, body = fn(root, st); status[kind] = "ok"
-        except MlopsError as e: sub, body = "", f'<div class="mlops-error">{esc(e)}</div>'; status[kind] = str(e)
+        except MlopsError as e: sub, body = "", message_html("error", e); status[kind] = str(e)
         with atomic_write(out / f"{kind}.html") as t: t.write_text(_page(kind, sub, body), encoding="utf-8")
     items = "".join(f'<li><a href="{k}.html">{TITLES[k]}</a>' + ("" if status[k] == "ok" else f' <span class="mlops-muted">({esc(status[k])})</span>')
                     + "</li>" for k in DASHBOARDS)

@@ -8,12 +8,16 @@ from .core import MlopsError
 
 # %% auto #0
 __all__ = ['CSS', 'DASHBOARDS', 'TITLES', 'COLORS', 'KEY_METRICS', 'FAIR_SUMMARY', 'SORTS', 'esc', 'fmt', 'verdict_html',
-           'table_html', 'png_bytes', 'cached_png', 'img_tag', 'short_times', 'versions_table', 'metrics_compare_table',
-           'gates_table', 'fairness_compare_table', 'top_features', 'shap_compare_table', 'latest_drift_html',
-           'lineage_table', 'audit_table', 'compare_sections', 'fig_importance', 'fig_beeswarm', 'fig_waterfall',
-           'fig_dependence', 'fairness_gates', 'fig_fairness', 'fairness_group_table', 'fairness_summary_table',
-           'mitigation_html', 'fairness_verdict', 'severity', 'rule_text', 'fig_distribution', 'fig_history',
-           'drift_table', 'drift_verdict']
+           'table_html', 'message_html', 'header_html', 'png_bytes', 'cached_png', 'img_tag', 'short_times',
+           'versions_table', 'champion_line', 'no_model_text', 'metrics_compare_table', 'gates_table',
+           'fairness_compare_table', 'top_features', 'shap_compare_table', 'latest_drift_html', 'lineage_table',
+           'audit_table', 'compare_sections', 'explain_unit', 'explain_features', 'version_label', 'fig_importance',
+           'fig_beeswarm', 'fig_waterfall', 'row_output', 'fig_row_waterfall', 'fig_dependence',
+           'fig_feature_dependence', 'fig_importance_vs_champion', 'fairness_gates', 'fig_fairness',
+           'fairness_group_table', 'fairness_groups_html', 'fairness_summary_table', 'fairness_gates_html',
+           'mitigation_html', 'fairness_verdict', 'fairness_about_html', 'no_fairness_text', 'severity', 'rule_text',
+           'fig_distribution', 'fig_history', 'drift_table', 'drift_names', 'most_drifted', 'column_info_html',
+           'findings_table', 'history_table', 'drift_verdict']
 
 # %% ../nbs/16a_views.ipynb #3444f881
 CSS = """
@@ -72,6 +76,18 @@ DASHBOARDS = ("registry", "explain", "fairness", "drift")
 TITLES = {"index": "mlops_nb dashboards", "registry": "Registry review", "explain": "Explainability",
           "fairness": "Fairness", "drift": "Data drift and monitoring"}
 
+# %% ../nbs/16a_views.ipynb #06e09e21
+def message_html(kind: str, text) -> str:
+    "A message box: kind 'error', 'empty' or 'ok' (CSS class `mlops-<kind>`), its text escaped."
+    return f'<div class="mlops-{kind}">{esc(text)}</div>'
+
+# %% ../nbs/16a_views.ipynb #4fe327b8
+def header_html(kind: str, subtitle: str = "", href=None) -> str:
+    "The title bar of page `kind`: title, subtitle and, with `href` (page kind -> URL), links to every page."
+    links = ""
+    if href: links = '<div class="mlops-nav">' + "".join(f'<a href="{esc(href(k))}">{TITLES[k]}</a>' for k in ("index", *DASHBOARDS)) + "</div>"
+    return f'<div class="mlops-header"><h2>{esc(TITLES[kind])}</h2><div class="mlops-sub">{esc(subtitle)}</div>{links}</div>'
+
 # %% ../nbs/16a_views.ipynb #698ef673
 COLORS = {"champion": "#0969da", "challenger": "#bc4c00", "pass": "#1a7f37", "fail": "#cf222e",
           "threshold": "#24292f", "reference": "#8c959f", "current": "#bc4c00", "neutral": "#57606a"}
@@ -129,6 +145,18 @@ def versions_table(state: RegistryState) -> str:
                      esc(short_times(r.get("last_action") or ""))])
     return table_html(["version", "aliases", "gates", "roc_auc", "accuracy", "f1", "registered (UTC)", "last action"], rows,
                       "mlops-registry-table", raw_cols=(1, 2, 7))
+
+# %% ../nbs/16a_views.ipynb #8625d56c
+def champion_line(state, compared=None) -> str:
+    "'Champion: v3 · earlier champions: 1' (and the version it is `compared` with), or how to get a champion."
+    if not state.champion: return message_html("empty", "No champion yet — run `dvc repro`, then approve a challenger.")
+    earlier = f' · earlier champions: {esc(", ".join(state.previous_champions))}' if state.previous_champions else ""
+    return f'<div>Champion: <b>v{esc(state.champion)}</b>{earlier}' + (f'; compared with version <b>{esc(compared)}</b>.' if compared else "") + "</div>"
+
+# %% ../nbs/16a_views.ipynb #4ac61ef6
+def no_model_text(model: str) -> str:
+    "What a page says when `model` has no registered version yet."
+    return f"No registered model '{model}' yet — run `dvc repro` (its register stage registers a version), then approve a challenger in the registry review."
 
 # %% ../nbs/16a_views.ipynb #65a7f716
 def metrics_compare_table(champ: dict, chall: dict) -> str:
@@ -265,9 +293,24 @@ def compare_sections(state, chall_v, champ: dict, chall: dict, latest) -> list:
     S.append((f"Gates of version {chall_v}", gates_table(chall.get("gates"), champ.get("gates") if state.champion else None)))
     S.append(("Fairness", fairness_compare_table(champ, chall)))
     S.append(("Top SHAP features", shap_compare_table(champ, chall)))
-    S.append(("Drift", f'<div class="mlops-error">{esc(latest)}</div>' if isinstance(latest, MlopsError) else latest_drift_html(*latest)))
+    S.append(("Drift", message_html("error", latest) if isinstance(latest, MlopsError) else latest_drift_html(*latest)))
     S.append(("Lineage", lineage_table(champ, chall)))
     return S
+
+# %% ../nbs/16a_views.ipynb #f0bbb606
+def explain_unit(ex: dict) -> str:
+    "The unit of explain.json's SHAP values ('log-odds', 'probability', ...)."
+    return ex.get("unit") or "model output"
+
+# %% ../nbs/16a_views.ipynb #04fca8ed
+def explain_features(ex: dict) -> list:
+    "The features of explain.json, in the order of its SHAP value columns."
+    return list(ex.get("features") or ex["importance"])
+
+# %% ../nbs/16a_views.ipynb #6ad39da2
+def version_label(version) -> str:
+    "'version 7', or 'the project's latest model' when a page shows the workspace's run."
+    return f"version {version}" if version else "the project's latest model"
 
 # %% ../nbs/16a_views.ipynb #35824bc1
 def fig_importance(imp: dict, title: str, unit: str = "log-odds", other: dict | None = None,
@@ -341,6 +384,19 @@ def fig_waterfall(values: dict, expected: float, output: float, unit: str, title
     ax.set_title(title, fontsize=10)
     return fig
 
+# %% ../nbs/16a_views.ipynb #1ca64a01
+def row_output(ex: dict, i: int) -> float:
+    "Model output of the `i`-th row sampled in explain.json: as recorded, else expected value + its SHAP values."
+    loc = ex["local"]; o = (loc.get("output") or [None] * len(loc["values"]))[i]
+    return o if o is not None else (ex.get("expected_value") or 0.0) + sum(loc["values"][i])
+
+# %% ../nbs/16a_views.ipynb #3d0ea909
+def fig_row_waterfall(ex: dict, i: int):
+    "The waterfall of the `i`-th row sampled in explain.json."
+    loc, o = ex["local"], row_output(ex, i)
+    return fig_waterfall(dict(zip(explain_features(ex), loc["values"][i])), ex.get("expected_value") or 0.0, o, explain_unit(ex),
+                         f"Why row {loc['index'][i]} got {o:.3f}")
+
 # %% ../nbs/16a_views.ipynb #b121151b
 def fig_dependence(x, shap_values, feature: str, unit: str):
     "SHAP value of `feature` against its value (categories as a strip, numbers as a scatter)."
@@ -359,6 +415,18 @@ def fig_dependence(x, shap_values, feature: str, unit: str):
     ax.axhline(0, color=COLORS["neutral"], lw=0.8); ax.set_ylabel(f"SHAP value of {feature} ({unit})")
     ax.set_title(f"How {feature} moves the model output ({len(sv)} rows)", fontsize=10)
     return fig
+
+# %% ../nbs/16a_views.ipynb #ec783ab2
+def fig_feature_dependence(ex: dict, feature: str):
+    "The dependence plot of `feature` over the rows sampled in explain.json."
+    loc, j = ex["local"], explain_features(ex).index(feature)
+    return fig_dependence(loc["data"].get(feature, []), [v[j] for v in loc["values"]], feature, explain_unit(ex))
+
+# %% ../nbs/16a_views.ipynb #c50f90d8
+def fig_importance_vs_champion(ex: dict, champion_importance: dict, label: str, champion):
+    "Importance of this version (`label`) beside the champion's, grouped bars per feature."
+    return fig_importance(ex["importance"], f"Mean |SHAP|: {label} vs champion v{champion}", explain_unit(ex), champion_importance,
+                          (label, f"champion v{champion}"))
 
 # %% ../nbs/16a_views.ipynb #4d5fcc17
 def fairness_gates(gates: dict | None, feature: str) -> list:
@@ -404,6 +472,13 @@ def fairness_group_table(ff: dict) -> str:
     return table_html(["group", "rows", "in gates", "selection rate [95% CI]", "TPR [CI]", "FPR [CI]", "accuracy [CI]"], rows,
                       "mlops-fairness-table")
 
+# %% ../nbs/16a_views.ipynb #9202fbcb
+def fairness_groups_html(f: dict, feature: str) -> str:
+    "The group table of one sensitive feature of fairness.json, and which groups were too small for the gates."
+    ff = f["features"][feature]
+    excl = ", ".join(f"{e['group']} ({e['count']} rows)" for e in ff.get("excluded", []))
+    return fairness_group_table(ff) + (f'<div class="mlops-muted">Excluded from gates (fewer than {f.get("min_group_size")} rows): {esc(excl)}</div>' if excl else "")
+
 # %% ../nbs/16a_views.ipynb #4a92145d
 def fairness_summary_table(ff: dict) -> str:
     rows = []
@@ -412,6 +487,12 @@ def fairness_summary_table(ff: dict) -> str:
         c = v.get("ci")
         rows.append([k, v.get("value"), f"[{fmt(c[0], 3)}, {fmt(c[1], 3)}]" if c else "—"])
     return table_html(["measure", "value", "95% CI"], rows, "mlops-fairness-summary")
+
+# %% ../nbs/16a_views.ipynb #b1278371
+def fairness_gates_html(gates: dict | None, feature: str) -> str:
+    "The verdicts of the fairness gates on one sensitive feature."
+    fg = fairness_gates(gates, feature)
+    return gates_table({"gates": fg}, cls="mlops-fairness-gates-table") if fg else '<div class="mlops-muted">No fairness gate on this feature.</div>'
 
 # %% ../nbs/16a_views.ipynb #252ededa
 def mitigation_html(mit: dict | None) -> str:
@@ -430,6 +511,17 @@ def fairness_verdict(gates: dict | None) -> str:
     return (f'<div class="mlops-verdict mlops-fairness-verdict">Fairness gates: '
             f'{verdict_html(all(g.get("passed") for g in all_fair)) if all_fair else "none configured"}'
             f' ({sum(bool(g.get("passed")) for g in all_fair)} of {len(all_fair)} pass)</div>')
+
+# %% ../nbs/16a_views.ipynb #a2c851ec
+def fairness_about_html(f: dict) -> str:
+    "How fairness.json was computed (rows, bootstrap resamples, interval) and its notes."
+    return (f'<div>{fmt(f.get("n"))} test rows; {f.get("n_boot")} bootstrap resamples, {fmt(f.get("ci"))} intervals.</div>'
+            + "".join(f'<div class="mlops-muted">{esc(v)}</div>' for v in (f.get("notes") or {}).values()))
+
+# %% ../nbs/16a_views.ipynb #83ddf5b0
+def no_fairness_text(f: dict) -> str:
+    "What a page says when fairness.json holds no analysis (no sensitive features, or skipped)."
+    return f"No fairness analysis: {f.get('skipped') or 'no sensitive features'} (set data.sensitive in params.yaml and run `dvc repro`)."
 
 # %% ../nbs/16a_views.ipynb #fe51f2bc
 def severity(c: dict) -> float:
@@ -490,7 +582,8 @@ SORTS = {"most drifted first (past threshold)": lambda c: -severity(c),
          "column name": lambda c: c["column"], "PSI (largest first)": lambda c: -(c.get("psi") or 0)}
 
 # %% ../nbs/16a_views.ipynb #7610d589
-def drift_table(d: dict, sort: str = next(iter(SORTS))) -> str:
+def drift_table(d: dict, sort: str = next(iter(SORTS)), cls: str = "mlops-drift-table") -> str:
+    "The columns of drift.json (test, statistic, rule, PSI, verdict), in the order `sort` (a key of `SORTS`)."
     rows = []
     for c in sorted(d["columns"], key=SORTS[sort]):
         p = c.get("stat_kind") == "p_value"
@@ -498,7 +591,41 @@ def drift_table(d: dict, sort: str = next(iter(SORTS))) -> str:
         verdict = (f'<span class="mlops-muted">{esc(c.get("status") or "not tested")}</span>' if c.get("test") is None else
                    verdict_html(not c.get("drifted")).replace("PASS", "ok").replace("FAIL", "DRIFTED"))
         rows.append([c["column"], c.get("kind"), c.get("test"), c.get("statistic"), "p-value" if p else "distance", rule, c.get("psi"), verdict])
-    return table_html(["column", "kind", "test", "statistic", "statistic is", "drift if", "PSI", "drift"], rows, "mlops-drift-table", raw_cols=(7,))
+    return table_html(["column", "kind", "test", "statistic", "statistic is", "drift if", "PSI", "drift"], rows, cls, raw_cols=(7,))
+
+# %% ../nbs/16a_views.ipynb #0d8b6168
+def drift_names(d: dict) -> tuple:
+    "(reference name, current name) of drift.json, for legends."
+    return d["reference"].get("name") or "reference", d["current"].get("name") or "current"
+
+# %% ../nbs/16a_views.ipynb #cb8425d2
+def most_drifted(d: dict) -> list:
+    "The columns of drift.json, the furthest past their threshold first."
+    return sorted(d["columns"], key=SORTS[next(iter(SORTS))])
+
+# %% ../nbs/16a_views.ipynb #25a12dbc
+def column_info_html(c: dict) -> str:
+    "Missing shares, out-of-range share and new categories of one column of drift.json."
+    mi, oor = c.get("missing") or {}, c.get("out_of_range") or {}
+    return (f'<div class="mlops-muted">missing: reference {fmt(mi.get("reference"))}, current {fmt(mi.get("current"))}; '
+            f'out of range: {fmt(oor.get("share"))}; new categories: {esc(", ".join(map(str, c.get("new_categories") or [])) or "none")}</div>')
+
+# %% ../nbs/16a_views.ipynb #becfb65f
+def findings_table(d: dict) -> str:
+    "The findings of drift.json (out-of-range values, new categories, ...), or '' when there are none."
+    if not d.get("findings"): return ""
+    return table_html(["column", "kind", "message", "count", "share"],
+                      [[x.get("column"), x.get("kind"), x.get("message"), x.get("count"), x.get("share")] for x in d["findings"]], "mlops-drift-findings")
+
+# %% ../nbs/16a_views.ipynb #c6c41537
+def history_table(hist: list, last: int = 20) -> str:
+    "The `last` monitored batches of monitoring/history.jsonl, newest first."
+    yn = lambda v: "yes" if v else "no"
+    return table_html(["batch", "created", "rows", "model", "drifted", "share", "dataset drift", "prediction drift", "retrain"],
+        [[e.get("batch"), (e.get("created") or "")[:16], e.get("rows"), f"{(e.get('model') or {}).get('version', '—')}",
+          e.get("n_drifted"), e.get("share_drifted"), yn(e.get("dataset_drift")),
+          "—" if not e.get("prediction_drift") else yn(e["prediction_drift"].get("drifted")), yn(e.get("retrain_recommended"))]
+         for e in reversed(hist[-last:])], "mlops-drift-history-table")
 
 # %% ../nbs/16a_views.ipynb #f7cc9f53
 def drift_verdict(d: dict) -> str:
