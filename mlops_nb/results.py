@@ -4,6 +4,7 @@
 from __future__ import annotations
 import json, tempfile
 from pathlib import Path
+from typing import NamedTuple
 
 import yaml
 
@@ -11,34 +12,109 @@ from .core import MlopsError
 from .config import Settings
 
 # %% auto #0
-__all__ = ['RESULTS', 'version_path', 'parse_result', 'log_version_results', 'version_result']
+__all__ = ['RESULTS', 'ResultError', 'Result', 'version_path', 'check_schema', 'parse_result', 'result_path', 'result_stamp',
+           'read_result', 'maybe_result', 'log_version_results', 'version_result', 'logged_results']
 
-# %% ../nbs/18_results.ipynb #f0d772cf
-# kind: (path in the project, schema its JSON declares; None: no schema key)
+# %% ../nbs/18_results.ipynb #cd7b8507
+class ResultError(MlopsError):
+    "A result file is missing, unreadable or written by an incompatible version of mlops_nb."
+
+class Result(NamedTuple):
+    "One kind of result: its path in the project, the schema its JSON declares (None: no schema key), who writes it, kept with a version."
+    path: str
+    schema: str | None
+    writer: str
+    kept: bool = True  # the register stage keeps it under versions/N/ of the version's run
+
 RESULTS = {
-    "metrics": ("reports/metrics.json", None),
-    "evaluation": ("reports/evaluation.json", None),
-    "explain": ("reports/explain/explain.json", "mlops_nb.explain/1"),
-    "fairness": ("reports/fairness/fairness.json", "mlops_nb.fairness/1"),
-    "mitigation": ("reports/fairness/mitigation.json", "mlops_nb.mitigation/1"),
-    "gates": ("reports/gates.json", "mlops_nb.gates/1"),
-    "prepare": ("reports/data/prepare.json", "mlops_nb.prepare/1"),
-    "params": ("params.yaml", None),
+    "metrics": Result("reports/metrics.json", None, "the evaluate stage"),
+    "evaluation": Result("reports/evaluation.json", None, "the evaluate stage"),
+    "explain": Result("reports/explain/explain.json", "mlops_nb.explain/1", "the explain stage"),
+    "local": Result("reports/explain/local.parquet", None, "the explain stage", kept=False),
+    "fairness": Result("reports/fairness/fairness.json", "mlops_nb.fairness/1", "the fairness stage"),
+    "mitigation": Result("reports/fairness/mitigation.json", "mlops_nb.mitigation/1", "the fairness stage"),
+    "gates": Result("reports/gates.json", "mlops_nb.gates/1", "the gate stage"),
+    "prepare": Result("reports/data/prepare.json", "mlops_nb.prepare/1", "the prepare stage"),
+    "params": Result("params.yaml", None, "`mlops-nb init` (then you)"),
+    "drift": Result("reports/drift/drift.json", "mlops_nb.drift/1", "the drift stage", kept=False),
+    "history": Result("monitoring/history.jsonl", "mlops_nb.monitor/1", "`mlops-nb monitor BATCH`", kept=False),
+    "registry": Result("reports/registry.json", "mlops_nb.registry/1", "the register stage", kept=False),
 }
 
+# %% ../nbs/18_results.ipynb #b7e9e5bb
 def version_path(version, kind: str) -> str:
     "Where result `kind` of `version` lives in its MLflow run's artifacts."
-    if kind not in RESULTS: raise MlopsError(f"unknown result kind {kind!r}; known: {', '.join(RESULTS)}.")
-    return f"versions/{version}/{RESULTS[kind][0]}"
+    if kind not in RESULTS or not RESULTS[kind].kept:
+        raise MlopsError(f"unknown result kind {kind!r}; kept with a version: {', '.join(k for k, r in RESULTS.items() if r.kept)}.")
+    return f"versions/{version}/{RESULTS[kind].path}"
 
-def parse_result(kind: str, text: str, where: str) -> dict:
-    "The content of a result file, checked against its schema."
-    path, schema = RESULTS[kind]
-    try: d = yaml.safe_load(text) if path.endswith(".yaml") else json.loads(text)
-    except (ValueError, yaml.YAMLError) as e: raise MlopsError(f"{where}: not valid {Path(path).suffix[1:].upper()} ({e}).") from None
-    if schema and (not isinstance(d, dict) or d.get("schema") != schema):
-        raise MlopsError(f"{where}: schema {d.get('schema') if isinstance(d, dict) else None!r}, expected {schema!r}.")
+# %% ../nbs/18_results.ipynb #ecf462be
+def check_schema(d, kind: str, where) -> dict:
+    "Raise `ResultError` unless `d` is a dict carrying the schema this version reads for `kind`."
+    want = RESULTS[kind].schema
+    if want is None: return d
+    got = d.get("schema") if isinstance(d, dict) else None
+    if got != want:
+        from mlops_nb import __version__
+        what = "has no 'schema' key" if got is None else f"has schema '{got}'"
+        raise ResultError(f"{where} {what}; mlops_nb {__version__} reads '{want}'. Re-run `dvc repro` with this "
+                          f"version of mlops_nb (or open it with the version that wrote it).")
     return d
+
+# %% ../nbs/18_results.ipynb #6146b5a5
+def parse_result(kind: str, text: str, where) -> dict:
+    "The content of a result file (JSON, or YAML for params.yaml), checked against its schema."
+    path = RESULTS[kind].path
+    try: d = yaml.safe_load(text) if path.endswith(".yaml") else json.loads(text)
+    except (ValueError, yaml.YAMLError) as e:
+        raise ResultError(f"{where}: not valid {Path(path).suffix[1:].upper()} ({e}); delete it and run `dvc repro`.") from None
+    return check_schema(d, kind, where)
+
+# %% ../nbs/18_results.ipynb #1008c72c
+def result_path(root, kind: str) -> Path:
+    "Where result `kind` lives in the project at `root`."
+    return Path(root) / RESULTS[kind].path
+
+# %% ../nbs/18_results.ipynb #49162b3e
+def result_stamp(root, kind: str) -> tuple:
+    "(resolved path, mtime, size) of a result file: a key that changes when the file does (for caches of what shows it)."
+    p = result_path(root, kind); st = p.stat()
+    return (str(p.resolve()), st.st_mtime_ns, st.st_size)
+
+# %% ../nbs/18_results.ipynb #0cd4a5fa
+def _missing(root, kind):
+    path, writer = RESULTS[kind].path, RESULTS[kind].writer
+    return ResultError(f"{path} not found in {Path(root).resolve()}: {writer} writes it. Run `dvc repro` "
+                       f"(or that command) in the project, then reload.")
+
+# %% ../nbs/18_results.ipynb #4cf9f215
+_CACHE: dict = {}
+
+def read_result(root, kind: str):
+    "The parsed result file `kind` (see `RESULTS`) of the project at `root`, schema-checked and cached."
+    p = result_path(root, kind)
+    if not p.exists(): raise _missing(root, kind)
+    key = (kind, *result_stamp(root, kind))
+    if key in _CACHE: return _CACHE[key]
+    if kind == "local":
+        import pandas as pd
+        try: d = pd.read_parquet(p)
+        except Exception as e: raise ResultError(f"{p}: not a readable Parquet file ({type(e).__name__}); run `dvc repro`.") from None
+    elif kind == "history":
+        d = []
+        for i, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1):
+            if not line.strip(): continue
+            try: e = json.loads(line)
+            except json.JSONDecodeError as err: raise ResultError(f"{p}: line {i} is not JSON ({err}).") from None
+            d.append(check_schema(e, kind, f"{p} line {i}"))
+    else: d = parse_result(kind, p.read_text(encoding="utf-8"), p)
+    _CACHE[key] = d
+    return d
+
+# %% ../nbs/18_results.ipynb #94599c79
+def maybe_result(root, kind: str):
+    "Like `read_result`, but None when the file does not exist (a bad file still raises)."
+    return read_result(root, kind) if result_path(root, kind).exists() else None
 
 # %% ../nbs/18_results.ipynb #7a34012b
 def log_version_results(settings: Settings, run_id: str, version, root=".") -> list[str]:
@@ -48,9 +124,9 @@ def log_version_results(settings: Settings, run_id: str, version, root=".") -> l
     root, logged = Path(root), []
     connect(settings)
     client = mlflow.MlflowClient(settings.tracking_uri, settings.registry_uri)
-    for kind, (path, _) in RESULTS.items():
-        f = root / path
-        if not f.is_file(): continue
+    for kind, r in RESULTS.items():
+        f = root / r.path
+        if not r.kept or not f.is_file(): continue
         parse_result(kind, f.read_text(encoding="utf-8"), str(f))  # never keep a broken file as a version's fact
         client.log_artifact(run_id, str(f), artifact_path=str(Path(version_path(version, kind)).parent))
         logged.append(kind)
@@ -69,3 +145,17 @@ def version_result(settings: Settings, run_id: str | None, version, kind: str) -
             text = Path(client.download_artifacts(run_id, path, d)).read_text(encoding="utf-8")
     except (MlflowException, OSError): return None
     return parse_result(kind, text, f"run {run_id} artifact {path}")
+
+# %% ../nbs/18_results.ipynb #7f46c6b9
+def logged_results(settings: Settings, run_id: str | None, version) -> dict:
+    "Every result kept for `version` (in its run `run_id`) as {kind: content}, from one download of `versions/N/`; {} when none."
+    if not run_id: return {}
+    import mlflow
+    from mlflow.exceptions import MlflowException
+    client = mlflow.MlflowClient(settings.tracking_uri, settings.registry_uri)
+    try:
+        with tempfile.TemporaryDirectory() as d:
+            folder = Path(client.download_artifacts(run_id, f"versions/{version}", d))
+            return {kind: parse_result(kind, (folder / r.path).read_text(encoding="utf-8"), f"run {run_id} artifact {version_path(version, kind)}")
+                    for kind, r in RESULTS.items() if r.kept and (folder / r.path).is_file()}
+    except (MlflowException, OSError): return {}

@@ -1,4 +1,4 @@
-"""Dashboards (mlops_nb.dashboards): panels built from result files show the numbers of those files,
+"""Dashboards (mlops_nb.panels, .static_report, .dashboards on mlops_nb.views, .dashboard_data, .results): panels built from result files show the numbers of those files,
 empty states and incompatible files are clear messages, actions go through the registry library
 (which refuses a viewer even when the button is forced), the static report, and each dashboard
 notebook executed with papermill.
@@ -23,9 +23,10 @@ pytest.importorskip("ipywidgets")
 import numpy as np, pandas as pd
 from sklearn.linear_model import LogisticRegression
 
-from mlops_nb import dashboards as D, registry as R, tracking
+from mlops_nb import dashboard_data, dashboards, panels as P, registry as R, results, static_report, tracking
 from mlops_nb.config import MlflowSettings, Settings, load_settings
 from mlops_nb.core import MlopsError
+from mlops_nb.results import log_version_results
 
 
 # ---------------------------------------------------------------- helpers
@@ -110,7 +111,8 @@ def write_results(d: Path, version: str):
 
 
 def make_project(d: Path, versions=(0.88, 0.91), promote_first=True) -> Settings:
-    "settings.ini, roles.yaml, results and registered versions (v1 champion, v2 challenger) in `d`."
+    """settings.ini, roles.yaml, results and registered versions (v1 champion, v2 challenger) in `d`; each version's results kept
+    with it under versions/N/ (an older layout, reports/explain.json in the run, is there too and must not be read)."""
     d.mkdir(parents=True, exist_ok=True)
     (d / "settings.ini").write_text(f"[mlflow]\ntracking_uri = sqlite:///{d}/mlflow.db\nmodel_name = demo\nexperiment = demo\n"
                                     f"artifact_root = {d}/mlartifacts\n")
@@ -129,9 +131,11 @@ def make_project(d: Path, versions=(0.88, 0.91), promote_first=True) -> Settings
                             "reports/explain.json")
         mv = mlflow.register_model(info.model_uri, "demo", tags={"validation_status": "passed", "test_roc_auc": str(auc), "test_accuracy": "0.8"})
         R.seal_version(S, mv.version); vs.append(str(mv.version))
+        write_results(d, vs[-1])
+        log_version_results(S, run.info.run_id, vs[-1], d)  # as the register stage does: the version's results kept with it
     if promote_first and vs: R.promote(S, vs[0], "first model", user="alice")
     if len(vs) > 1: mlflow.MlflowClient().set_registered_model_alias("demo", "challenger", vs[-1])
-    write_results(d, vs[-1] if vs else "1")
+    if not vs: write_results(d, "1")
     return S
 
 
@@ -159,31 +163,31 @@ def test_read_result_checks_schema_and_names_the_stage(tmp_path):
     (tmp_path / "reports/explain").mkdir(parents=True)
     (tmp_path / "reports/explain/explain.json").write_text(json.dumps({"schema": "mlops_nb.explain/2"}))
     with pytest.raises(MlopsError, match=r"has schema 'mlops_nb.explain/2'; mlops_nb .* reads 'mlops_nb.explain/1'"):
-        D.read_result(tmp_path, "explain")
+        results.read_result(tmp_path, "explain")
     (tmp_path / "reports/explain/explain.json").write_text(json.dumps({"importance": {}}))
-    with pytest.raises(MlopsError, match="has no 'schema' key"): D.read_result(tmp_path, "explain")
+    with pytest.raises(MlopsError, match="has no 'schema' key"): results.read_result(tmp_path, "explain")
     (tmp_path / "reports/explain/explain.json").write_text("{not json")
-    with pytest.raises(MlopsError, match="not valid JSON"): D.read_result(tmp_path, "explain")
-    with pytest.raises(MlopsError, match="reports/gates.json not found .* the gate stage writes it"): D.read_result(tmp_path, "gates")
+    with pytest.raises(MlopsError, match="not valid JSON"): results.read_result(tmp_path, "explain")
+    with pytest.raises(MlopsError, match="reports/gates.json not found .* the gate stage writes it"): results.read_result(tmp_path, "gates")
     (tmp_path / "monitoring").mkdir()
     (tmp_path / "monitoring/history.jsonl").write_text(json.dumps(history_line(1, 0, False)) + "\n" + json.dumps({"schema": "x/1"}) + "\n")
-    with pytest.raises(MlopsError, match="history.jsonl line 2 has schema 'x/1'"): D.read_result(tmp_path, "history")
+    with pytest.raises(MlopsError, match="history.jsonl line 2 has schema 'x/1'"): results.read_result(tmp_path, "history")
 
 
 def test_deep_link_query_is_parsed_and_checked(monkeypatch):
-    assert D.parse_query("model=acs-employment&version=7") == {"model": "acs-employment", "version": "7"}
+    assert dashboard_data.parse_query("model=acs-employment&version=7") == {"model": "acs-employment", "version": "7"}
     for bad in ("version=7%3Bimport%20os", "version=-1", "model=%3Cscript%3E"):
-        with pytest.raises(MlopsError, match="in the link"): D.parse_query(bad)
+        with pytest.raises(MlopsError, match="in the link"): dashboard_data.parse_query(bad)
     monkeypatch.setenv("QUERY_STRING", "version=3")
     monkeypatch.delenv("VOILA_PREHEAT", raising=False)
-    assert D.request_args() == {"model": None, "version": "3"}
+    assert dashboard_data.request_args() == {"model": None, "version": "3"}
 
 
 # ---------------------------------------------------------------- panels on the synthetic project
 
 def test_registry_panel_shows_versions_comparison_and_history(project):
     d, S = project
-    p = D.registry_panel(d, user="dana")
+    p = P.registry_panel(d, user="dana")
     t = texts(p)
     table = one(p, "mlops-registry-versions").value
     assert table.count("<tr>") == 1 + 2  # header + two versions
@@ -191,7 +195,7 @@ def test_registry_panel_shows_versions_comparison_and_history(project):
     assert one(p, "mlops-challenger-select").value == "2"  # @challenger preselected
     metrics = texts(one(p, "mlops-compare"))
     assert "0.88" in metrics and "0.91" in metrics and "+0.0300" in metrics  # both AUCs and the delta
-    assert "performance.floor[roc_auc]" in t and "equalized_odds_difference" in t  # gates of v2 (project reports)
+    assert "performance.floor[roc_auc]" in t and "equalized_odds_difference" in t  # gates of v2 (kept with v2)
     assert "commit0" in t and "commit1" in t and "mlops-params-diff" in t  # lineage + params diff
     assert "dana" in one(p, "mlops-identity").value and "view only" in one(p, "mlops-identity").value
     assert "first model" in one(p, "mlops-audit").value
@@ -200,16 +204,16 @@ def test_registry_panel_shows_versions_comparison_and_history(project):
 
 def test_registry_deep_link_and_bad_version(project):
     d, _ = project
-    p = D.registry_panel(d, version="1", user="alice")
+    p = P.registry_panel(d, version="1", user="alice")
     assert one(p, "mlops-challenger-select").value == "1"
     assert one(p, "mlops-promote-btn").disabled  # v1 is already champion
-    e = D.registry_panel(d, version="99", user="alice")
+    e = P.registry_panel(d, version="99", user="alice")
     assert "version 99 of 'demo' does not exist" in texts(e)
 
 
 def test_buttons_follow_roles_and_library_refuses_a_forced_click(project):
     d, S = project
-    v = D.registry_panel(d, user="dana")  # data-scientist: may not promote
+    v = P.registry_panel(d, user="dana")  # data-scientist: may not promote
     one(v, "mlops-comment").value = "let me"
     btn = one(v, "mlops-promote-btn")
     assert btn.disabled and "may not promote" in btn.tooltip
@@ -219,7 +223,7 @@ def test_buttons_follow_roles_and_library_refuses_a_forced_click(project):
     assert "mlops-error" in status and "dana (role data-scientist" in status and "may not promote" in status
     assert R.load_champion(S) is not None and str(R.list_versions(S)[1]["aliases"]) == "['champion']"  # v1 still champion
     assert R.history(S, include_refused=True)[-1]["outcome"] == "refused"
-    a = D.registry_panel(d, user="alice")
+    a = P.registry_panel(d, user="alice")
     assert one(a, "mlops-promote-btn").disabled  # no comment yet
     one(a, "mlops-comment").value = "ok"
     assert not one(a, "mlops-promote-btn").disabled
@@ -229,7 +233,7 @@ def test_buttons_follow_roles_and_library_refuses_a_forced_click(project):
 def test_promote_and_rollback_through_the_panel(tmp_path):
     d = tmp_path / "p"
     S = make_project(d)
-    p = D.registry_panel(d, user="alice")
+    p = P.registry_panel(d, user="alice")
     one(p, "mlops-comment").value = "v2 is better on AUC"
     one(p, "mlops-promote-btn").click()
     assert "promote: version 2 of demo (was 1) by alice" in one(p, "mlops-action-status").value
@@ -245,14 +249,14 @@ def test_promote_and_rollback_through_the_panel(tmp_path):
 
 def test_registry_empty_states(project):
     d, S = project
-    assert "No registered model 'nothing' yet" in texts(D.registry_panel(d, model="nothing", user="alice"))
+    assert "No registered model 'nothing' yet" in texts(P.registry_panel(d, model="nothing", user="alice"))
     X = pd.DataFrame({"a": [0.0, 1.0, 2.0, 3.0]}); y = [0, 0, 1, 1]
     tracking.connect(S)
     with mlflow.start_run():
         info = mlflow.sklearn.log_model(LogisticRegression().fit(X, y), name="model", pip_requirements=["scikit-learn"],
                                         serialization_format="cloudpickle")
     mlflow.register_model(info.model_uri, "solo", tags={"validation_status": "passed"})
-    t = texts(D.registry_panel(d, model="solo", user="alice"))
+    t = texts(P.registry_panel(d, model="solo", user="alice"))
     assert "No champion yet — run `dvc repro`, then approve a challenger" in t
 
 
@@ -260,7 +264,7 @@ def test_unreachable_registry_is_a_message(tmp_path):
     d = tmp_path / "p"; d.mkdir()
     (d / "settings.ini").write_text("[mlflow]\ntracking_uri = http://127.0.0.1:9\nmodel_name = demo\nrequest_timeout = 1\n")
     os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] = "0"
-    try: t = texts(D.registry_panel(d, user="alice"))
+    try: t = texts(P.registry_panel(d, user="alice"))
     finally: os.environ.pop("MLFLOW_HTTP_REQUEST_MAX_RETRIES", None)
     assert ("cannot reach the MLflow tracking server" in t or "could not be read" in t) and "tracking_uri" in t and "mlops-error" in t
 
@@ -268,14 +272,14 @@ def test_unreachable_registry_is_a_message(tmp_path):
 def test_show_in_sidecar(project):
     pytest.importorskip("sidecar")
     d, _ = project
-    sc = D.show_in_sidecar(D.fairness_panel(d), "Fairness")
+    sc = P.show_in_sidecar(P.fairness_panel(d), "Fairness")
     assert sc.title == "Fairness"
 
 
 def test_explain_panel_numbers_and_interactions(project):
     d, _ = project
     ex = json.loads((d / "reports/explain/explain.json").read_text())
-    p = D.explain_panel(d)
+    p = P.explain_panel(d)
     assert "30 of 300 test rows explained" in texts(p)
     for c in ("mlops-importance-plot", "mlops-beeswarm-plot", "mlops-waterfall-plot", "mlops-dependence-plot", "mlops-importance-compare-plot"):
         assert one(p, c).value[:4] == b"\x89PNG", c
@@ -296,7 +300,7 @@ def test_explain_panel_numbers_and_interactions(project):
 def test_fairness_panel_numbers_and_feature_switch(project):
     d, _ = project
     f = json.loads((d / "reports/fairness/fairness.json").read_text())
-    p = D.fairness_panel(d)
+    p = P.fairness_panel(d)
     t = texts(p)
     assert "Fairness gates: " in t and "(1 of 1 pass)" in t
     groups = one(p, "mlops-fairness-groups")
@@ -311,7 +315,7 @@ def test_fairness_panel_numbers_and_feature_switch(project):
 
 def test_drift_panel_table_sorting_columns_and_history(project):
     d, _ = project
-    p = D.drift_panel(d)
+    p = P.drift_panel(d)
     t = texts(p)
     assert "Dataset drift: " in t and "2 of 4 columns drifted" in t and ">YES<" in t
     tbl = one(p, "mlops-drift-columns")
@@ -331,26 +335,52 @@ def test_drift_panel_table_sorting_columns_and_history(project):
 def test_missing_and_incompatible_files_are_messages_not_tracebacks(tmp_path):
     d = tmp_path / "p"; d.mkdir()
     (d / "settings.ini").write_text(f"[mlflow]\ntracking_uri = sqlite:///{d}/mlflow.db\nmodel_name = demo\n")
-    assert "reports/drift/drift.json not found" in texts(D.drift_panel(d))
-    assert "reports/fairness/fairness.json not found" in texts(D.fairness_panel(d))
-    assert "reports/explain/explain.json not found" in texts(D.explain_panel(d))
+    assert "reports/drift/drift.json not found" in texts(P.drift_panel(d))
+    assert "reports/fairness/fairness.json not found" in texts(P.fairness_panel(d))
+    assert "reports/explain/explain.json not found" in texts(P.explain_panel(d))
     (d / "reports/drift").mkdir(parents=True)
     (d / "reports/drift/drift.json").write_text(json.dumps({**DRIFT, "schema": "mlops_nb.drift/0"}))
-    t = texts(D.drift_panel(d))
+    t = texts(P.drift_panel(d))
     assert "has schema 'mlops_nb.drift/0'" in t and "mlops-error" in t
 
 
 def test_index_links(project):
     d, _ = project
-    t = texts(D.index_panel(d))
+    t = texts(P.index_panel(d))
     for k in ("registry", "explain", "fairness", "drift"): assert f'href="{k}.ipynb"' in t
     assert 'href="registry.ipynb?model=demo&amp;version=2"' in t
+
+
+def test_fairness_and_explain_pages_of_a_version_show_its_kept_results(project):
+    d, _ = project
+    t = texts(P.fairness_panel(d, version="1"))
+    assert "version 1 · results from version 1's results" in t and "(1 of 1 pass)" in t and 'class="mlops-error"' not in t
+    assert "version 1 · results from version 1's results" in texts(P.explain_panel(d, version="1"))
+    assert "version 9 is not a registered version of 'demo'" in texts(P.fairness_panel(d, version="9"))
+
+def test_a_page_reads_each_versions_results_once(project, monkeypatch):
+    "A page build downloads each version's results once (all kinds in one download), also when the challenger changes."
+    d, _ = project
+    calls, real = [], mlflow.MlflowClient.download_artifacts
+    def counting(self, run_id, path, dst_path=None):
+        calls.append(path); return real(self, run_id, path, dst_path)
+    monkeypatch.setattr(mlflow.MlflowClient, "download_artifacts", counting)
+    p = P.registry_panel(d, user="alice")
+    assert sorted(calls) == ["versions/1", "versions/2"], calls
+    pick = one(p, "mlops-challenger-select"); pick.value = "1"; pick.value = "2"
+    assert sorted(calls) == ["versions/1", "versions/2"], calls
+    calls.clear()
+    assert one(P.explain_panel(d), "mlops-importance-compare-plot").value[:4] == b"\x89PNG"  # the champion's importance
+    assert calls == ["versions/1"], calls
+    calls.clear()
+    static_report.write_static_report(d, d / "static-once")
+    assert sorted(calls) == ["versions/1", "versions/2"], calls  # the registry page; explain reads the champion in its own build
 
 
 def test_static_report(project, tmp_path):
     d, _ = project
     out = tmp_path / "static"
-    idx = D.write_static_report(d, out)
+    idx = static_report.write_static_report(d, out)
     assert sorted(p.name for p in out.iterdir()) == ["drift.html", "explain.html", "fairness.html", "index.html", "registry.html"]
     assert all(f'href="{k}.html"' in idx.read_text() for k in ("registry", "explain", "fairness", "drift"))
     reg = (out / "registry.html").read_text()
@@ -368,7 +398,7 @@ def test_cli_report_and_dashboards_errors(tmp_path, project, capsys):
     assert (tmp_path / "o/index.html").exists() and "wrote" in capsys.readouterr().out
     assert main(["dashboards", "--root", str(tmp_path / "nowhere")]) != 0
     assert "is not an mlops_nb project" in capsys.readouterr().err
-    cmd = D.voila_command("/x", 9999, "127.0.0.1", 2, "X-Forwarded-User")
+    cmd = dashboards.voila_command("/x", 9999, "127.0.0.1", 2, "X-Forwarded-User")
     for flag in ("--preheat_kernel=True", "--pool_size=2", "--Voila.ip=127.0.0.1", "--MappingKernelManager.cull_idle_timeout=60",
                  "--MappingKernelManager.cull_interval=30", "--strip_sources=True"):
         assert flag in cmd
@@ -383,23 +413,23 @@ def test_panels_on_the_repository_demo_results(repo_demo):
     S = load_settings(d / "settings.ini")
     gates = json.loads((d / "reports/gates.json").read_text())
     rows = R.list_versions(S)
-    p = D.registry_panel(d, user="viewer-nobody")
+    p = P.registry_panel(d, user="viewer-nobody")
     t = texts(p)
     assert one(p, "mlops-registry-versions").value.count("<tr>") == 1 + len(rows)
     champ = next((r["version"] for r in rows if "champion" in r["aliases"]), None)
     if champ: assert f"Champion: <b>v{champ}</b>" in t
     for b in ("mlops-promote-btn", "mlops-rollback-btn", "mlops-retire-btn"): assert one(p, b).disabled
     ex = json.loads((d / "reports/explain/explain.json").read_text())
-    e = texts(D.explain_panel(d))
+    e = texts(P.explain_panel(d))
     assert f"{ex['n_sample']} of {ex['n_rows']} test rows" in e
     f = json.loads((d / "reports/fairness/fairness.json").read_text())
-    fp = D.fairness_panel(d)
+    fp = P.fairness_panel(d)
     feat = next(iter(f["features"]))
     assert one(fp, "mlops-fairness-feature").value == feat
     for g in f["features"][feat]["groups"]: assert f"<td class=\"num\">{g['count']}</td>" in one(fp, "mlops-fairness-groups").value
     fair_gates = [g for g in gates["gates"] if g["family"] == "fairness"]
     assert f"({sum(g['passed'] for g in fair_gates)} of {len(fair_gates)} pass)" in texts(fp)
-    idx = D.write_static_report(d, d / "static")
+    idx = static_report.write_static_report(d, d / "static")
     assert idx.exists() and "mlops-registry-table" in (d / "static/registry.html").read_text()
 
 
@@ -408,7 +438,7 @@ def test_panels_on_the_repository_demo_results(repo_demo):
 def test_dashboard_notebooks_execute_with_papermill(project, tmp_path):
     papermill = pytest.importorskip("papermill")
     d, _ = project
-    nbdir = D.dashboards_dir()
+    nbdir = dashboards.dashboards_dir()
     env_before = os.environ.get("MLOPS_NB_ROOT")
     os.environ["MLOPS_NB_ROOT"] = str(d); os.environ["MLOPS_NB_USER"] = "alice"
     try:

@@ -106,7 +106,7 @@ def test_every_fact_of_version_1_is_version_1s(fair_built, tmp_path, monkeypatch
     """v1 built, then params changed and v2 registered into the same workspace: v1's card and dashboard results show
     exactly v1's recorded numbers (the bug: v1's card showed the workspace's, i.e. v2's, fairness numbers)."""
     import yaml as _yaml
-    from mlops_nb import stages, dashboards as D
+    from mlops_nb import stages, dashboard_data as D
     from mlops_nb.config import load_settings
     from mlops_nb.registry import card_facts
     from mlops_nb.results import version_result
