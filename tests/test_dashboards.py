@@ -23,7 +23,7 @@ pytest.importorskip("ipywidgets")
 import numpy as np, pandas as pd
 from sklearn.linear_model import LogisticRegression
 
-from mlops_nb import dashboards as D, registry as R, tracking
+from mlops_nb import dashboards as D, integrity, registry as R, tracking
 from mlops_nb.config import MlflowSettings, Settings, load_settings
 from mlops_nb.core import MlopsError
 
@@ -128,7 +128,7 @@ def make_project(d: Path, versions=(0.88, 0.91), promote_first=True) -> Settings
             mlflow.log_dict({"schema": "mlops_nb.explain/1", "unit": "log-odds", "importance": {"AGE": 0.5, "SEX": 0.2 + seed, "HOURS": 0.1}},
                             "reports/explain.json")
         mv = mlflow.register_model(info.model_uri, "demo", tags={"validation_status": "passed", "test_roc_auc": str(auc), "test_accuracy": "0.8"})
-        R.seal_version(S, mv.version); vs.append(str(mv.version))
+        integrity.seal_version(S, mv.version); vs.append(str(mv.version))
     if promote_first and vs: R.promote(S, vs[0], "first model", user="alice")
     if len(vs) > 1: mlflow.MlflowClient().set_registered_model_alias("demo", "challenger", vs[-1])
     write_results(d, vs[-1] if vs else "1")
@@ -217,7 +217,7 @@ def test_buttons_follow_roles_and_library_refuses_a_forced_click(project):
     btn.click()
     status = one(v, "mlops-action-status").value
     assert "mlops-error" in status and "dana (role data-scientist" in status and "may not promote" in status
-    assert R.load_champion(S) is not None and str(R.list_versions(S)[1]["aliases"]) == "['champion']"  # v1 still champion
+    assert integrity.load_champion(S) is not None and str(R.list_versions(S)[1]["aliases"]) == "['champion']"  # v1 still champion
     assert R.history(S, include_refused=True)[-1]["outcome"] == "refused"
     a = D.registry_panel(d, user="alice")
     assert one(a, "mlops-promote-btn").disabled  # no comment yet
@@ -235,7 +235,7 @@ def test_promote_and_rollback_through_the_panel(tmp_path):
     assert "promote: version 2 of demo (was 1) by alice" in one(p, "mlops-action-status").value
     assert "Champion: <b>v2</b>" in one(p, "mlops-champion-line").value  # the view re-read the registry
     assert "v2 is better on AUC" in one(p, "mlops-audit").value
-    assert str(R.load_champion(S)[1].version) == "2"
+    assert str(integrity.load_champion(S)[1].version) == "2"
     one(p, "mlops-comment").value = "v2 misbehaves"
     rb = one(p, "mlops-rollback-btn"); assert not rb.disabled
     rb.click()
