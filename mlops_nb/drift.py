@@ -11,14 +11,15 @@ import numpy as np
 # pandas, scipy and pyarrow are imported where they are used: `import mlops_nb.drift` stays light (the CLI builds its
 # parser from modules that import this one; Dask workers unpickle summaries with it)
 
-from .core import DataError, ConfigError, MlopsError, write_json, read_json, _jsonable
+from .core import DataError, MlopsError, write_json, read_json, _jsonable
 from .config import DriftParams, DriftColumnParams
-from .drift_stats import (BIN_BY_VALUE, FEW_VALUES, NUMERIC_ONLY, P_VALUE_TESTS, _arrays, _js_bound, _merge_stats,
-                                  _norm, _sorted_hist, _unique_counts, chi2_contingency_test, chi2_test, default_test,
-                                  default_threshold, is_drifted, js_distance, ks_pvalue, psi, sturges_edges, wasserstein_sorted,
-                                  z_test)
-from .drift_reference import (ColumnProfile, DriftReference, _category_counts, _drift_params, _label, _now,
-                                      _numeric_values, _open_parquet, _read_column)
+from .drift_stats import (
+    BIN_BY_VALUE, FEW_VALUES, P_VALUE_TESTS, _arrays, _js_bound, _merge_stats, _norm, _sorted_hist, _unique_counts,
+    chi2_contingency_test, chi2_test, default_test, default_threshold, is_drifted, js_distance, ks_pvalue, psi,
+    sturges_edges, wasserstein_sorted, z_test)
+from .drift_reference import (
+    ColumnProfile, DriftReference, _category_counts, _check_override, _drift_params, _label, _now, _numeric_values,
+    _open_parquet, _read_column)
 from .drift_summary import TRACK_VALUES, merge_summaries, summarize
 
 # %% auto #0
@@ -156,6 +157,7 @@ def _column_drift(ref: ColumnProfile, rv, cv, cur_missing: int, cur_rows: int, p
         which = "reference" if n_ref == 0 else "current batch"
         return ColumnDrift(test=None, statistic=None, stat_kind=None, threshold=None, drifted=False, psi=None,
                            reason=f"no values to test in the {which} (all missing)", status="empty_column", **base)
+    _check_override(ref, p)   # the params of this call may differ from those the reference was built with
     o = p.columns.get(ref.column, DriftColumnParams())
     # distinct values of reference ∪ current (exact up to FEW_VALUES; above that only '> 5' matters)
     if kind == "categorical":
@@ -167,8 +169,6 @@ def _column_drift(ref: ColumnProfile, rv, cv, cur_missing: int, cur_rows: int, p
         n_unique = len(set(ref.counts) | set(cc)) if cc is not None else FEW_VALUES + 1
     test, reason = default_test(kind, n_ref, n_unique)
     if o.test: test, reason = o.test, f"set in params.yaml (drift.columns.{ref.column}.test)"
-    if test in NUMERIC_ONLY and kind != "numeric":
-        raise ConfigError(f"params.yaml: drift.columns.{ref.column}.test = {test}: needs a numeric column, '{ref.column}' is {kind}.")
     threshold = o.threshold if o.threshold is not None else default_threshold(test, p)
     error = 0.0
     edges, keys, rc, cc, misplaced = _binned(ref, rv, cv, kind)

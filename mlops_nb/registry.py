@@ -12,7 +12,7 @@ from .core import MlopsError, LifecycleError, RegistryError
 from .config import Settings
 from .access import NEEDS, ROLES, Identity, PermissionDenied, load_roles, resolve_identity, roles_path
 from .audit import AuditError, append_audit, audit_path, read_audit, verify_audit
-from .integrity import (SEAL_TAG, IntegrityError, _client, _get_version, _name, _verified_copy, seal_version)
+from .integrity import SEAL_TAG, IntegrityError, _client, _get_version, _name, _verified_copy, seal_version
 
 # %% auto #0
 __all__ = ['STACK_TAG', 'HEAD_TAG', 'RETIRED_TAG', 'ConcurrentUpdate', 'registry_lock', 'Decision', 'promote', 'rollback',
