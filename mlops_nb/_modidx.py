@@ -354,6 +354,8 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                                                                         'mlops_nb/drift_reference.py'),
                                           'mlops_nb.drift_reference._open_parquet': ( 'drift_reference.html#_open_parquet',
                                                                                       'mlops_nb/drift_reference.py'),
+                                          'mlops_nb.drift_reference._per_column': ( 'drift_reference.html#_per_column',
+                                                                                    'mlops_nb/drift_reference.py'),
                                           'mlops_nb.drift_reference._profile_all': ( 'drift_reference.html#_profile_all',
                                                                                      'mlops_nb/drift_reference.py'),
                                           'mlops_nb.drift_reference._read_column': ( 'drift_reference.html#_read_column',

@@ -2,8 +2,6 @@
 
 # %% ../nbs/14_drift.ipynb #3742ec0e
 from __future__ import annotations
-import os
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,7 +17,7 @@ from .drift_stats import (
     sturges_edges, wasserstein_sorted, z_test)
 from .drift_reference import (
     ColumnProfile, DriftReference, _category_counts, _check_override, _drift_params, _label, _now, _numeric_values,
-    _open_parquet, _read_column)
+    _open_parquet, _per_column, _read_column)
 from .drift_summary import TRACK_VALUES, merge_summaries, summarize
 
 # %% auto #0
@@ -367,10 +365,7 @@ def _compare_columns(reference: DriftReference, read, available, rows: int, p: D
         counts, miss = _category_counts(s)
         return _column_drift(prof, None, counts, miss, rows, p)
 
-    jobs = n_jobs or min(4, os.cpu_count() or 1)
-    if jobs > 1 and len(reference.columns) > 1:
-        with ThreadPoolExecutor(jobs) as ex: out = list(ex.map(one, reference.columns))
-    else: out = [one(prof) for prof in reference.columns]
+    out = _per_column(one, reference.columns, n_jobs)
     return _report(reference, {prof.column: c for prof, c in zip(reference.columns, out)}, int(rows), p, "exact",
                    current_name, window)
 

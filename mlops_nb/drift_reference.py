@@ -218,6 +218,15 @@ def _check_override(prof: ColumnProfile, p: DriftParams):
         raise ConfigError(f"params.yaml: drift.columns.{prof.column}.test = {o.test}: needs a numeric column, "
                           f"'{prof.column}' is {prof.kind}; use jensenshannon, psi, chi2 or z.")
 
+# %% ../nbs/14b_drift_reference.ipynb #c1199972
+def _per_column(fn, items, n_jobs: int | None = None) -> list:
+    "[fn(x) for x in items], on up to `n_jobs` threads (default: up to 4, one per core), in order."
+    items = list(items)
+    jobs = n_jobs or min(4, os.cpu_count() or 1)
+    if jobs > 1 and len(items) > 1:
+        with ThreadPoolExecutor(jobs) as ex: return list(ex.map(fn, items))
+    return [fn(x) for x in items]
+
 # %% ../nbs/14b_drift_reference.ipynb #3eb48e80
 def _profile_all(read, available, rows: int, numeric, categorical, params, prediction, target, name: str,
                  keep_values, n_jobs) -> DriftReference:
@@ -243,12 +252,8 @@ def _profile_all(read, available, rows: int, numeric, categorical, params, predi
         prof, v = profile_column(read(c_kind_role[0]), *c_kind_role, p.bins, where=f"reference '{name}'")
         return prof, (v if keep else None)   # values not kept are dropped at once, not after every column
 
-    jobs = n_jobs or min(4, os.cpu_count() or 1)
-    if jobs > 1 and len(spec) > 1:
-        with ThreadPoolExecutor(jobs) as ex: done = list(ex.map(one, spec))
-    else: done = [one(x) for x in spec]
     profiles, values = [], {}
-    for prof, v in done:
+    for prof, v in _per_column(one, spec, n_jobs):
         _check_override(prof, p)
         profiles.append(prof)
         if v is not None: values[prof.column] = v
