@@ -39,6 +39,14 @@ def summarize(reference: DriftReference, df: pd.DataFrame) -> dict:
         out["columns"][prof.column] = d
     return out
 
+# %% ../nbs/14c_drift_summary.ipynb #3e16040b
+def _add_counts(*counts: dict) -> dict:
+    "value -> count of the union of samples given as value -> count (first-seen order)."
+    out = {}
+    for c in counts:
+        for k, v in c.items(): out[k] = out.get(k, 0) + v
+    return out
+
 # %% ../nbs/14c_drift_summary.ipynb #7b85e7fe
 def merge_summaries(a: dict, b: dict) -> dict:
     "The summary of the union of two chunks."
@@ -48,9 +56,7 @@ def merge_summaries(a: dict, b: dict) -> dict:
         if x is None or y is None: out["columns"][col] = x or y; continue
         m = {"missing": x["missing"] + y["missing"]}
         if "n" not in x:
-            c = dict(x["counts"])
-            for k, v in y["counts"].items(): c[k] = c.get(k, 0) + v
-            m["counts"] = c
+            m["counts"] = _add_counts(x["counts"], y["counts"])
         else:
             m["n"] = x["n"] + y["n"]; m["integer"] = x["integer"] and y["integer"]
             parts = [z for z in (x, y) if "slots" in z]
@@ -60,11 +66,7 @@ def merge_summaries(a: dict, b: dict) -> dict:
                 m["min"], m["max"] = min(z["min"] for z in parts), max(z["max"] for z in parts)
                 if any("counts" in z for z in parts):
                     cs = [z.get("counts") for z in parts]
-                    if any(c is None for c in cs): m["counts"] = None
-                    else:
-                        c = {}
-                        for cc in cs:
-                            for k, v in cc.items(): c[k] = c.get(k, 0) + v
-                        m["counts"] = c if len(c) <= TRACK_VALUES else None
+                    c = None if any(c is None for c in cs) else _add_counts(*cs)
+                    m["counts"] = c if c is not None and len(c) <= TRACK_VALUES else None
         out["columns"][col] = m
     return out
