@@ -652,6 +652,8 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                    'mlops_nb.registry._cell': ('registry.html#_cell', 'mlops_nb/registry.py'),
                                    'mlops_nb.registry._cmd_audit_verify': ('registry.html#_cmd_audit_verify', 'mlops_nb/registry.py'),
                                    'mlops_nb.registry._cmd_models': ('registry.html#_cmd_models', 'mlops_nb/registry.py'),
+                                   'mlops_nb.registry._created': ('registry.html#_created', 'mlops_nb/registry.py'),
+                                   'mlops_nb.registry._gates': ('registry.html#_gates', 'mlops_nb/registry.py'),
                                    'mlops_nb.registry._get_model': ('registry.html#_get_model', 'mlops_nb/registry.py'),
                                    'mlops_nb.registry._identity': ('registry.html#_identity', 'mlops_nb/registry.py'),
                                    'mlops_nb.registry._mirror': ('registry.html#_mirror', 'mlops_nb/registry.py'),

@@ -50,6 +50,14 @@ def _get_model(c, name):
 def _alias_version(rm, alias):
     return {a: str(v) for a, v in (rm.aliases or {}).items()}.get(alias)
 
+def _gates(tags) -> dict:
+    "Gate name -> verdict text ('pass: …' / 'FAIL: …') from a version's `gate.<name>` tags, by name."
+    return {k[5:]: v for k, v in sorted((tags or {}).items()) if k.startswith("gate.")}
+
+def _created(mv) -> str:
+    "When the version was registered (UTC, ISO 8601)."
+    return datetime.fromtimestamp(mv.creation_timestamp / 1000, timezone.utc).isoformat(timespec="seconds")
+
 def _stack(rm) -> list:
     try: return json.loads((rm.tags or {}).get(STACK_TAG, "[]"))
     except json.JSONDecodeError: return []
@@ -151,7 +159,7 @@ def promote(settings: Settings, version, comment: str, user=None, name: str | No
     def gates_passed(mv, rm, refuse):
         status = mv.tags.get("validation_status", "not_evaluated")
         if status != "passed":
-            failed = [f"{k[5:]} ({v})" for k, v in mv.tags.items() if k.startswith("gate.") and "FAIL" in v]
+            failed = [f"{k} ({v})" for k, v in _gates(mv.tags).items() if "FAIL" in v]
             refuse(LifecycleError, f"version {mv.version} of '{name}' has validation_status '{status}', not 'passed'"
                    + (f": failed gates {', '.join(failed[:5])}" if failed else "") + ". Only a version that passed every gate "
                    "can become champion.")
@@ -233,10 +241,10 @@ def list_versions(settings: Settings, name: str | None = None) -> list[dict]:
             t = mv.tags or {}
             rows.append({"version": str(mv.version), "aliases": sorted(aliases.get(str(mv.version), [])),
                          "validation_status": t.get("validation_status", "not_evaluated"),
-                         "failed_gates": sorted(k[5:] for k, v in t.items() if k.startswith("gate.") and "FAIL" in v),
+                         "failed_gates": [k for k, v in _gates(t).items() if "FAIL" in v],
                          "retired": t.get(RETIRED_TAG) == "true", "sealed": bool(t.get(SEAL_TAG)),
                          "last_action": t.get("mlops_nb.last_action"), "run_id": mv.run_id,
-                         "created": datetime.fromtimestamp(mv.creation_timestamp / 1000, timezone.utc).isoformat(timespec="seconds")})
+                         "created": _created(mv)})
         token = page.token
         if not token: break
     rows.sort(key=lambda r: -int(r["version"]))
@@ -259,9 +267,9 @@ def show(settings: Settings, version, name: str | None = None) -> dict:
     return {"model": name, "version": str(mv.version), "aliases": sorted(mv.aliases or []),
             "validation_status": mv.tags.get("validation_status", "not_evaluated"),
             "retired": mv.tags.get(RETIRED_TAG) == "true", "artifact_sha256": mv.tags.get(SEAL_TAG),
-            "gates": {k[5:]: v for k, v in sorted(mv.tags.items()) if k.startswith("gate.")},
+            "gates": _gates(mv.tags),
             "tags": dict(sorted(mv.tags.items())), "run_id": mv.run_id, "source": mv.source,
-            "created": datetime.fromtimestamp(mv.creation_timestamp / 1000, timezone.utc).isoformat(timespec="seconds"),
+            "created": _created(mv),
             "params": dict(sorted(run.data.params.items())) if run else {},
             "metrics": dict(sorted(run.data.metrics.items())) if run else {},
             "lineage": {k: v for k, v in sorted(rt.items()) if k.startswith(("git.", "dvc.", "params.", "mlops_nb."))},
