@@ -10,7 +10,7 @@ import yaml
 from .core import atomic_write
 from .config import Settings
 from .integrity import _client
-from .registry import show
+from .registry import _settings, show
 
 # %% auto #0
 __all__ = ['card_facts', 'render_card_markdown', 'render_card_html', 'write_card', 'add_commands']
@@ -159,9 +159,7 @@ def write_card(settings: Settings, version, out_dir=None, name: str | None = Non
 
 # %% ../nbs/12d_card.ipynb #e06a0c2c
 def _cmd_card(args):
-    from mlops_nb.config import load_settings
-    s = load_settings(Path(args.root) / "settings.ini")
-    md, ht = write_card(s, args.version, args.out, getattr(args, "name", None) or None)
+    md, ht = write_card(_settings(args), args.version, args.out, getattr(args, "name", None) or None)
     print(f"wrote {md}\nwrote {ht}")
 
 def add_commands(models) -> None:
