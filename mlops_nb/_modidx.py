@@ -303,6 +303,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                 'mlops_nb.drift._finalize': ('drift.html#_finalize', 'mlops_nb/drift.py'),
                                 'mlops_nb.drift._fmt': ('drift.html#_fmt', 'mlops_nb/drift.py'),
                                 'mlops_nb.drift._grid_stats': ('drift.html#_grid_stats', 'mlops_nb/drift.py'),
+                                'mlops_nb.drift._histogram': ('drift.html#_histogram', 'mlops_nb/drift.py'),
                                 'mlops_nb.drift._missing_column': ('drift.html#_missing_column', 'mlops_nb/drift.py'),
                                 'mlops_nb.drift._ref_view': ('drift.html#_ref_view', 'mlops_nb/drift.py'),
                                 'mlops_nb.drift._report': ('drift.html#_report', 'mlops_nb/drift.py'),

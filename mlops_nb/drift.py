@@ -124,13 +124,19 @@ def _shares(x):
     x = np.asarray(x, float); s = x.sum()
     return (x / s if s > 0 else x).tolist()
 
+def _histogram(edges, keys, ref_counts, cur_counts) -> dict:
+    "A column's histogram in the report: bin edges (numeric) or categories, and each sample's shares per bin."
+    return {"edges": None if edges is None else edges.tolist(),
+            "categories": None if keys is None else [_label(k) for k in keys],
+            "reference": _shares(ref_counts), "current": _shares(cur_counts)}
+
 def _cat_histogram(ref_counts: dict, cur_counts: dict) -> dict:
     keys = sorted(ref_counts, key=lambda k: -ref_counts[k]) + [k for k in cur_counts if k not in ref_counts]
     r, c = np.array([ref_counts.get(k, 0) for k in keys], float), np.array([cur_counts.get(k, 0) for k in keys], float)
     if len(keys) > HIST_MAX_CATEGORIES:
         k = HIST_MAX_CATEGORIES - 1
         keys = keys[:k] + ["(other)"]; r = np.r_[r[:k], r[k:].sum()]; c = np.r_[c[:k], c[k:].sum()]
-    return {"edges": None, "categories": [_label(k) for k in keys], "reference": _shares(r), "current": _shares(c)}
+    return _histogram(None, keys, r, c)
 
 def _binned(ref: ColumnProfile, rv, cv, kind: str):
     "Evidently's get_binned_data: (edges or None, keys or None, reference counts, current counts, misplaced mass)."
@@ -196,8 +202,7 @@ def _column_drift(ref: ColumnProfile, rv, cv, cur_missing: int, cur_rows: int, p
     psi_value = psi(rs, cs)
     if kind == "numeric":
         below, above = cv.below(ref.min), cv.above(ref.max)
-        hist = {"edges": edges.tolist(), "categories": None, "reference": _shares(rc), "current": _shares(cc)} if edges is not None \
-            else {"edges": None, "categories": [_label(k) for k in keys], "reference": _shares(rc), "current": _shares(cc)}
+        hist = _histogram(edges, keys, rc, cc)   # (_binned gives edges or keys, never both)
         new = []
     else:
         below = above = 0
