@@ -69,7 +69,8 @@ exec(GENERATE)  # frame(), in this process too
 
 OURS = textwrap.dedent('''
     import json, resource, sys, time
-    from mlops_nb.drift import build_reference_parquet, compare_parquet
+    from mlops_nb.drift import compare_parquet
+    from mlops_nb.drift_reference import build_reference_parquet
     import pandas, pyarrow.parquet, scipy.stats, scipy.spatial.distance  # what the engine imports on use: not timed (nor are Evidently's imports)
     ref_path, cur_path = sys.argv[1], sys.argv[2]
     NUM = [f"num_{i:02d}" for i in range(40)]; CAT = [f"cat_{i}" for i in range(10)]
@@ -111,7 +112,8 @@ PEER = textwrap.dedent('''
 STREAM = textwrap.dedent('''
     import json, resource, sys, time
     from mlops_nb.config import DriftParams
-    from mlops_nb.drift import DriftReference, compare_parquet
+    from mlops_nb.drift import compare_parquet
+    from mlops_nb.drift_reference import DriftReference
     t0 = time.perf_counter()
     ref = DriftReference.load(sys.argv[1])
     rep = compare_parquet(ref, sys.argv[2], DriftParams(mode="streaming", chunk_rows=int(sys.argv[3])))
@@ -182,7 +184,7 @@ def stream_only(a):
     "Re-measure the streaming run alone and replace its paragraph in the drift section of RESULTS.md."
     from results import RESULTS
     from mlops_nb.config import DriftParams
-    from mlops_nb.drift import build_reference_parquet
+    from mlops_nb.drift_reference import build_reference_parquet
     big = max(int(s) for s in a.sizes.split(","))
     tmp = Path(tempfile.mkdtemp(prefix="drift_bench_", dir="/tmp"))
     try:
@@ -253,7 +255,7 @@ def main():
         # streaming: 10 M rows from Parquet against a streaming profile of the largest reference
         big = max(sizes)
         from mlops_nb.config import DriftParams
-        from mlops_nb.drift import build_reference_parquet
+        from mlops_nb.drift_reference import build_reference_parquet
         build_reference_parquet(tmp / f"ref_{big}.parquet", NUM, CAT, DriftParams(mode="streaming"),
                                 name=f"reference {big:,}").save(tmp / "profile")
         (tmp / f"ref_{big}.parquet").unlink(); (tmp / f"cur_{big}.parquet").unlink()

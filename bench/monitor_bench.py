@@ -97,9 +97,9 @@ def main():
     load0 = os.getloadavg()[0]
     t_import, t_pass = import_seconds("mlops_nb.drift", a.repeats)
     import pandas as pd
-    from mlops_nb import drift as D, monitor as M, stages
+    from mlops_nb import drift as D, drift_reference as DR, monitor as M, stages
     from mlops_nb.config import load_params, load_settings
-    from mlops_nb.registry import load_champion
+    from mlops_nb.integrity import load_champion
     params, settings = load_params(root / "params.yaml"), load_settings(root / "settings.ini")
     batch = root / "data/prepared/test.parquet"
     if a.rows:
@@ -110,7 +110,7 @@ def main():
     df = M.read_batch(batch, params)
     model, _ = load_champion(settings)
     cur = df.assign(**{M.SCORE: stages.predict_score(model, df[M.model_columns(model, params)], params.data.task)})
-    ref = D.DriftReference.load(root / M.REFERENCE)
+    ref = DR.DriftReference.load(root / M.REFERENCE)
 
     def lower_bound():
         df = M.read_batch(batch, params)
@@ -119,7 +119,7 @@ def main():
 
     def ours(): M.monitor_batch(root, batch, params=params, settings=settings)
     cold_code = ("from mlops_nb import monitor as M, stages; from mlops_nb.config import load_params, load_settings; "
-                 "from mlops_nb.registry import load_champion; "
+                 "from mlops_nb.integrity import load_champion; "
                  "p, s = load_params('params.yaml'), load_settings('settings.ini'); "
                  f"df = M.read_batch({str(batch)!r}, p); model, _ = load_champion(s); "
                  "stages.predict_score(model, df[M.model_columns(model, p)], p.data.task)")

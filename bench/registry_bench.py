@@ -20,7 +20,7 @@ import warnings; warnings.filterwarnings("ignore")
 import mlflow, numpy as np, pandas as pd
 from sklearn.linear_model import LogisticRegression
 
-from mlops_nb import registry as R, tracking
+from mlops_nb import audit, integrity, registry as R, tracking
 from mlops_nb.config import MlflowSettings, Settings
 
 from results import write_section  # bench/results.py
@@ -63,7 +63,7 @@ def run(n_versions: int, repeats: int) -> dict:
                                tags={"validation_status": status, "gate.performance.floor.roc_auc":
                                      "pass: 0.9 >= 0.7" if status == "passed" else "FAIL: 0.6 >= 0.7"})
     build_s = time.perf_counter() - t0
-    for v in ("1", "2"): R.seal_version(S, v)
+    for v in ("1", "2"): integrity.seal_version(S, v)
     R.promote(S, "1", "baseline", user="alice")  # warm-up (imports, first queries)
 
     bare_alias = lambda: c.set_registered_model_alias("bench", "bench-peer", "2")
@@ -77,13 +77,13 @@ def run(n_versions: int, repeats: int) -> dict:
     bare_list, lst = interleaved(lambda: list(c.search_model_versions("name='bench'", max_results=10000)),
                                  lambda: R.list_versions(S), repeats)
     bare_load, load = interleaved(lambda: mlflow.sklearn.load_model("models:/bench@champion"),
-                                  lambda: R.load_champion(S), repeats)
+                                  lambda: integrity.load_champion(S), repeats)
     med = statistics.median
-    assert R.verify_audit(R.audit_path(S), R.audit_heads(S)).ok
+    assert audit.verify_audit(audit.audit_path(S), R.audit_heads(S)).ok
     return dict(n=n_versions, repeats=repeats, build_s=build_s, promote=med(prom), promote_max=max(prom),
                 rollback=med(roll), rollback_max=max(roll), bare_alias=med(alias), list_s=med(lst),
                 list_max=max(lst), bare_list=med(bare_list), load_s=med(load), bare_load=med(bare_load),
-                audit_lines=len(R.read_audit(R.audit_path(S))), load_start=load_start, load_end=os.getloadavg()[0])
+                audit_lines=len(audit.read_audit(audit.audit_path(S))), load_start=load_start, load_end=os.getloadavg()[0])
 
 
 def section(r: dict) -> str:

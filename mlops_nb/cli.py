@@ -138,7 +138,8 @@ def build_parser() -> argparse.ArgumentParser:
     m.set_defaults(func=_cmd_mitigate)
 
     from mlops_nb.registry import add_commands
-    add_commands(sub)  # models list|show|history|promote|rollback|retire|unretire|seal|card, audit verify
+    models = add_commands(sub)  # models list|show|history|promote|rollback|retire|unretire|seal, audit verify
+    from mlops_nb.card import add_commands as card_commands; card_commands(models)  # models card
     from mlops_nb.contract import add_commands as contract_commands; contract_commands(sub)  # contract infer|validate
     from mlops_nb.dashboards import add_commands as dashboard_commands; dashboard_commands(sub)  # dashboards
     from mlops_nb.static_report import add_commands as report_commands; report_commands(sub)  # report --html

@@ -7,8 +7,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['MlopsError', 'ConfigError', 'DataError', 'TrackingError', 'did_you_mean', 'atomic_write', 'write_json', 'read_json',
-           'file_hash']
+__all__ = ['MlopsError', 'ConfigError', 'DataError', 'TrackingError', 'RegistryError', 'LifecycleError', 'did_you_mean',
+           'atomic_write', 'write_json', 'read_json', 'file_hash']
 
 # %% ../nbs/00_core.ipynb #2ee6e58a
 class MlopsError(Exception):
@@ -22,6 +22,12 @@ class DataError(MlopsError):
 
 class TrackingError(MlopsError):
     "The MLflow tracking server or store cannot be used."
+
+class RegistryError(MlopsError):
+    "A registry action was refused or cannot be done (access, audit, integrity and lifecycle errors are its kinds)."
+
+class LifecycleError(RegistryError):
+    "The version is not eligible (gates failed, retired, unknown, no comment, ...)."
 
 # %% ../nbs/00_core.ipynb #d950fecf
 def did_you_mean(name: str, choices) -> str:

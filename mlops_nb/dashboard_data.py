@@ -61,8 +61,8 @@ def _settings(root):
 
 # %% ../nbs/16b_dashboard_data.ipynb #75ca4ea6
 def _client(settings):
-    from mlops_nb import registry
-    return registry._client(settings)
+    from mlops_nb import integrity
+    return integrity._client(settings)
 
 # %% ../nbs/16b_dashboard_data.ipynb #7e6fe8f2
 _RUNS: dict = {}
@@ -115,17 +115,17 @@ def registry_state(root=".", model=None, user=None) -> RegistryState:
 
 # %% ../nbs/16b_dashboard_data.ipynb #09f989ed
 def _registry_state(root, model, user) -> RegistryState:
-    from mlops_nb import registry as R
+    from mlops_nb import access, integrity, registry as R
     s = _settings(root)
     name = model or s.mlflow.model_name
     hdr = request_user_header(s)
     if user is None and (s.registry.identity_header or "").strip() and in_voila() and not hdr:
-        ident = R.Identity("anonymous", f"no {s.registry.identity_header} header")  # behind a proxy: never the server's own user
-    else: ident = user if isinstance(user, R.Identity) else R.resolve_identity(user or hdr)
-    roles = R.load_roles(R.roles_path(s))
+        ident = access.Identity("anonymous", f"no {s.registry.identity_header} header")  # behind a proxy: never the server's own user
+    else: ident = user if isinstance(user, access.Identity) else access.resolve_identity(user or hdr)
+    roles = access.load_roles(access.roles_path(s))
     role = roles.role_of(ident.user)
-    allowed = {a: R.ROLES.index(role) >= R.ROLES.index(R.NEEDS[a]) for a in ("promote", "rollback", "retire")}
-    c = R._client(s)
+    allowed = {a: access.ROLES.index(role) >= access.ROLES.index(access.NEEDS[a]) for a in ("promote", "rollback", "retire")}
+    c = integrity._client(s)
     try: rm = c.get_registered_model(name)
     except Exception:
         return RegistryState(name, [], None, None, [], [], ident.user, ident.source, role, allowed)

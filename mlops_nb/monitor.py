@@ -7,7 +7,7 @@ from dataclasses import dataclass, field, asdict
 from datetime import datetime, timezone
 from pathlib import Path
 
-from .core import ConfigError, DataError, MlopsError, _jsonable, atomic_write, file_hash, read_json, write_json
+from .core import ConfigError, DataError, LifecycleError, MlopsError, _jsonable, atomic_write, file_hash, read_json, write_json
 from .config import MonitorParams, Params, Settings, load_params, load_settings
 # numpy, pandas and matplotlib are imported where used: `mlops-nb` builds its parser from this module and
 # should start fast for every other command
@@ -474,7 +474,7 @@ def _replace_dir(src: Path, dst: Path) -> None:
 def drift_stage(root=".", params: Params | None = None, settings: Settings | None = None) -> dict:
     "Build and save the reference profile (train split); compare the test split with it; write drift.json + drift.html."
     import numpy as np, pandas as pd
-    from mlops_nb import drift as D, stages, tracking
+    from mlops_nb import drift as D, drift_reference as DR, stages, tracking
     root = Path(root); params = params or load_params(root / "params.yaml")
     settings = settings or load_settings(root / "settings.ini")
     model, info = stages.load_model(root)
@@ -485,7 +485,7 @@ def drift_stage(root=".", params: Params | None = None, settings: Settings | Non
     train = train.assign(**{SCORE: stages.predict_score(model, train[cols], params.data.task)})
     test = test.assign(**{SCORE: stages.predict_score(model, test[cols], params.data.task)})
     split = read_json(root / stages.PREPARE_REPORT, "prepare summary (written by the prepare stage)").get("split", {})
-    ref = D.build_reference(train, params.data.numeric, params.data.categorical, params.drift,
+    ref = DR.build_reference(train, params.data.numeric, params.data.categorical, params.drift,
                             prediction=SCORE, target=params.data.target, name=_window_name("train", split.get("reference")))
     out = root / REFERENCE; out.parent.mkdir(parents=True, exist_ok=True)
     tmp = _shared_tempdir(".reference.", out.parent)
@@ -577,8 +577,8 @@ def monitor_batch(root, batch, labels=None, params: Params | None = None, settin
                   log_mlflow: bool = True, now: datetime | None = None) -> MonitorResult:
     "Drift, prediction drift and (with labels) performance of `batch` vs the reference, recorded everywhere."
     import numpy as np, pandas as pd
-    from mlops_nb import drift as D, stages
-    from mlops_nb.registry import load_champion, LifecycleError
+    from mlops_nb import drift as D, drift_reference as DR, stages
+    from mlops_nb.integrity import load_champion
     root = Path(root); params = params or load_params(root / "params.yaml")
     settings = settings or load_settings(root / "settings.ini")
     now = now or _utcnow()
@@ -603,7 +603,7 @@ def monitor_batch(root, batch, labels=None, params: Params | None = None, settin
     current = df.assign(**{SCORE: score})
     if y is not None: current[params.data.target] = y.to_numpy()
     elif params.data.target in current: current = current.drop(columns=[params.data.target])
-    ref = D.DriftReference.load(root / REFERENCE)
+    ref = DR.DriftReference.load(root / REFERENCE)
     window = time_window(df, params.data.time)
     rep = D.compare(ref, current, params.drift, current_name=src.name,
                     window=window and {"start": window["start"], "end": window["end"]}).to_dict()

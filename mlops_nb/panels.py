@@ -137,7 +137,7 @@ def warm_up(root, kind: str) -> None:
 def registry_panel(root=".", model=None, version=None, user=None):
     "The registry review panel (ipywidgets): versions, champion vs a chosen challenger, actions by role, audit history."
     W = _W()
-    from mlops_nb import registry as R
+    from mlops_nb import access, registry as R
     root = Path(root)
     try:
         state = registry_state(root, model, user)
@@ -172,7 +172,7 @@ def registry_panel(root=".", model=None, version=None, user=None):
 
     def why_disabled(action, st, v):
         if not st.allowed[action]:
-            return f"{st.user} ({st.role}) may not {action}: needs {R.NEEDS[action]} or higher"
+            return f"{st.user} ({st.role}) may not {action}: needs {access.NEEDS[action]} or higher"
         row = next((r for r in st.versions if r["version"] == v), None)
         if action == "promote":
             if row is None: return "choose a challenger"
@@ -232,7 +232,7 @@ def registry_panel(root=".", model=None, version=None, user=None):
                 comment.value = ""
             except MlopsError as e:
                 msg = message_html("error", e)
-            try: render(registry_state(root, st.model, R.Identity(st.user, st.identity_source)), v)
+            try: render(registry_state(root, st.model, access.Identity(st.user, st.identity_source)), v)
             except MlopsError as e: msg += message_html("error", e)
             status.value = msg  # last: once it shows, the view is already re-read
         return run

@@ -330,7 +330,7 @@ def load_alias(settings: Settings, alias: str):
     registered model), or None when the model or alias does not exist yet."""
     import mlflow
     from mlflow.exceptions import MlflowException
-    from mlops_nb.registry import load_version
+    from mlops_nb.integrity import load_version
     tracking.connect(settings)
     name = settings.mlflow.model_name
     try: mv = mlflow.MlflowClient(settings.tracking_uri, settings.registry_uri).get_model_version_by_alias(name, alias)
@@ -421,7 +421,7 @@ def register(root=".", settings: Settings | None = None) -> dict:
     logged = tracking.LoggedRun(info["run_id"], info["experiment_id"], info["model_uri"], info["model_id"])
     reg = tracking.register_version(settings, logged, status, tags={"mlops_nb.model_sha256": info["sha256"], **gate_tags,
                                     **{f"test_{k}": f"{v:.6g}" for k, v in metrics.items() if isinstance(v, float)}})
-    from mlops_nb.registry import seal_version
+    from mlops_nb.integrity import seal_version
     seal_version(settings, reg.version, reg.name)  # SHA-256 of every artifact file, verified at load
     from mlops_nb.results import log_version_results
     log_version_results(settings, info["run_id"], reg.version, root)  # this version's facts, kept with the version

@@ -112,7 +112,7 @@ def test_factory_in_the_project_with_its_own_features(prepared, tmp_path):
     again = pickle.loads((root / "models/model.pkl").read_bytes())
     X, _ = stages.training_data(root, "test")
     assert (again.predict_proba(X) == model.predict_proba(X)).all()
-    from mlops_nb.registry import load_version
+    from mlops_nb.integrity import load_version
     from mlops_nb.config import load_settings
     registered, _ = load_version(load_settings(root / "settings.ini"), "1")  # hash-checked load from the registry
     assert (registered.predict_proba(X) == model.predict_proba(X)).all()

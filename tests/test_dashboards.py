@@ -23,7 +23,7 @@ pytest.importorskip("ipywidgets")
 import numpy as np, pandas as pd
 from sklearn.linear_model import LogisticRegression
 
-from mlops_nb import dashboard_data, dashboards, panels as P, registry as R, results, static_report, tracking
+from mlops_nb import dashboard_data, dashboards, integrity, panels as P, registry as R, results, static_report, tracking
 from mlops_nb.config import MlflowSettings, Settings, load_settings
 from mlops_nb.core import MlopsError
 from mlops_nb.results import log_version_results
@@ -130,7 +130,7 @@ def make_project(d: Path, versions=(0.88, 0.91), promote_first=True) -> Settings
             mlflow.log_dict({"schema": "mlops_nb.explain/1", "unit": "log-odds", "importance": {"AGE": 0.5, "SEX": 0.2 + seed, "HOURS": 0.1}},
                             "reports/explain.json")
         mv = mlflow.register_model(info.model_uri, "demo", tags={"validation_status": "passed", "test_roc_auc": str(auc), "test_accuracy": "0.8"})
-        R.seal_version(S, mv.version); vs.append(str(mv.version))
+        integrity.seal_version(S, mv.version); vs.append(str(mv.version))
         write_results(d, vs[-1])
         log_version_results(S, run.info.run_id, vs[-1], d)  # as the register stage does: the version's results kept with it
     if promote_first and vs: R.promote(S, vs[0], "first model", user="alice")
@@ -221,7 +221,7 @@ def test_buttons_follow_roles_and_library_refuses_a_forced_click(project):
     btn.click()
     status = one(v, "mlops-action-status").value
     assert "mlops-error" in status and "dana (role data-scientist" in status and "may not promote" in status
-    assert R.load_champion(S) is not None and str(R.list_versions(S)[1]["aliases"]) == "['champion']"  # v1 still champion
+    assert integrity.load_champion(S) is not None and str(R.list_versions(S)[1]["aliases"]) == "['champion']"  # v1 still champion
     assert R.history(S, include_refused=True)[-1]["outcome"] == "refused"
     a = P.registry_panel(d, user="alice")
     assert one(a, "mlops-promote-btn").disabled  # no comment yet
@@ -239,7 +239,7 @@ def test_promote_and_rollback_through_the_panel(tmp_path):
     assert "promote: version 2 of demo (was 1) by alice" in one(p, "mlops-action-status").value
     assert "Champion: <b>v2</b>" in one(p, "mlops-champion-line").value  # the view re-read the registry
     assert "v2 is better on AUC" in one(p, "mlops-audit").value
-    assert str(R.load_champion(S)[1].version) == "2"
+    assert str(integrity.load_champion(S)[1].version) == "2"
     one(p, "mlops-comment").value = "v2 misbehaves"
     rb = one(p, "mlops-rollback-btn"); assert not rb.disabled
     rb.click()

@@ -11,8 +11,10 @@ from scipy.spatial import distance
 
 from mlops_nb.config import DriftParams, parse_params
 from mlops_nb.core import ConfigError, DataError, MlopsError
-from mlops_nb.drift import (DriftReference, DriftReport, build_reference, build_reference_parquet, compare, compare_dask,
-                            compare_parquet, merge_summaries, summarize, psi)
+from mlops_nb.drift import DriftReport, compare, compare_dask, compare_parquet
+from mlops_nb.drift_reference import DriftReference, build_reference, build_reference_parquet
+from mlops_nb.drift_stats import psi
+from mlops_nb.drift_summary import merge_summaries, summarize
 
 EPS = 1e-9
 

@@ -88,7 +88,7 @@ def test_gate_refuses_a_tampered_champion(fair_built, tmp_path, monkeypatch):
     import mlflow
     from mlops_nb import stages
     from mlops_nb.config import load_settings
-    from mlops_nb.registry import IntegrityError
+    from mlops_nb.integrity import IntegrityError
     root = copy_built(fair_built, tmp_path)
     monkeypatch.chdir(root)
     s = load_settings(root / "settings.ini")
@@ -108,7 +108,7 @@ def test_every_fact_of_version_1_is_version_1s(fair_built, tmp_path, monkeypatch
     import yaml as _yaml
     from mlops_nb import stages, dashboard_data as D
     from mlops_nb.config import load_settings
-    from mlops_nb.registry import card_facts
+    from mlops_nb.card import card_facts
     from mlops_nb.results import version_result
     root = copy_built(fair_built, tmp_path)
     monkeypatch.chdir(root)

@@ -15,7 +15,7 @@ mlflow = pytest.importorskip("mlflow")
 import numpy as np, pandas as pd
 from sklearn.linear_model import LogisticRegression
 
-from mlops_nb import registry as R
+from mlops_nb import access, audit as AU, card, core, integrity, registry as R
 from mlops_nb.config import MlflowSettings, Settings
 
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
@@ -58,7 +58,7 @@ def register(S, uri, status="passed", seal=True) -> str:
     tags = {"validation_status": status, "gate.performance.floor.roc_auc": "pass: 0.9 >= 0.7" if status == "passed"
             else "FAIL: 0.6 >= 0.7"}
     mv = mlflow.register_model(uri, S.mlflow.model_name, tags=tags)
-    if seal: R.seal_version(S, mv.version)
+    if seal: integrity.seal_version(S, mv.version)
     return str(mv.version)
 
 
@@ -67,7 +67,7 @@ def champion(S):
 
 
 def audit(S, **match):
-    return [e for e in R.read_audit(R.audit_path(S)) if all(e.get(k) == v for k, v in match.items())]
+    return [e for e in AU.read_audit(AU.audit_path(S)) if all(e.get(k) == v for k, v in match.items())]
 
 
 @pytest.fixture
@@ -79,15 +79,15 @@ def three(S):
 
 def test_unauthorised_promote_and_rollback_refused_and_audited(S, three):
     v1, v2, _ = three
-    with pytest.raises(R.PermissionDenied, match=r"eve \(role viewer.*needs the role approver"):
+    with pytest.raises(access.PermissionDenied, match=r"eve \(role viewer.*needs the role approver"):
         R.promote(S, v1, "let me", user="eve")
-    with pytest.raises(R.PermissionDenied, match="carol .role data-scientist"):
+    with pytest.raises(access.PermissionDenied, match="carol .role data-scientist"):
         R.promote(S, v1, "let me", user="carol")
     R.promote(S, v1, "first", user="dave")  # approver through the group 'leads'
     R.promote(S, v2, "second", user="alice")
-    with pytest.raises(R.PermissionDenied):
+    with pytest.raises(access.PermissionDenied):
         R.rollback(S, "nope", user="carol")
-    with pytest.raises(R.LifecycleError, match="needs a comment"):
+    with pytest.raises(core.LifecycleError, match="needs a comment"):
         R.promote(S, v1, "  ", user="alice")
     assert champion(S) == v2
     refused = audit(S, outcome="refused")
@@ -95,38 +95,38 @@ def test_unauthorised_promote_and_rollback_refused_and_audited(S, three):
         ("eve", "viewer", "promote"), ("carol", "data-scientist", "promote"), ("carol", "data-scientist", "rollback"),
         ("alice", "approver", "promote")]
     assert all(e["reason"] for e in refused)
-    assert R.verify_audit(R.audit_path(S)).ok
+    assert AU.verify_audit(AU.audit_path(S)).ok
 
 
 def test_identity_order(S, three, monkeypatch):
     monkeypatch.setenv("MLOPS_NB_USER", "alice")
     assert R.promote(S, three[0], "ci promotes").user == "alice"
     monkeypatch.setenv("JUPYTERHUB_USER", "eve")  # the hub's user wins over the header and MLOPS_NB_USER
-    with pytest.raises(R.PermissionDenied, match="eve .role viewer, from JUPYTERHUB_USER"):
+    with pytest.raises(access.PermissionDenied, match="eve .role viewer, from JUPYTERHUB_USER"):
         R.promote(S, three[1], "as eve", user="alice")
 
 
 def test_gate_failed_and_retired_refused(S, three):
     v1, v2, v3 = three
-    with pytest.raises(R.LifecycleError, match=r"validation_status 'failed'.*performance.floor.roc_auc"):
+    with pytest.raises(core.LifecycleError, match=r"validation_status 'failed'.*performance.floor.roc_auc"):
         R.promote(S, v3, "looks fine to me", user="alice")
-    with pytest.raises(R.PermissionDenied, match="needs the role admin"):
+    with pytest.raises(access.PermissionDenied, match="needs the role admin"):
         R.retire(S, v2, "old", user="alice")
     R.retire(S, v2, "superseded", user="root")
-    with pytest.raises(R.LifecycleError, match="is retired"):
+    with pytest.raises(core.LifecycleError, match="is retired"):
         R.promote(S, v2, "bring it back", user="alice")
     rows = {r["version"]: r for r in R.list_versions(S)}
     assert rows[v2]["retired"] and rows[v3]["validation_status"] == "failed" and rows[v3]["failed_gates"]
     R.unretire(S, v2, "needed after all", user="root")
     R.promote(S, v2, "ok now", user="alice")
-    with pytest.raises(R.LifecycleError, match="is the champion"):
+    with pytest.raises(core.LifecycleError, match="is the champion"):
         R.retire(S, v2, "no", user="root")
     assert [e["outcome"] for e in audit(S, version=v3)] == ["refused"]
 
 
 def test_rollback_restores_previous_champion(S, three):
     v1, v2, _ = three
-    with pytest.raises(R.LifecycleError, match="no earlier champion"):
+    with pytest.raises(core.LifecycleError, match="no earlier champion"):
         R.rollback(S, "nothing yet", user="alice")
     R.promote(S, v1, "first", user="alice")
     d = R.promote(S, v2, "better", user="bob")
@@ -134,17 +134,17 @@ def test_rollback_restores_previous_champion(S, three):
     d = R.rollback(S, "v2 misbehaves in production", user="alice")
     assert (d.version, d.previous_version) == (v1, v2) and champion(S) == v1
     m = mlflow.sklearn.load_model(f"models:/{S.mlflow.model_name}@champion")
-    model, mv = R.load_champion(S)
+    model, mv = integrity.load_champion(S)
     assert str(mv.version) == v1 and type(m) is type(model)
     R.promote(S, v2, "fixed upstream", user="alice")
     R.rollback(S, "again", to_version=v1, user="alice")
     assert champion(S) == v1
-    with pytest.raises(R.LifecycleError, match="never champion before"):
+    with pytest.raises(core.LifecycleError, match="never champion before"):
         R.rollback(S, "x", to_version="3", user="alice")
     R.promote(S, v2, "third time", user="alice")
     # rollback must refuse a retired earlier champion
     mlflow.MlflowClient().set_model_version_tag(S.mlflow.model_name, v1, R.RETIRED_TAG, "true")
-    with pytest.raises(R.LifecycleError, match="is retired"):
+    with pytest.raises(core.LifecycleError, match="is retired"):
         R.rollback(S, "to a retired one", user="alice")
     h = R.history(S)
     assert [(e["action"], e["version"], e["previous_version"]) for e in h] == [
@@ -174,33 +174,33 @@ def test_tampered_artifact_refused(S):
     R.promote(S, v_ok, "baseline", user="alice")
     p = _artifact_file(S, v)
     p.write_bytes(p.read_bytes() + b"\0")
-    with pytest.raises(R.IntegrityError, match=r"model.pkl do not match the SHA-256 recorded at registration"):
-        R.load_version(S, v)
-    with pytest.raises(R.IntegrityError, match="refusing"):
+    with pytest.raises(integrity.IntegrityError, match=r"model.pkl do not match the SHA-256 recorded at registration"):
+        integrity.load_version(S, v)
+    with pytest.raises(integrity.IntegrityError, match="refusing"):
         R.promote(S, v, "tampered", user="alice")
     assert champion(S) == v_ok and audit(S, version=v)[-1]["outcome"] == "refused"
     unsealed = register(S, log_model(S, 3), seal=False)
-    with pytest.raises(R.IntegrityError, match="no recorded artifact SHA-256"):
-        R.load_version(S, unsealed)
-    assert str(R.load_champion(S)[1].version) == v_ok
+    with pytest.raises(integrity.IntegrityError, match="no recorded artifact SHA-256"):
+        integrity.load_version(S, unsealed)
+    assert str(integrity.load_champion(S)[1].version) == v_ok
 
 
 def test_tampered_audit_log_detected(S, three):
     v1, v2, _ = three
     R.promote(S, v1, "a", user="alice"); R.promote(S, v2, "b", user="alice")
     R.rollback(S, "c", user="alice"); R.promote(S, v2, "d", user="bob")
-    p = R.audit_path(S)
+    p = AU.audit_path(S)
     good = p.read_text().splitlines()
-    assert R.verify_audit(p, R.audit_heads(S)).ok and len(good) == 4
+    assert AU.verify_audit(p, R.audit_heads(S)).ok and len(good) == 4
 
     def check(lines, heads=None):
         p.write_text("\n".join(lines) + "\n")
-        return R.verify_audit(p, heads).problems
+        return AU.verify_audit(p, heads).problems
 
     edited = json.loads(good[1]); edited["comment"] = "approved by the board"
     probs = check([good[0], json.dumps(edited), *good[2:]])
     assert probs and probs[0].startswith("line 2 (seq 2, promote") and "edited" in probs[0]
-    rehashed = dict(edited); rehashed["hash"] = R.entry_hash(rehashed)  # edited and re-hashed: the next link breaks
+    rehashed = dict(edited); rehashed["hash"] = AU.entry_hash(rehashed)  # edited and re-hashed: the next link breaks
     probs = check([good[0], json.dumps(rehashed), *good[2:]])
     assert probs and probs[0].startswith("line 3 (seq 3)") and "chain was broken" in probs[0]
     probs = check([good[0], *good[2:]])
@@ -216,23 +216,23 @@ def test_tampered_audit_log_detected(S, three):
     args = ap.parse_args(["audit", "verify", str(p), "--offline"])
     args.func(args)
     p.write_text("\n".join([good[0], *good[2:]]) + "\n")
-    with pytest.raises(R.AuditError, match="tampered"):
+    with pytest.raises(AU.AuditError, match="tampered"):
         args.func(args)
 
 
 CHILD = textwrap.dedent("""
     import json, sys, time
     from pathlib import Path
-    from mlops_nb import registry as R
+    from mlops_nb import core, integrity, registry as R
     from mlops_nb.config import MlflowSettings, Settings
     uri, root, name, exp, version, user, start = sys.argv[1:8]
     S = Settings(mlflow=MlflowSettings(tracking_uri=uri, model_name=name, experiment=exp), root=Path(root))
-    R._client(S)  # connect before the start line, so both race on the action itself
+    integrity._client(S)  # connect before the start line, so both race on the action itself
     time.sleep(max(0, float(start) - time.time()))
     try:
         d = R.promote(S, version, f"{user} promotes {version}", user=user, expected_champion="1")
         print(json.dumps({"user": user, "outcome": "done", "version": d.version}))
-    except R.RegistryError as e:
+    except core.RegistryError as e:
         print(json.dumps({"user": user, "outcome": type(e).__name__, "message": str(e)}))
 """)
 
@@ -256,10 +256,10 @@ def test_concurrent_promotions_consistent(S):
     assert len(done) == 1 and len(lost) == 1, outs
     assert lost[0]["outcome"] == "ConcurrentUpdate" and "another action moved it" in lost[0]["message"]
     assert champion(S) == done[0]["version"]
-    entries = R.read_audit(R.audit_path(S))[1:]
+    entries = AU.read_audit(AU.audit_path(S))[1:]
     assert sorted((e["user"], e["outcome"]) for e in entries) == sorted(
         [(done[0]["user"], "done"), (lost[0]["user"], "refused")])
-    assert R.verify_audit(R.audit_path(S), R.audit_heads(S)).ok
+    assert AU.verify_audit(AU.audit_path(S), R.audit_heads(S)).ok
     assert json.loads(mlflow.MlflowClient().get_registered_model(S.mlflow.model_name).tags[R.STACK_TAG]) == ["1", done[0]["version"]]
 
 
@@ -268,7 +268,7 @@ def test_model_card(S, three, tmp_path):
     (tmp_path / "params.yaml").write_text("data: {target: y, numeric: [a, b]}\ncard:\n  intended_use: demo only\n"
                                           "  owner: team-ml\n  limitations: [trained on 50 rows]\n")
     R.promote(S, v1, "first", user="alice")
-    md, ht = R.write_card(S, v1)
+    md, ht = card.write_card(S, v1)
     text = md.read_text()
     for s in ("version 1", "demo only", "team-ml", "trained on 50 rows", "test_roc_auc", "performance.floor.roc_auc",
               "| promote | done | alice | approver | first |", "not recorded"):
