@@ -101,8 +101,10 @@ def build_parser() -> argparse.ArgumentParser:
     i.set_defaults(func=_cmd_init)
 
     r = sub.add_parser("run-stage", help="run one stage notebook with papermill (what dvc.yaml calls)",
-                       description="Execute nbs/pipeline/NAME.ipynb into reports/notebooks/NAME.ipynb.")
-    r.add_argument("name", help="stage name: prepare, train, evaluate, register")
+                       description="Execute nbs/pipeline/NAME.ipynb into reports/notebooks/NAME.ipynb, with the params.yaml "
+                                   "sections the stage reads injected after its parameters cell.")
+    r.add_argument("name", help="stage name: prepare, train, evaluate, explain, fairness, gate, register, drift, "
+                                       "or one added with `mlops-nb stage add` (`mlops-nb stage list`)")
     r.add_argument("--root", default=".", help="project folder (default: current)")
     r.add_argument("--notebook", help="the stage's notebook, when not nbs/pipeline/NAME.ipynb (set by `stage add`)")
     r.set_defaults(func=_cmd_run_stage)

@@ -229,14 +229,16 @@ def _per_column(fn, items, n_jobs: int | None = None) -> list:
 
 # %% ../nbs/14b_drift_reference.ipynb #3eb48e80
 def _profile_all(read, available, rows: int, numeric, categorical, params, prediction, target, name: str,
-                 keep_values, n_jobs) -> DriftReference:
+                 keep_values, n_jobs, target_kind: str = "categorical") -> DriftReference:
     """Profile each listed column, read by `read(column)` (a pandas Series) when its turn comes: besides the sorted
     values kept for exact mode, only the columns being profiled (one per thread) are in memory."""
     p = _drift_params(params)
     keep = (p.mode == "exact") if keep_values is None else keep_values
     spec = [(c, "numeric", "feature") for c in numeric] + [(c, "categorical", "feature") for c in categorical]
     if prediction: spec.append((prediction, "numeric", "prediction"))
-    if target: spec.append((target, "categorical", "target"))
+    if target_kind not in ("categorical", "numeric"):
+        raise ConfigError(f"drift: target_kind = {target_kind!r}: expected 'categorical' (classes) or 'numeric' (a regression target).")
+    if target: spec.append((target, target_kind, "target"))
     names = [c for c, _, _ in spec]
     dup = sorted({c for c in names if names.count(c) > 1})
     if dup: raise ConfigError(f"drift: column(s) {dup} listed twice (numeric, categorical, prediction, target): list each once.")
@@ -262,12 +264,13 @@ def _profile_all(read, available, rows: int, numeric, categorical, params, predi
 # %% ../nbs/14b_drift_reference.ipynb #be838772
 def build_reference(df: pd.DataFrame, numeric, categorical, params=None, prediction: str | None = None,
                     target: str | None = None, name: str = "reference", keep_values: bool | None = None,
-                    n_jobs: int | None = None) -> DriftReference:
+                    n_jobs: int | None = None, target_kind: str = "categorical") -> DriftReference:
     """Profile the reference window `df`: `numeric` and `categorical` feature columns, and optionally the model's
-    score column (`prediction`, numeric) and the label column (`target`, categorical). Keeps sorted numeric values
+    score column (`prediction`, numeric) and the label column (`target`: `target_kind` categorical for classes,
+    numeric for a regression target). Keeps sorted numeric values
     (for exact mode) unless `keep_values=False` or `params.mode` is streaming."""
     return _profile_all(lambda c: df[c], df.columns, len(df), numeric, categorical, params, prediction, target, name,
-                        keep_values, n_jobs)
+                        keep_values, n_jobs, target_kind)
 
 # %% ../nbs/14b_drift_reference.ipynb #da36b1a9
 def _open_parquet(path: Path):
@@ -288,10 +291,10 @@ def _read_column(path: Path, column: str):
 # %% ../nbs/14b_drift_reference.ipynb #46c24b32
 def build_reference_parquet(path, numeric, categorical, params=None, prediction: str | None = None,
                             target: str | None = None, name: str | None = None, keep_values: bool | None = None,
-                            n_jobs: int | None = None) -> DriftReference:
+                            n_jobs: int | None = None, target_kind: str = "categorical") -> DriftReference:
     """`build_reference` of a Parquet file, read one column at a time: the same profile (and sorted values) as
     `build_reference(pd.read_parquet(path), ...)`, without the whole reference DataFrame in memory."""
     path = Path(path)
     pf = _open_parquet(path)
     return _profile_all(lambda c: _read_column(path, c), pf.schema_arrow.names, pf.metadata.num_rows, numeric,
-                        categorical, params, prediction, target, name or path.name, keep_values, n_jobs)
+                        categorical, params, prediction, target, name or path.name, keep_values, n_jobs, target_kind)

@@ -486,7 +486,8 @@ def drift_stage(root=".", params: Params | None = None, settings: Settings | Non
     test = test.assign(**{SCORE: stages.predict_score(model, test[cols], params.data.task)})
     split = read_json(root / stages.PREPARE_REPORT, "prepare summary (written by the prepare stage)").get("split", {})
     ref = DR.build_reference(train, params.data.numeric, params.data.categorical, params.drift,
-                            prediction=SCORE, target=params.data.target, name=_window_name("train", split.get("reference")))
+                            prediction=SCORE, target=params.data.target, name=_window_name("train", split.get("reference")),
+                            target_kind="numeric" if params.data.task == "regression" else "categorical")
     out = root / REFERENCE; out.parent.mkdir(parents=True, exist_ok=True)
     tmp = _shared_tempdir(".reference.", out.parent)
     try:

@@ -52,6 +52,6 @@ def test_regression_end_to_end(tmp_path):
     run(["dvc", "repro"], root)
     assert json.loads((root / "reports/registry.json").read_text())["validation_status"] == "passed"
     drift = json.loads((root / "reports/drift/drift.json").read_text())
-    assert drift["prediction"]["kind"] == "numeric"  # drift of the predicted value
+    assert drift["prediction"]["kind"] == "numeric" and drift["target"]["kind"] == "numeric"  # the predicted and true values, as numbers
     shown = run(["dvc", "plots", "show", "--json"], root).stdout
     assert "predictions.csv" in shown
