@@ -85,6 +85,8 @@ class ExplainParams(_Strict):
     sample_size: int = Field(1000, gt=0, description="rows explained (stratified by the target)")
     background_size: int = Field(200, gt=0, description="background rows for linear / model-agnostic explainers")
     tolerance: float = Field(1e-4, gt=0, description="additivity: |sum(SHAP) + expected - output| allowed")
+    max_seconds: float = Field(120, gt=0, description="model-agnostic explainer (models without an exact explainer): "
+                               "rows explained are cut to fit this time, estimated from the model's speed")
     seed: int = 0
 
 class FairnessParams(_Strict):

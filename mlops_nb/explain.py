@@ -2,6 +2,7 @@
 
 # %% ../nbs/10_explain.ipynb #3147dc5c
 from __future__ import annotations
+import time
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -287,13 +288,14 @@ def _shap_values(shap, explainer, model, output, Zs, Zb, f, groups, seed, nsampl
 
 def explain_pipeline(pipeline, X: pd.DataFrame, y=None, sample_size: int = 1000, background_size: int = 200,
                      seed: int = 0, tolerance: float = 1e-4, agnostic_budget: int = 1_000_000,
-                     forest_budget: int = 1_000_000) -> Explanation:
+                     forest_budget: int = 1_000_000, max_seconds: float | None = None) -> Explanation:
     """SHAP values per original column for a sample of `X`'s rows (stratified by `y` for classifiers), explaining the
     fitted `pipeline`'s model on its preprocessed features. Raises `AdditivityError` if the values do not add up.
     Background rows (drawn with `seed`): `background_size` for linear models, at most 50 for forests and for the
     model-agnostic explainer. The costly explainers shrink the sample to fit a budget: `forest_budget` (rows x trees x
     background rows) for forests, `agnostic_budget` (rows x coalitions x background rows model predictions) for
-    the model-agnostic one; `n_sample` and `explainer_options` record what was done."""
+    the model-agnostic one, and for the latter also `max_seconds` of model predictions (estimated from timing one
+    batch); `n_sample` and `explainer_options` record what was done."""
     import shap
     if not isinstance(X, pd.DataFrame): raise MlopsError(f"explain: X must be a pandas DataFrame, got {type(X).__name__}.")
     if len(X) == 0: raise MlopsError("explain: X has no rows to explain.")
@@ -329,6 +331,10 @@ def explain_pipeline(pipeline, X: pd.DataFrame, y=None, sample_size: int = 1000,
     if explainer == "KernelExplainer":
         nsamples = min(2 ** len(features) - 2, 2 * len(features) + 512)  # all coalitions when there are few columns
         sample_size = min(sample_size, max(1, agnostic_budget // (nsamples * n_bg)))
+        if max_seconds:  # the model's speed decides how many rows fit: time one batch as large as a row's coalitions
+            probe = X.iloc[np.resize(np.arange(len(X)), min(nsamples * n_bg, 20_000))][names]
+            t0 = time.perf_counter(); predict(as_model_input(transform(probe))); per_pred = (time.perf_counter() - t0) / len(probe)
+            sample_size = min(sample_size, max(1, int(max_seconds / (per_pred * nsamples * n_bg))))
     if forest:
         sample_size = min(sample_size, max(1, forest_budget // (len(model.estimators_) * n_bg)))
     stratify = y is not None and classifier
@@ -344,7 +350,9 @@ def explain_pipeline(pipeline, X: pd.DataFrame, y=None, sample_size: int = 1000,
     sv, ev, options = _shap_values(shap, explainer, model, output, Zs, Zb, f, groups, seed,
                                    nsamples if explainer == "KernelExplainer" else None)
     options.update({"budget": int(forest_budget)} if forest else
-                   {"budget": int(agnostic_budget)} if explainer == "KernelExplainer" else {})
+                   {"budget": int(agnostic_budget), **({"max_seconds": float(max_seconds),
+                    "estimated_seconds": round(per_pred * nsamples * n_bg * len(pos), 2)} if max_seconds else {})}
+                   if explainer == "KernelExplainer" else {})
     if explainer != "KernelExplainer":  # sum each original column's output columns
         A = np.zeros((len(origins), len(features)))
         A[np.arange(len(origins)), groups] = 1.0

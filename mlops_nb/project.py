@@ -107,6 +107,7 @@ explain:                # SHAP on a stratified sample of the test set
   sample_size: 1000
   background_size: 200  # for linear and model-agnostic explainers
   tolerance: 0.0001     # additivity check: SHAP values must add up to the model output
+  max_seconds: 120      # model-agnostic explainer (no exact one for the model): rows explained fit this time
   seed: 0
 fairness:               # group metrics per data.sensitive column, on the test set
   min_group_size: 100   # smaller groups are reported but excluded from the gates

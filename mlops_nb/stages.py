@@ -251,7 +251,7 @@ def explain(root=".", params: Params | None = None, settings: Settings | None = 
     _say(f"explaining {type(base_pipeline(model)[-1]).__name__} on {min(e.sample_size, len(X)):,} of {len(X):,} test rows ...")
     if model is not base_pipeline(model): _say("the model is mitigated: explaining its underlying pipeline (before the group thresholds)")
     expl = explain_pipeline(base_pipeline(model), X, y if params.data.task == "classification" else None, e.sample_size,
-                            e.background_size, e.seed, e.tolerance)
+                            e.background_size, e.seed, e.tolerance, max_seconds=e.max_seconds)
     write_json(root / EXPLAIN, expl.to_dict())
     _write_parquet(expl.local_frame(), root / EXPLAIN_LOCAL)
     tracking.log_to_run(settings, info["run_id"], {"explain_additivity_error": expl.additivity_error},
@@ -360,7 +360,8 @@ def gate(root=".", params: Params | None = None, settings: Settings | None = Non
         champ_metrics = evaluate_predictions(test[params.data.target], score, params.data.task, params.evaluate.threshold).metrics
         e = params.explain
         y = test[params.data.target] if params.data.task == "classification" else None
-        champ_imp = explain_pipeline(base_pipeline(model), test, y, e.sample_size, e.background_size, e.seed, e.tolerance).importance
+        champ_imp = explain_pipeline(base_pipeline(model), test, y, e.sample_size, e.background_size, e.seed, e.tolerance,
+                                     max_seconds=e.max_seconds).importance
     cfg = params.gates
     results, notes = [], []
     for gs, ns in (G.performance_gates(metrics, champ_metrics, cfg.performance),

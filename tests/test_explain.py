@@ -266,3 +266,15 @@ def test_bad_inputs(acs, pipes):
     multi = build_pipeline(NUM, CAT, make_estimator("logistic_regression", {})).fit(Xtr, Xtr["MAR"].astype(int))
     with pytest.raises(MlopsError, match="5 classes"):
         explain_pipeline(multi, X)
+
+
+def test_model_agnostic_explainer_fits_its_time_budget(acs):
+    "A model without an exact explainer: the rows explained are cut to fit explain.max_seconds, and the report says so."
+    from sklearn.neighbors import KNeighborsClassifier
+    Xtr, ytr, X, y = acs
+    pipe = build_pipeline(NUM, CAT, KNeighborsClassifier(25)).fit(Xtr, ytr)
+    free = explain_pipeline(pipe, X, y, sample_size=40, background_size=10)
+    tight = explain_pipeline(pipe, X, y, sample_size=40, background_size=10, max_seconds=0.5)
+    assert free.explainer == tight.explainer == "KernelExplainer" and free.n_sample == 40
+    assert 1 <= tight.n_sample < 40 and tight.explainer_options["max_seconds"] == 0.5
+    assert tight.explainer_options["estimated_seconds"] <= 0.5 and tight.additivity_error <= tight.tolerance
