@@ -651,6 +651,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                    'mlops_nb.registry.audit_heads': ('registry.html#audit_heads', 'mlops_nb/registry.py'),
                                    'mlops_nb.registry.history': ('registry.html#history', 'mlops_nb/registry.py'),
                                    'mlops_nb.registry.list_versions': ('registry.html#list_versions', 'mlops_nb/registry.py'),
+                                   'mlops_nb.registry.moved_aliases': ('registry.html#moved_aliases', 'mlops_nb/registry.py'),
                                    'mlops_nb.registry.promote': ('registry.html#promote', 'mlops_nb/registry.py'),
                                    'mlops_nb.registry.registry_lock': ('registry.html#registry_lock', 'mlops_nb/registry.py'),
                                    'mlops_nb.registry.retire': ('registry.html#retire', 'mlops_nb/registry.py'),

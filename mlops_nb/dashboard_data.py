@@ -101,6 +101,7 @@ class RegistryState:
     identity_source: str
     role: str
     allowed: dict
+    moved_aliases: list = field(default_factory=list)  # aliases moved outside mlops_nb (registry.moved_aliases)
     results: dict = field(default_factory=dict, repr=False, compare=False)  # version -> its results, read once per page build
 
 # %% ../nbs/16b_dashboard_data.ipynb #813efd44
@@ -137,7 +138,8 @@ def _registry_state(root, model, user) -> RegistryState:
     chall = R._alias_version(rm, "challenger")
     stack = [v for v in R._stack(rm) if v != champ]
     hist = R.history(s, name, include_refused=True)
-    return RegistryState(name, rows, champ, chall, stack, hist, ident.user, ident.source, role, allowed)
+    return RegistryState(name, rows, champ, chall, stack, hist, ident.user, ident.source, role, allowed,
+                         R.moved_aliases(s, name))
 
 # %% ../nbs/16b_dashboard_data.ipynb #f20b0cf0
 def version_results(root, state: RegistryState, version) -> dict:

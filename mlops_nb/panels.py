@@ -244,6 +244,7 @@ def registry_panel(root=".", model=None, version=None, user=None):
     actions = W.VBox([html_w("<h3>Decision</h3>"), ident_w, comment, W.HBox(list(btn.values())), status])
     actions.add_class("mlops-actions")
     body = [html_w("<h3>Versions</h3>"), versions_w, champ_w, pick, compare, actions, html_w("<h3>Audit history</h3>"), audit_w]
+    body[:0] = [message_w("error", m) for m in state.moved_aliases]  # first thing a reviewer reads
     sub = f"model '{state.model}' · {len(state.versions)} versions · champion " + (f"v{state.champion}" if state.champion else "none")
     return frame("registry", sub, body, root, ("registry", "history", "drift"))  # each version's results: from its run (see Metrics)
 

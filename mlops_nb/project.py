@@ -584,8 +584,12 @@ def status_report(root=".", n_runs: int = 5) -> str:
     root = Path(root)
     settings = load_settings(root / "settings.ini")
     lines = [f"project  {root.resolve()}", f"mlflow   {settings.tracking_uri}", ""]
-    st = pipeline_status(root)
-    lines.append("pipeline: up to date" if not st else "pipeline: stages not up to date: " + ", ".join(st))
+    from dvc.exceptions import NotDvcRepoError
+    try:
+        st = pipeline_status(root)
+        lines.append("pipeline: up to date" if not st else "pipeline: stages not up to date: " + ", ".join(st))
+    except NotDvcRepoError:  # e.g. `init --no-git`: the rest of the status still helps
+        lines.append("pipeline: not a DVC repository (run `git init && dvc init` to version data and models)")
     exp_id = connect(settings)
     # training runs only: monitoring writes a run per batch, which would push them out of the list
     runs = mlflow.search_runs([exp_id], filter_string="tags.`mlops_nb.stage` = 'train'", max_results=n_runs,
@@ -614,4 +618,6 @@ def status_report(root=".", n_runs: int = 5) -> str:
                  "created": pd.Timestamp(v.creation_timestamp, unit="ms").strftime("%Y-%m-%d %H:%M")}
                 for v in sorted(versions, key=lambda v: -int(v.version))]
         lines.append(pd.DataFrame(rows).to_string(index=False))
+        from mlops_nb.registry import moved_aliases
+        lines += [f"WARNING: {m}" for m in moved_aliases(settings, name)]
     return "\n".join(lines)

@@ -16,7 +16,8 @@ from .integrity import SEAL_TAG, IntegrityError, _client, _get_version, _name, _
 
 # %% auto #0
 __all__ = ['STACK_TAG', 'HEAD_TAG', 'RETIRED_TAG', 'ConcurrentUpdate', 'registry_lock', 'Decision', 'promote', 'rollback',
-           'retire', 'unretire', 'seal', 'list_versions', 'history', 'show', 'audit_heads', 'add_commands']
+           'retire', 'unretire', 'seal', 'list_versions', 'history', 'show', 'audit_heads', 'moved_aliases',
+           'add_commands']
 
 # %% ../nbs/12_registry.ipynb #7aa06e15
 class ConcurrentUpdate(RegistryError):
@@ -287,6 +288,32 @@ def audit_heads(settings: Settings, names=None) -> dict:
         if h: out[n] = h
     return out
 
+# %% ../nbs/12_registry.ipynb #760a706d
+def moved_aliases(settings: Settings, name: str | None = None) -> list[str]:
+    "One message per alias whose version in MLflow is not what the last audited action set (or that none set)."
+    name = _name(settings, name); c = _client(settings)
+    try: rm = _get_model(c, name)
+    except RegistryError: return []
+    last = {}
+    for e in history(settings, name):
+        if e.get("to_alias"): last[e["to_alias"]] = e
+    when = datetime.fromtimestamp(rm.last_updated_timestamp / 1000, timezone.utc).strftime("%Y-%m-%d %H:%M UTC") \
+        if getattr(rm, "last_updated_timestamp", None) else "unknown"
+    out = []
+    for alias, e in sorted(last.items()):
+        now = _alias_version(rm, alias)
+        if now != str(e["version"]):
+            out.append(f"@{alias} of '{name}' is {'version ' + now if now else 'not set'} in MLflow, but the last audited action "
+                       f"({e['action']} by {e['user']} at {e['timestamp']}, audit seq {e['seq']}) set version {e['version']}: "
+                       f"it was moved outside mlops_nb (model last updated {when}). Review it, then promote or roll back "
+                       "with mlops-nb so the move is audited.")
+    if "champion" not in last and _alias_version(rm, "champion"):
+        out.append(f"@champion of '{name}' is version {_alias_version(rm, 'champion')} in MLflow, but no audited action set it: "
+                   f"it was set outside mlops_nb (model last updated {when}). Promote it with `mlops-nb models promote` "
+                   "so the decision is audited.")
+    return out
+
+
 # %% ../nbs/12_registry.ipynb #0e255e6c
 def _settings(args):
     from mlops_nb.config import load_settings
@@ -304,6 +331,7 @@ def _cmd_models(args):
     a = args.models_command
     if a == "list":
         _print_rows(list_versions(s, n), ["version", "aliases", "validation_status", "retired", "sealed", "created", "last_action"])
+        for m in moved_aliases(s, n): print(f"WARNING: {m}")
     elif a == "show": print(json.dumps(show(s, args.version, n), indent=2, default=str))
     elif a == "history":
         _print_rows(history(s, n, args.all), ["seq", "timestamp", "action", "version", "previous_version", "outcome", "user", "role", "comment"])
@@ -325,6 +353,10 @@ def _cmd_audit_verify(args):
     chk = verify_audit(p, heads)
     print(chk)
     if not chk.ok: raise AuditError(f"{p}: the audit log was tampered with (see above).")
+    moved = [] if args.offline else [m for n in sorted({e["model"] for e in read_audit(p) if e.get("model")} | {s.mlflow.model_name})
+                                     for m in moved_aliases(s, n)]
+    for m in moved: print("ALIAS MOVED:", m)
+    if moved: raise AuditError(f"{len(moved)} alias(es) moved outside mlops_nb (see above): the registry and the audit log disagree.")
 
 # %% ../nbs/12_registry.ipynb #cd01fed8
 def add_commands(subparsers):

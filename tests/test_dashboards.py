@@ -457,3 +457,24 @@ def test_dashboard_notebooks_execute_with_papermill(project, tmp_path):
         os.environ.pop("MLOPS_NB_USER", None)
         if env_before is None: os.environ.pop("MLOPS_NB_ROOT", None)
         else: os.environ["MLOPS_NB_ROOT"] = env_before
+
+
+def test_champion_moved_in_mlflow_is_flagged_everywhere(tmp_path):
+    "The MLflow UI or API moving @champion (no role check, no audit) is named by audit verify, models list, status and the dashboard."
+    import mlflow, subprocess, sys
+    d = tmp_path / "proj"
+    S = make_project(d)  # v1 promoted by alice (audited), v2 @challenger
+    assert R.moved_aliases(S) == []
+    mlflow.MlflowClient(S.tracking_uri).set_registered_model_alias("demo", "champion", "2")  # outside mlops_nb
+    found = R.moved_aliases(S)
+    assert len(found) == 1 and "@champion of 'demo' is version 2 in MLflow" in found[0] and "promote by alice" in found[0]
+    env = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")}
+    cli = lambda *a: subprocess.run(["mlops-nb", *a, "--root", str(d)], capture_output=True, text=True, env=env)
+    verify = cli("audit", "verify")
+    assert verify.returncode != 0 and "ALIAS MOVED: @champion of 'demo' is version 2" in verify.stdout
+    listed = cli("models", "list")
+    assert listed.returncode == 0 and "WARNING: @champion of 'demo' is version 2 in MLflow" in listed.stdout
+    from mlops_nb.project import status_report
+    assert "WARNING: @champion of 'demo' is version 2 in MLflow" in status_report(d)
+    assert dashboard_data.registry_state(d, user="alice").moved_aliases == found
+    assert "moved outside mlops_nb" in texts(P.registry_panel(d, user="alice"))
