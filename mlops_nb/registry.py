@@ -279,12 +279,15 @@ def show(settings: Settings, version, name: str | None = None) -> dict:
 # %% ../nbs/12_registry.ipynb #cae007c9
 def audit_heads(settings: Settings, names=None) -> dict:
     "The newest audit `seq:hash` recorded in MLflow per registered model (for `verify_audit(heads=...)`)."
+    from mlflow.exceptions import MlflowException
     c = _client(settings)
     names = names or sorted({e["model"] for e in read_audit(audit_path(settings)) if e.get("model")})
     out = {}
     for n in names:
         try: h = (c.get_registered_model(n).tags or {}).get(HEAD_TAG)
-        except Exception: h = None
+        except MlflowException as e:  # not registered (yet): no head; anything else (unreachable, denied) is an error
+            if e.error_code != "RESOURCE_DOES_NOT_EXIST": raise
+            h = None
         if h: out[n] = h
     return out
 
@@ -346,15 +349,19 @@ def _cmd_models(args):
 def _cmd_audit_verify(args):
     s = _settings(args)
     p = Path(args.path) if args.path else audit_path(s)
-    heads = {}
-    if not args.offline:
-        try: heads = audit_heads(s)
-        except MlopsError: heads = {}
+    heads, names = {}, sorted({e["model"] for e in read_audit(p) if e.get("model")} | {s.mlflow.model_name})
+    if not args.offline:  # without MLflow's head tags a truncated or consistently rewritten log looks complete
+        from mlops_nb.tracking import check_reachable
+        try: check_reachable(s.tracking_uri, s.mlflow.request_timeout)
+        except MlopsError as e:
+            raise AuditError(f"{e} The audit head recorded in MLflow could not be checked, so entries deleted from the end "
+                             "of the log would go unseen. Retry when MLflow is up, or pass --offline to check the file's "
+                             "hash chain alone.") from None
+        heads = audit_heads(s, names)  # includes the project's model: an emptied log is caught too
     chk = verify_audit(p, heads)
     print(chk)
     if not chk.ok: raise AuditError(f"{p}: the audit log was tampered with (see above).")
-    moved = [] if args.offline else [m for n in sorted({e["model"] for e in read_audit(p) if e.get("model")} | {s.mlflow.model_name})
-                                     for m in moved_aliases(s, n)]
+    moved = [] if args.offline else [m for n in names for m in moved_aliases(s, n)]
     for m in moved: print("ALIAS MOVED:", m)
     if moved: raise AuditError(f"{len(moved)} alias(es) moved outside mlops_nb (see above): the registry and the audit log disagree.")
 

@@ -287,3 +287,26 @@ def test_model_name_is_optional_on_the_cli():
         a = p.parse_args(argv)
         assert (a.name, a.version) == want, argv
     assert p.parse_args(["models", "list"]).name == "" and p.parse_args(["models", "history", "m"]).name == "m"
+
+
+def test_emptied_log_and_unreachable_mlflow_fail_verify(S, three):
+    "An emptied audit log does not verify as '0 entries, intact', and an unreachable MLflow fails verify unless --offline."
+    import argparse
+    v1, _, _ = three
+    R.promote(S, v1, "a", user="alice")
+    root, p = S.root, AU.audit_path(S)
+    ini = lambda uri: (root / "settings.ini").write_text(
+        f"[mlflow]\ntracking_uri = {uri}\nmodel_name = {S.mlflow.model_name}\nexperiment = {S.mlflow.experiment}\nrequest_timeout = 2\n")
+    ini(S.tracking_uri)
+    ap = argparse.ArgumentParser(); R.add_commands(ap.add_subparsers(dest="command"))
+    verify = lambda *extra: (lambda a: a.func(a))(ap.parse_args(["audit", "verify", "--root", str(root), *extra]))
+    verify()  # intact
+    good = p.read_text()
+    p.write_text("")  # the whole history erased
+    with pytest.raises(AU.AuditError, match="tampered"):
+        verify()
+    p.write_text(good)
+    ini("http://127.0.0.1:9")  # nothing listens there
+    with pytest.raises(AU.AuditError, match="could not be checked.*--offline"):
+        verify()
+    verify("--offline")  # the file's own chain, when asked for explicitly
