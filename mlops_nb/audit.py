@@ -27,7 +27,8 @@ def audit_path(settings: Settings) -> Path:
 GENESIS = "0" * 64
 
 ENTRY_FIELDS = ("seq", "timestamp", "user", "identity_source", "role", "action", "model", "version", "from_alias",
-                "to_alias", "previous_version", "comment", "artifact_sha256", "gate_verdict", "outcome", "reason")
+                "to_alias", "previous_version", "comment", "artifact_sha256", "gate_verdict", "outcome", "reason",
+                "previous_seal")  # previous_seal: the artifact SHA-256 a re-seal replaced
 
 def _canonical(d: dict) -> bytes:
     return json.dumps(d, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()

@@ -47,9 +47,16 @@ def _download(settings, name, version, dst) -> Path:
     except Exception as e:
         raise IntegrityError(f"model '{name}' version {version}: its artifact cannot be downloaded ({type(e).__name__}: {e}).") from None
 
-def seal_version(settings: Settings, version, name: str | None = None) -> str:
-    "Record the SHA-256 of every artifact file of a version in its tags; return the digest."
+def seal_version(settings: Settings, version, name: str | None = None, reseal: bool = False) -> str:
+    """Record the SHA-256 of every artifact file of a version in its tags; return the digest. A seal is written once
+    (at registration): swapping a model file and sealing it again is refused here; only the registry's `seal`
+    action (admin, with a comment, audited) passes `reseal=True`."""
     name = _name(settings, name); c = _client(settings)
+    old = (_get_version(c, name, version).tags or {}).get(SEAL_TAG)
+    if old and not reseal:
+        raise IntegrityError(f"version {version} of '{name}' is already sealed (SHA-256 {old[:12]}…, recorded at registration); "
+                             "a seal is written once. If its files were changed on purpose, an admin re-seals it with a reason: "
+                             f"`mlops-nb models seal {version} -m \"why\"` (audited).")
     with tempfile.TemporaryDirectory() as d:
         m = _manifest(_download(settings, name, version, d))
     digest = _digest(m)

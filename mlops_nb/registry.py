@@ -218,14 +218,14 @@ def unretire(settings: Settings, version, comment: str, user=None, name: str | N
 
 # %% ../nbs/12_registry.ipynb #aa7bf881
 def seal(settings: Settings, version, comment: str, user=None, name: str | None = None) -> Decision:
-    "Record the artifact SHA-256 of a version registered without it (admin, audited)."
+    "Record the artifact SHA-256 of a version registered without it, or re-seal one whose files changed (admin, audited)."
     name = _name(settings, name); c = _client(settings); ident = _identity(user)
     role = _authorize(settings, c, ident, "seal", name, version, comment)
     with registry_lock(settings):
-        _get_version(c, name, version)
-        seal_version(settings, version, name)
+        previous = (_get_version(c, name, version).tags or {}).get(SEAL_TAG)
+        seal_version(settings, version, name, reseal=True)
         mv = _get_version(c, name, version)
-        e = _audit(settings, c, ident, role, "seal", name, version, "done", None, mv, comment=comment)
+        e = _audit(settings, c, ident, role, "seal", name, version, "done", None, mv, comment=comment, previous_seal=previous)
     return Decision("seal", name, str(version), None, ident.user, role, e)
 
 # %% ../nbs/12_registry.ipynb #be0d1256

@@ -185,6 +185,25 @@ def test_tampered_artifact_refused(S):
     assert str(integrity.load_champion(S)[1].version) == v_ok
 
 
+def test_swapped_model_file_cannot_be_resealed_quietly(S):
+    "Replace a version's pickle and seal it again: refused; only an admin's audited `seal` with a reason re-seals."
+    if not S.tracking_uri.startswith("sqlite") and not os.environ.get("MLOPS_NB_TEST_SERVER_ARTIFACTS"):
+        pytest.skip("MLOPS_NB_TEST_SERVER_ARTIFACTS not set")
+    v = register(S, log_model(S, 4))
+    sealed = mlflow.MlflowClient().get_model_version(S.mlflow.model_name, v).tags[integrity.SEAL_TAG]
+    p = _artifact_file(S, v)
+    p.write_bytes(p.read_bytes() + b"\0")  # the swap
+    with pytest.raises(integrity.IntegrityError, match="already sealed .* a seal is written once"):
+        integrity.seal_version(S, v)
+    with pytest.raises(integrity.IntegrityError, match="do not match the SHA-256 recorded at registration"):
+        integrity.load_version(S, v)  # still caught at load
+    with pytest.raises(access.PermissionDenied):
+        R.seal(S, v, "it is fine", user="alice")  # an approver may not re-seal
+    d = R.seal(S, v, "retrained artifact replaced on purpose", user="root")
+    e = audit(S, action="seal", version=v)[-1]
+    assert d.action == "seal" and e["previous_seal"] == sealed and e["artifact_sha256"] != sealed and e["user"] == "root"
+
+
 def test_tampered_audit_log_detected(S, three):
     v1, v2, _ = three
     R.promote(S, v1, "a", user="alice"); R.promote(S, v2, "b", user="alice")
