@@ -658,6 +658,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                    'mlops_nb.registry.rollback': ('registry.html#rollback', 'mlops_nb/registry.py'),
                                    'mlops_nb.registry.seal': ('registry.html#seal', 'mlops_nb/registry.py'),
                                    'mlops_nb.registry.show': ('registry.html#show', 'mlops_nb/registry.py'),
+                                   'mlops_nb.registry.show_text': ('registry.html#show_text', 'mlops_nb/registry.py'),
                                    'mlops_nb.registry.unretire': ('registry.html#unretire', 'mlops_nb/registry.py')},
             'mlops_nb.results': { 'mlops_nb.results.Result': ('results.html#result', 'mlops_nb/results.py'),
                                   'mlops_nb.results.ResultError': ('results.html#resulterror', 'mlops_nb/results.py'),

@@ -17,7 +17,7 @@ from .integrity import SEAL_TAG, IntegrityError, _client, _get_version, _name, _
 # %% auto #0
 __all__ = ['STACK_TAG', 'HEAD_TAG', 'RETIRED_TAG', 'ConcurrentUpdate', 'registry_lock', 'Decision', 'promote', 'rollback',
            'retire', 'unretire', 'seal', 'list_versions', 'history', 'show', 'audit_heads', 'moved_aliases',
-           'add_commands']
+           'show_text', 'add_commands']
 
 # %% ../nbs/12_registry.ipynb #7aa06e15
 class ConcurrentUpdate(RegistryError):
@@ -329,13 +329,40 @@ def _print_rows(rows, cols):
 
 def _cell(v): return ",".join(v) if isinstance(v, list) else ("yes" if v is True else "" if v in (False, None) else str(v))
 
+def show_text(info: dict) -> str:
+    "`models show` for a person: status first, then gates, test metrics, lineage and the version's history."
+    aliases = " ".join("@" + a for a in info["aliases"]) or "no alias"
+    seal = info.get("artifact_sha256")
+    lines = [f"model '{info['model']}' version {info['version']}  ({aliases})",
+             f"  validation   {info['validation_status']}{'   RETIRED' if info['retired'] else ''}",
+             f"  created      {info['created']}   run {info['run_id']}",
+             f"  artifact     {'sealed, SHA-256 ' + seal[:16] + '…' if seal else 'NOT sealed: loads are refused until an admin seals it'}"]
+    if info["gates"]:
+        lines.append("gates:")
+        lines += [f"  {'PASS' if not str(v).upper().startswith('FAIL') else 'FAIL'}  {k}: {str(v).split(':', 1)[-1].strip()}"
+                  for k, v in info["gates"].items()]
+    tests = {k[5:]: v for k, v in info["metrics"].items() if k.startswith("test_")}
+    if tests: lines += ["test metrics:", "  " + "   ".join(f"{k} {v:.4f}" for k, v in sorted(tests.items()))]
+    lin = info["lineage"]
+    if lin:
+        dirty = " (uncommitted changes when trained: the commit alone does not reproduce it)" if lin.get("git.dirty") == "true" else ""
+        lines += ["lineage:", f"  git {str(lin.get('git.commit', '?'))[:12]}{dirty}   params {lin.get('params.md5', '?')[:12]}"]
+        lines += [f"  data {k[8:]}: md5 {v[:12]}" for k, v in lin.items() if k.startswith("dvc.md5.")]
+    if info["history"]:
+        lines.append("history:")
+        lines += [f"  {e['timestamp'][:19]}  {e['action']:<9} {e['outcome']:<8} by {e['user']} ({e['role']})"
+                  + (f": {e['comment']}" if e.get("comment") else "") for e in info["history"]]
+    return "\n".join(lines)
+
 def _cmd_models(args):
     s = _settings(args); n = getattr(args, "name", None) or None
     a = args.models_command
     if a == "list":
         _print_rows(list_versions(s, n), ["version", "aliases", "validation_status", "retired", "sealed", "created", "last_action"])
         for m in moved_aliases(s, n): print(f"WARNING: {m}")
-    elif a == "show": print(json.dumps(show(s, args.version, n), indent=2, default=str))
+    elif a == "show":
+        info = show(s, args.version, n)
+        print(json.dumps(info, indent=2, default=str) if args.json else show_text(info))
     elif a == "history":
         _print_rows(history(s, n, args.all), ["seq", "timestamp", "action", "version", "previous_version", "outcome", "user", "role", "comment"])
     else:
@@ -381,7 +408,7 @@ def add_commands(subparsers):
         p.set_defaults(func=_cmd_models)
         return p
     sp("list", "versions with aliases and gate status", version=False)
-    sp("show", "everything recorded about a version")
+    sp("show", "everything recorded about a version").add_argument("--json", action="store_true", help="all of it as JSON")
     h = sp("history", "lifecycle actions over time", version=False)
     h.add_argument("--all", action="store_true", help="include refused attempts")
     sp("promote", "move @champion to a version that passed every gate (approver)", comment=True)

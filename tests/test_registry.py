@@ -329,3 +329,15 @@ def test_emptied_log_and_unreachable_mlflow_fail_verify(S, three):
     with pytest.raises(AU.AuditError, match="could not be checked.*--offline"):
         verify()
     verify("--offline")  # the file's own chain, when asked for explicitly
+
+
+def test_models_show_reads_as_text(S, three, capsys):
+    "`models show` for a person: aliases, validation, seal, gates, history; --json keeps everything."
+    import argparse
+    v1, _, v3 = three
+    R.promote(S, v1, "first model", user="alice")
+    text = R.show_text(R.show(S, v1))
+    assert text.startswith(f"model '{S.mlflow.model_name}' version {v1}  (@champion)") and "validation   passed" in text
+    assert "sealed, SHA-256" in text and "PASS  performance.floor.roc_auc" in text and "promote   done     by alice (approver): first model" in text
+    assert "FAIL  performance.floor.roc_auc" in R.show_text(R.show(S, v3))
+    assert not text.lstrip().startswith("{")
