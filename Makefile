@@ -24,21 +24,22 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 install: $(VENV)/.installed
 
 demo: install
-	@git rev-parse --git-dir >/dev/null 2>&1 || git init -q  # DVC records lineage in git
-	dvc repro
+	python tools/demo_workspace.py demo        # demo/: the demo project with its own git and DVC
+	cd demo && dvc repro
+	python tools/demo_workspace.py demo --commit   # dvc.lock, metrics, plots: what experiments compare with
 	@echo
-	@mlops-nb status
+	@cd demo && mlops-nb status
 	@echo
-	@echo "Results:"
+	@echo "Results, in demo/:"
 	@echo "  reports/metrics.json            test-set metrics   (dvc metrics show)"
 	@echo "  reports/notebooks/*.ipynb       the executed stage notebooks: each stage's report"
 	@echo "  reports/plots/                  ROC + confusion    (dvc plots show)"
 	@echo "  reports/gates.json              gate verdicts; reports/html/*.html: code-free reports to share"
 	@echo "  reports/data/profile.json       data profile; contract.yaml: the data contract prepare checks"
 	@echo "  reports/drift/drift.json        drift of the test window vs training; mlops-nb monitor BATCH for new data"
-	@echo "  Dashboards: MLOPS_NB_USER=alice $(VENV)/bin/mlops-nb dashboards   (Voila on 127.0.0.1:8866)"
-	@echo "  MLflow UI:  $(VENV)/bin/mlflow ui --backend-store-uri sqlite:///mlflow.db --host 127.0.0.1 --port 5000"
-	@echo "              then open http://127.0.0.1:5000"
+	@echo "  Compare:    cd demo && dvc exp run -S +train.hyperparameters.max_iter=200 && dvc exp show --only-changed"
+	@echo "  Dashboards: cd demo && MLOPS_NB_USER=alice mlops-nb dashboards   (Voila on 127.0.0.1:8866)"
+	@echo "  MLflow UI:  cd demo && mlflow ui --backend-store-uri sqlite:///mlflow.db --host 127.0.0.1 --port 5000"
 
 check-sync: install
 	tools/check_sync.sh

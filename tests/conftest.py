@@ -49,19 +49,11 @@ def run(cmd, cwd, check=True, env=None, timeout=600):
 
 
 def copy_demo_project(dest: Path) -> Path:
-    "The repository's demo project (tracked files only, no run state) as a fresh git repo in `dest`."
-    # tracked files plus new, not ignored ones (e.g. a stage notebook added but not yet committed)
-    files = run(["git", "ls-files", "--cached", "--others", "--exclude-standard"], REPO).stdout.split()
-    keep = [f for f in files if f.split("/")[0] in {"data", ".dvc"} or f.startswith(("nbs/pipeline/", "nbs/dashboards/"))
-            or f in {"dvc.yaml", "params.yaml", "settings.ini", "roles.yaml", ".gitignore", ".dvcignore", "contract.yaml"}]
-    for f in keep:
-        if not (REPO / f).is_file(): continue  # deleted in the work tree, not yet committed
-        (dest / f).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(REPO / f, dest / f)
-    run(["git", "init", "-q", "-b", "main"], dest)
-    run(["git", "add", "-A"], dest)
-    run(["git", *GIT_ID, "commit", "-q", "-m", "demo"], dest)
-    return dest
+    "The repository's demo project (tracked files only, no run state) as a fresh git repo in `dest`, as `make demo` makes it."
+    sys.path.insert(0, str(REPO / "tools"))
+    try: from demo_workspace import copy_demo_project as copy
+    finally: sys.path.remove(str(REPO / "tools"))
+    return copy(dest, GIT_ID)
 
 
 def pytest_configure(config):

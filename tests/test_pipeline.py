@@ -143,6 +143,14 @@ def test_dvc_exp_run_with_set_param(demo):
     assert ran == ["evaluate", "fairness", "gate", "register"]  # threshold changes decisions: not explain
     exps = json.loads(run(["dvc", "exp", "show", "--json"], root).stdout)
     assert "0.4" in json.dumps(exps)
+    # DVC's own comparisons show real numbers: the committed run and the experiment each have their metrics
+    def metrics_of(entry): return ((entry.get("data") or {}).get("metrics") or {}).get("reports/metrics.json", {}).get("data", {})
+    base = next(e for e in exps if e["rev"] != "workspace")
+    runs = [x for e in base.get("experiments") or [] for x in e.get("revs", [])]
+    assert metrics_of(base).get("roc_auc") and runs and all(metrics_of(x).get("roc_auc") for x in runs), json.dumps(exps)[:2000]
+    diff = json.loads(run(["dvc", "metrics", "diff", "--json"], root).stdout)["reports/metrics.json"]
+    assert diff["positive_rate"]["old"] is not None and diff["positive_rate"]["new"] > diff["positive_rate"]["old"]  # threshold 0.4 selects more
+    assert "evaluate.threshold" in run(["dvc", "params", "diff"], root).stdout
 
 
 def test_status_command_summarises(demo):
