@@ -16,8 +16,8 @@ from . import kernels  # light: jupyter_client is imported where used
 
 # %% auto #0
 __all__ = ['STAGES', 'REPORT_STAGES', 'GITIGNORE', 'SMALL_DATA', 'packaged_notebooks', 'infer_columns', 'render_params',
-           'render_settings', 'render_dvc', 'write_project_files', 'init_project', 'run_stage', 'export_html',
-           'pipeline_status', 'status_report']
+           'render_settings', 'render_dvc', 'write_project_files', 'init_project', 'run_stage', 'check_stage',
+           'execute_stage', 'export_html', 'pipeline_status', 'status_report']
 
 # %% ../nbs/07_project.ipynb #f000e66b
 STAGES = ("prepare", "train", "evaluate", "explain", "fairness", "gate", "register", "drift")
@@ -308,8 +308,11 @@ def init_project(dest, data, target: str, sensitive=(), time_column=None, positi
 
 # %% ../nbs/07_project.ipynb #81906ac8
 def run_stage(name: str, root=".", progress: bool = True) -> Path:
-    "Execute the stage notebook `nbs/pipeline/NAME.ipynb` of the project at `root` with papermill."
-    pm = _import_papermill()
+    "Execute the stage notebook `nbs/pipeline/NAME.ipynb` of the project at `root` with papermill (on the project's warm kernel)."
+    return kernels.run_stage(name, root, progress)  # the pool runs `execute_stage`; with the pool off, this process does
+
+def check_stage(name: str, root=".") -> tuple[Path, Path]:
+    "Fail fast, before a kernel: project, stage notebook, params.yaml, settings.ini, data, tracking server. (notebook, report)."
     root = Path(root).resolve()
     if not (root / "params.yaml").exists():
         raise MlopsError(f"{root} is not an mlops_nb project (no params.yaml). Run from the project folder, "
@@ -325,27 +328,30 @@ def run_stage(name: str, root=".", progress: bool = True) -> Path:
     if name != "prepare":
         from mlops_nb.tracking import check_reachable
         check_reachable(settings.tracking_uri, settings.mlflow.request_timeout)
-    out = root / "reports" / "notebooks" / f"{name}.ipynb"
+    return nb, root / "reports" / "notebooks" / f"{name}.ipynb"
+
+def execute_stage(name: str, root=".", progress=True, km=None, err=None) -> Path:
+    "`run_stage` in this process: papermill on kernel manager `km` (the pool's), else on a kernel it starts over IPC."
+    pm = _import_papermill()
+    root = Path(root).resolve()
+    nb, out = check_stage(name, root)
     failed = out.with_suffix(".failed.ipynb")
-    print(f"[mlops_nb] stage {name}: {nb.relative_to(root)} -> {out.relative_to(root)}", file=sys.stderr, flush=True)
-    lease, kernel_dir = _kernel_for_stage(root)
+    print(f"[mlops_nb] stage {name}: {nb.relative_to(root)} -> {out.relative_to(root)}", file=err or sys.stderr, flush=True)
+    kernel_dir = None if km else kernels.private_tempdir()
     try:
         with atomic_write(out, ".ipynb") as tmp:
             try:
                 pm.execute_notebook(str(nb), str(tmp), parameters={"root": str(root)}, kernel_name="python3",
-                                    cwd=str(root), progress_bar=progress, log_output=False,
+                                    cwd=str(root), progress_bar=progress, log_output=False,  # progress: bool or tqdm options
                                     shutdown_kernel="immediate",  # outputs are saved; a graceful exit only waits
-                                    **({"km": lease.manager()} if lease else
-                                       {"kernel_manager_class": kernels.ipc_manager_class(kernel_dir)}))
+                                    **({"km": km} if km else {"kernel_manager_class": kernels.ipc_manager_class(kernel_dir)}))
             except pm.PapermillExecutionError as e:
-                if lease: lease.close(); lease = None
                 shutil.copyfile(tmp, failed)
                 if name in REPORT_STAGES: export_html(failed, root / "reports" / "html" / f"{name}.html")  # e.g. why a gate failed
                 evalue = _full_error(failed) or e.evalue  # papermill keeps only the first line of a multi-line message
                 msg = evalue if e.ename in _error_names() else f"{e.ename}: {evalue}"
                 raise MlopsError(f"stage {name} failed: {msg}\n  (executed notebook with the traceback: {failed.relative_to(root)})") from None
     finally:
-        if lease: lease.close()  # the pool kills the kernel: nothing of this stage reaches the next one
         if kernel_dir: shutil.rmtree(kernel_dir, ignore_errors=True)
     if failed.exists(): failed.unlink()
     if name in REPORT_STAGES: export_html(out, root / "reports" / "html" / f"{name}.html")  # register logs it to MLflow
@@ -364,14 +370,6 @@ def _import_papermill():
     finally:
         del sys.modules["rfc3987_syntax"]
     return papermill
-
-def _kernel_for_stage(root: Path):
-    "(lease, None): a pre-started kernel from the project's pool; (None, folder): papermill starts one over IPC in `folder`."
-    if kernels.pool_enabled():
-        try: return kernels.lease(root), None
-        except kernels.PoolUnavailable as e:
-            print(f"[mlops_nb] kernel pool unavailable ({e}); starting a kernel", file=sys.stderr, flush=True)
-    return None, kernels.private_tempdir()
 
 def _full_error(nb_path) -> str | None:
     "The complete message of the error recorded in an executed notebook."
@@ -393,8 +391,6 @@ def export_html(nb_path, html_path) -> Path:
     body, _ = HTMLExporter(exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True).from_filename(str(nb_path))
     with atomic_write(html_path, ".html") as tmp: tmp.write_text(body, encoding="utf-8")
     return Path(html_path)
-
-
 
 # %% ../nbs/07_project.ipynb #63b7e376
 def pipeline_status(root=".") -> dict:
