@@ -71,7 +71,8 @@ def _umask() -> int:
 def pool_key(root, env=None) -> str:
     "Identity of the pool serving project `root` for this user, interpreter, environment, umask and mlops_nb code."
     env = {k: v for k, v in (os.environ if env is None else env).items() if k not in VOLATILE_ENV + IGNORED_ENV}
-    ident = {"uid": os.getuid(), "root": str(Path(root).resolve()), "python": sys.executable, "umask": _umask(),
+    python = [os.path.realpath(sys.prefix), os.path.realpath(sys.executable)]  # the venv, however its python is reached
+    ident = {"uid": os.getuid(), "root": str(Path(root).resolve()), "python": python, "umask": _umask(),
              "env": sorted(env.items()), "code": _code_stamp(), "preload": PRELOAD}
     return hashlib.sha256(json.dumps(ident).encode()).hexdigest()[:24]
 
