@@ -2,19 +2,21 @@
 
 mlops_nb runs every pipeline stage as `dvc repro` -> `mlops-nb run-stage NAME` (a CLI process) -> papermill ->
 a Jupyter kernel that executes the stage notebook (the stage function plus the report cells). Since issue 11 the
-kernel comes from the project's kernel pool (mlops_nb.kernels: started in advance with pandas, scikit-learn,
-MLflow and matplotlib imported, fresh per stage, over IPC); `MLOPS_NB_KERNEL_POOL=0` starts a kernel per stage
-as before ("cold"). The lower bound ("peer") is the same library calls in plain Python. This script measures,
-interleaved (the order of pool / cold / peer rotates every repeat), median of --repeats:
+project's kernel pool (mlops_nb.kernels) executes the notebook itself on one warm kernel kept across the stages
+(pandas, scikit-learn, MLflow and matplotlib imported, MLflow's store open, the previous stage's variables cleared;
+over IPC), and `run-stage` is a thin client of it; `MLOPS_NB_KERNEL_POOL=0` starts a kernel per stage in the
+`run-stage` process as before ("cold"). The lower bound ("peer") is the same library calls in plain Python. This
+script measures, interleaved (the order of pool / cold / peer / notebook peer rotates every repeat), median of --repeats:
 
 1. the whole demo pipeline: `dvc repro -f` (every stage, forced) with the pool and cold, vs ONE `python -c`
-   process calling the same stage functions in order (imports included), each in a fresh temporary copy;
+   process calling the same stage functions in order (imports included), and vs ONE `python -c` process running
+   the stage notebooks' code cells in order (the stage calls plus the report cells, figures rendered to PNG as the
+   inline backend does: the notebooks' own work without any kernel machinery), each in a fresh temporary copy;
 2. single stages (default: register, an empty stage notebook, evaluate): `mlops-nb run-stage NAME` (wall of the
    whole CLI process) with the pool and cold, vs the same library call `stages.NAME('.')` in a warm process: a
    fresh Python process that has already imported what the pool's kernels preload (kernels.PRELOAD), timed around
    the call only. Overhead = median of paired differences. Before a pooled run the script waits until the pool's
-   spare kernel is ready (what a stage finds when the one before it ran longer than a kernel's start-up;
-   back-to-back short stages wait for the rest of it, which the pipeline row includes);
+   warm kernel is ready again (reset after the previous stage: what the next stage of a `dvc repro` finds);
 3. the load average before every measurement (the machine is shared).
 
 Temporary copies hold the project's tracked and untracked-not-ignored files (`git ls-files -co --exclude-standard`,
@@ -57,9 +59,20 @@ WAIT_SPARE = ("import time, sys; from mlops_nb import kernels\n"
               "while time.monotonic() < end:\n"
               "    st = kernels.pool_status('.')\n"
               "    if st is None: sys.exit(2)  # no pool (it exited when idle): the caller spawns one\n"
-              "    if st['spare'] and not st['leases_open']: sys.exit(0)\n"
+              "    if st['kernel'] and not st['busy']: sys.exit(0)\n"
               "    time.sleep(0.2)\n"
-              "sys.exit('no spare kernel after 180 s')")
+              "sys.exit('no warm kernel after 180 s')")
+# the stage notebooks' code cells in one process: what the notebooks themselves cost, without kernels or papermill
+NB_PEER = ("import io, json, sys, matplotlib; matplotlib.use('Agg'); import matplotlib.pyplot as plt\n"
+           "for s in sys.argv[1:]:\n"
+           "    ns = {'display': lambda *a, **k: None}\n"
+           "    for c in json.load(open(f'nbs/pipeline/{s}.ipynb'))['cells']:\n"
+           "        if c['cell_type'] != 'code': continue\n"
+           "        src = c['source'] if isinstance(c['source'], str) else ''.join(c['source'])\n"
+           "        exec(compile('\\n'.join(l for l in src.splitlines() if not l.lstrip().startswith('%')), s, 'exec'), ns)\n"
+           "        ns['root'] = '.'\n"
+           "        for n in plt.get_fignums(): plt.figure(n).savefig(io.BytesIO(), format='png', bbox_inches='tight')\n"
+           "        plt.close('all')\n")
 BEGIN, END = "<!-- pipeline -->", "<!-- /pipeline -->"
 CALLS = {"drift": "__import__('mlops_nb.monitor').monitor.drift_stage({r})", "empty": "pass"}  # default: stages.NAME(root)
 
@@ -161,15 +174,15 @@ def run_benchmark(repeats: int, stage_names: list[str], skip_pipeline: bool, res
             print(f"[bench] repeat {i + 1}/{repeats}", file=sys.stderr, flush=True)
             if not skip_pipeline or built is None:
                 cases = [("pipeline.pool", ["dvc", "repro", "-f"], None), ("pipeline.cold", ["dvc", "repro", "-f"], COLD),
-                         ("pipeline.peer", [PY, "-c", peer], None)]
+                         ("pipeline.peer", [PY, "-c", peer], None), ("pipeline.nbpeer", [PY, "-c", NB_PEER, *stages], None)]
                 for key, cmd, extra in (rotate(cases, i) if not skip_pipeline else cases[:1]):
                     proj = copy_project(snap, parent)
                     m = run(cmd, proj, extra); res[key].append(m)
                     print(f"[bench]   {key}: {m['wall']:.1f} s (load {m['load']:.1f})", file=sys.stderr, flush=True)
-                    if key.startswith("pipeline.") and key != "pipeline.peer":
+                    if key in ("pipeline.pool", "pipeline.cold"):
                         m["stages"] = dvc_stage_times(m)
                         assert list(m["stages"]) == stages, m["log"][-2000:]
-                    if built is None and key != "pipeline.peer": built = proj
+                    if built is None and key in ("pipeline.pool", "pipeline.cold"): built = proj
                     else: shutil.rmtree(proj.parent)
             # single stages, in the copy a forced run left complete (every stage's inputs exist)
             (built / "nbs" / "pipeline" / "empty.ipynb").write_text(json.dumps(EMPTY_NB))
@@ -212,14 +225,22 @@ def section(res: dict, stages: list[str], stage_names: list[str], info: dict, re
          f"{' + uncommitted changes' if info['dirty'] else ''}",
          f"- load average (1 min): {load[0]:.2f} at start, {os.getloadavg()[0]:.2f} at end, median {statistics.median(loads):.2f} "
          f"(min {min(loads):.2f}, max {max(loads):.2f}) over the measurements: a shared machine, other jobs compete for the {n} cores",
-         f"- median of {repeats}, interleaved (the order of pool / cold / peer rotates every repeat); "
-         "pool = the kernel pool (default), cold = `MLOPS_NB_KERNEL_POOL=0` (a kernel started per stage, IPC transport)",
-         f"- reproduce: `.venv/bin/python bench/pipeline_bench.py --repeats {repeats}`", ""]
+         f"- median of {repeats}, interleaved (the order of pool / cold / peer / notebook peer rotates every repeat); "
+         "pool = the kernel pool (default: one warm kernel across the stages, the pool executes the notebooks), "
+         "cold = `MLOPS_NB_KERNEL_POOL=0` (a kernel started per stage in `run-stage`, IPC transport)",
+         f"- reproduce: `.venv/bin/python bench/pipeline_bench.py --repeats {repeats}`",
+         "- before the warm kernel (a fresh kernel forked per stage, papermill and the HTML export in `run-stage`; run of "
+         "2026-11-30 01:59 UTC, load median 0.81): one process 10.8 s, `dvc repro -f` with the pool 24.1 s (2.20x), run-stage "
+         "overhead register +0.80 s, evaluate +1.29 s. Before the pool (issue 11): 1.79x, a stage's notebook 3-13 s over its call.", ""]
     if "pipeline.pool" in res and "pipeline.peer" in res:
         peer = med(res["pipeline.peer"])
         L += ["### Whole demo pipeline", "", "| run | wall (median) | ratio to one process | CPU s | peak RSS MB |", "|---|---:|---:|---:|---:|",
               f"| one `python -c` process calling the stage functions (imports included) | {peer:.1f} s | 1.00x | "
               f"{med(res['pipeline.peer'], 'cpu'):.0f} | {med(res['pipeline.peer'], 'rss'):.0f} |"]
+        if "pipeline.nbpeer" in res:
+            ms = res["pipeline.nbpeer"]
+            L.append(f"| one `python -c` process running the stage notebooks' code cells (stage calls + report cells, figures "
+                     f"rendered to PNG; no kernel) | {med(ms):.1f} s | {med(ms) / peer:.2f}x | {med(ms, 'cpu'):.0f} | {med(ms, 'rss'):.0f} |")
         for k, label in (("pool", "`dvc repro -f`, kernel pool"), ("cold", "`dvc repro -f`, `MLOPS_NB_KERNEL_POOL=0`")):
             if f"pipeline.{k}" in res:
                 ms = res[f"pipeline.{k}"]
@@ -227,13 +248,22 @@ def section(res: dict, stages: list[str], stage_names: list[str], info: dict, re
         per = lambda k: [o["wall"] / p["wall"] for o, p in zip(res[f"pipeline.{k}"], res["pipeline.peer"])]
         L += ["", "Per repeat (wall s, load average; the same repeat runs all three back to back, so its ratios are the fairest): "
               + "; ".join(f"#{i + 1}: " + ", ".join(f"{k} {res[f'pipeline.{k}'][i]['wall']:.1f} ({res[f'pipeline.{k}'][i]['load']:.1f})"
-                                                   for k in ("peer", "pool", "cold") if f"pipeline.{k}" in res)
+                                                   for k in ("peer", "nbpeer", "pool", "cold") if f"pipeline.{k}" in res)
                           for i in range(len(res["pipeline.peer"]))),
               "Median of the per-repeat ratios to the one-process run: "
-              + ", ".join(f"{k} {statistics.median(per(k)):.2f}x" for k in ("pool", "cold") if f"pipeline.{k}" in res)]
-        L += ["", "CPU s and peak RSS are those of the measured process tree: with the pool, the stages' kernels, the zygote "
-              "and the pool daemon are detached processes outside it, so those two columns under-count the pooled run; "
-              "compare wall times."]
+              + ", ".join(f"{k} {statistics.median(per(k)):.2f}x" for k in ("nbpeer", "pool", "cold") if f"pipeline.{k}" in res)]
+        if "pipeline.nbpeer" in res:
+            nbper = lambda k: [o["wall"] / p["wall"] for o, p in zip(res[f"pipeline.{k}"], res["pipeline.nbpeer"])]
+            L.append("Median of the per-repeat ratios to the notebooks' code in one process (what the kernel machinery, "
+                     "DVC and the reports' files add to the notebooks' own work): "
+                     + ", ".join(f"{k} {statistics.median(nbper(k)):.2f}x" for k in ("pool", "cold") if f"pipeline.{k}" in res))
+            slower = sum(n["wall"] > o["wall"] for n, o in zip(res["pipeline.nbpeer"], res["pipeline.pool"]))
+            if slower * 2 > len(res["pipeline.nbpeer"]):
+                L.append(f"That reference is no lower bound in this run: it was slower than the pooled `dvc repro` in {slower} of "
+                         f"{len(res['pipeline.nbpeer'])} repeats (its cause was not investigated); compare with the stage calls.")
+        L += ["", "CPU s and peak RSS are those of the measured process tree: with the pool, the kernel, the zygote "
+              "and the pool daemon (which executes the notebooks) are detached processes outside it, so those two columns "
+              "under-count the pooled run; compare wall times."]
         L += ["", "Each stage's share of `dvc repro -f` (from its 'Running stage' line to the next), median, seconds:", "",
               "| stage | " + " | ".join(stages) + " |", "|---|" + "---:|" * len(stages)]
         for k in ("pool", "cold"):

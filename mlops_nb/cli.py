@@ -26,7 +26,7 @@ def _cmd_init(a):
     print(f"review {a.path}/params.yaml, then:\n  cd {a.path} && dvc repro")
 
 def _cmd_run_stage(a):
-    from mlops_nb.project import run_stage
+    from mlops_nb.kernels import run_stage  # the project's pool runs the notebook: nothing heavy is imported here
     out = run_stage(a.name, a.root, notebook=a.notebook)
     print(f"stage {a.name} done: {os.path.relpath(out)}")
 
@@ -73,7 +73,8 @@ def _cmd_mitigate(a):
     if r.returncode: raise MlopsError("dvc repro failed after mitigation; see above (reports/gates.json has the verdicts).")
     print("mitigated model trained and gated: see reports/fairness/mitigation.json and reports/html/fairness.html")
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(light: bool = False) -> argparse.ArgumentParser:
+    "The command line; `light`: without the commands whose modules are slow to import (run-stage runs once per DVC stage)."
     from mlops_nb import __version__
     p = argparse.ArgumentParser(prog="mlops-nb", description="Notebook-first MLOps: DVC + papermill + MLflow.")
     p.add_argument("--version", action="version", version=f"mlops_nb {__version__}")
@@ -139,6 +140,7 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--root", default=".", help="project folder (default: current)")
     m.set_defaults(func=_cmd_mitigate)
 
+    if light: return p
     from mlops_nb.registry import add_commands
     models = add_commands(sub)  # models list|show|history|promote|rollback|retire|unretire|seal, audit verify
     from mlops_nb.card import add_commands as card_commands; card_commands(models)  # models card
@@ -156,7 +158,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     "Entry point of `mlops-nb`; returns the exit status."
     for k, v in _QUIET_ENV.items(): os.environ.setdefault(k, v)
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = build_parser(light=[a for a in argv if not a.startswith("-")][:1] == ["run-stage"]).parse_args(argv)
     try:
         return args.func(args) or 0  # a command may return its own status (monitor: 1 = drift policy hit)
     except MlopsError as e:

@@ -2,18 +2,22 @@
 
 # %% ../nbs/17_kernels.ipynb #9d2a1878
 from __future__ import annotations
-import asyncio, fcntl, hashlib, json, os, signal, socket, stat, struct, subprocess, sys, tempfile, time
+import fcntl, hashlib, json, os, signal, socket, stat, struct, subprocess, sys, tempfile, time
 from pathlib import Path
+# asyncio, jupyter_client, papermill: imported where used (`mlops-nb run-stage` is a thin client of the pool)
 
 # %% auto #0
-__all__ = ['ENV_SWITCH', 'ENV_IDLE', 'IDLE_TIMEOUT', 'KERNEL_NAME', 'PRELOAD', 'VOLATILE_ENV', 'IGNORED_ENV', 'PoolUnavailable',
-           'pool_enabled', 'idle_timeout', 'runtime_dir', 'pool_key', 'pool_dir', 'Lease', 'lease', 'pool_status',
-           'stop_pool', 'stop_pools', 'ipc_manager_class', 'private_tempdir', 'zygote', 'KernelPool', 'serve']
+__all__ = ['ENV_SWITCH', 'ENV_IDLE', 'ENV_MAX_STAGES', 'ENV_MAX_RSS', 'IDLE_TIMEOUT', 'MAX_STAGES', 'MAX_RSS_MB', 'KERNEL_NAME',
+           'PRELOAD', 'VOLATILE_ENV', 'IGNORED_ENV', 'PoolUnavailable', 'pool_enabled', 'idle_timeout', 'runtime_dir',
+           'pool_key', 'pool_dir', 'run_in_pool', 'run_stage', 'pool_status', 'stop_pool', 'stop_pools',
+           'ipc_manager_class', 'private_tempdir', 'KernelStale', 'zygote', 'KernelPool', 'serve']
 
 # %% ../nbs/17_kernels.ipynb #46c9dbdc
 ENV_SWITCH = "MLOPS_NB_KERNEL_POOL"     # "0" (or false/no/off): no pool, a cold kernel per stage
-ENV_IDLE = "MLOPS_NB_KERNEL_POOL_IDLE"  # seconds without a lease before the pool exits (default 60)
-IDLE_TIMEOUT = 60.0
+ENV_IDLE = "MLOPS_NB_KERNEL_POOL_IDLE"  # seconds without a stage before the pool exits (default 60)
+ENV_MAX_STAGES = "MLOPS_NB_KERNEL_MAX_STAGES"  # stages one kernel runs before it is replaced (default 20)
+ENV_MAX_RSS = "MLOPS_NB_KERNEL_MAX_RSS_MB"     # a kernel using more memory after a stage is replaced (default 2048)
+IDLE_TIMEOUT, MAX_STAGES, MAX_RSS_MB = 60.0, 20, 2048
 KERNEL_NAME = "python3"
 # what every stage notebook imports (the libraries only: no project code runs before the notebook)
 PRELOAD = ("import numpy, pandas, sklearn, scipy.stats, matplotlib, matplotlib.pyplot, mlflow, mlflow.sklearn, "
@@ -22,22 +26,24 @@ PRELOAD = ("import numpy, pandas, sklearn, scipy.stats, matplotlib, matplotlib.p
            # MLflow's SQL stores and SQLAlchemy's mapper set-up: ~1 s at the first tracking call otherwise (no connection is made)
            "import mlflow.store.tracking.sqlalchemy_store, mlflow.store.model_registry.sqlalchemy_store, sqlalchemy.orm\n"
            "sqlalchemy.orm.configure_mappers()")
-# per-invocation variables: not part of the pool key, set in the leased kernel to the caller's values
-VOLATILE_ENV = ("DVC_STAGE", "DVC_ROOT", "PWD", "OLDPWD", "SHLVL", "_", "PYTEST_CURRENT_TEST")
+# per-invocation variables: not part of the pool key, set in the kernel to the caller's values before each stage
+VOLATILE_ENV = ("DVC_STAGE", "DVC_ROOT", "PWD", "OLDPWD", "SHLVL", "_", "PYTEST_CURRENT_TEST", "COLUMNS", "LINES")
 # set by scikit-learn when imported (so in every stage kernel anyway): not part of the key, else a process that
 # called run_stage before and after importing sklearn would get two pools
 IGNORED_ENV = ("KMP_INIT_AT_FORK", "KMP_DUPLICATE_LIB_OK")
 
 class PoolUnavailable(Exception):
-    "The pool cannot serve this request; the caller starts its own kernel instead."
+    "The pool cannot serve this request; the caller runs the stage on a kernel of its own instead."
 
 def pool_enabled() -> bool:
     "False when env MLOPS_NB_KERNEL_POOL is 0/false/no/off."
     return os.environ.get(ENV_SWITCH, "1").strip().lower() not in ("0", "false", "no", "off")
 
-def idle_timeout() -> float:
-    try: return max(1.0, float(os.environ.get(ENV_IDLE, IDLE_TIMEOUT)))
-    except ValueError: return IDLE_TIMEOUT
+def _env_number(name: str, default: float, low: float) -> float:
+    try: return max(low, float(os.environ.get(name, default)))
+    except ValueError: return default
+
+def idle_timeout() -> float: return _env_number(ENV_IDLE, IDLE_TIMEOUT, 1.0)
 
 def _private_dir(path: Path) -> Path:
     "Create `path` (mode 0700) or accept it only if it is a real folder of this user that nobody else can open."
@@ -59,10 +65,14 @@ def _code_stamp() -> list:
     import mlops_nb
     return [(p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in sorted(Path(mlops_nb.__file__).parent.glob("*.py"))]
 
+def _umask() -> int:
+    mask = os.umask(0o022); os.umask(mask); return mask
+
 def pool_key(root, env=None) -> str:
-    "Identity of the pool serving project `root` for this user, interpreter, environment and mlops_nb code."
+    "Identity of the pool serving project `root` for this user, interpreter, environment, umask and mlops_nb code."
     env = {k: v for k, v in (os.environ if env is None else env).items() if k not in VOLATILE_ENV + IGNORED_ENV}
-    ident = {"uid": os.getuid(), "root": str(Path(root).resolve()), "python": sys.executable,
+    python = [os.path.realpath(sys.prefix), os.path.realpath(sys.executable)]  # the venv, however its python is reached
+    ident = {"uid": os.getuid(), "root": str(Path(root).resolve()), "python": python, "umask": _umask(),
              "env": sorted(env.items()), "code": _code_stamp(), "preload": PRELOAD}
     return hashlib.sha256(json.dumps(ident).encode()).hexdigest()[:24]
 
@@ -78,15 +88,22 @@ def _peer_uid(s: socket.socket) -> int:
 
 def _send(s: socket.socket, msg: dict) -> None: s.sendall((json.dumps(msg) + "\n").encode())
 
-def _recv(s: socket.socket) -> dict:
+def _lines(s: socket.socket):
+    "JSON messages from the pool, one a line, until it closes the connection."
     buf = b""
-    while not buf.endswith(b"\n"):
+    while True:
         chunk = s.recv(65536)
-        if not chunk: raise PoolUnavailable("the kernel pool closed the connection")
+        if not chunk: break
         buf += chunk
-    return json.loads(buf)
+        *whole, buf = buf.split(b"\n")
+        for line in whole: yield json.loads(line)
+    if buf.strip(): yield json.loads(buf)
 
-def _connect(sock_path: Path, timeout: float) -> socket.socket:
+def _recv(s: socket.socket) -> dict:
+    for msg in _lines(s): return msg
+    raise PoolUnavailable("the kernel pool closed the connection")
+
+def _connect(sock_path: Path, timeout: float | None) -> socket.socket:
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     s.settimeout(timeout)
     try:
@@ -107,64 +124,83 @@ def _spawn(root: Path, folder: Path) -> None:
                        check=True, timeout=30)
     finally: os.close(log)
 
-class Lease:
-    "A kernel leased from the pool: connection info, pid, start times; `close()` ends the lease (the pool kills the kernel)."
-    def __init__(self, sock: socket.socket, info: dict):
-        self.sock, self.info = sock, info
-        self.connection, self.pid = info["connection"], info["pid"]
-        self.started, self.ready, self.requested = info["started"], info["ready"], info["requested"]
-
-    def manager(self):
-        "A kernel manager attached to the leased kernel, for papermill/nbclient (`km=`): it neither starts nor stops it."
-        from jupyter_client.manager import AsyncKernelManager
-        class AttachedKernelManager(AsyncKernelManager):
-            @property
-            def has_kernel(self): return True
-            async def _async_is_alive(self): return True  # nbclient watches the heartbeat channel
-            is_alive = _async_is_alive
-        km = AttachedKernelManager(kernel_name=KERNEL_NAME)
-        km.load_connection_info(self.connection)
-        return km
-
-    def close(self) -> None:
-        try: self.sock.close()
-        except OSError: pass
-    def __enter__(self): return self
-    def __exit__(self, *exc): self.close()
-
-def lease(root, timeout: float = 120.0) -> Lease:
-    "Lease a pre-started kernel from the pool of project `root` (spawned on first use); PoolUnavailable if it cannot."
-    root = Path(root).resolve()
+def _open_pool(root: Path, before_spawn=None) -> tuple[socket.socket, Path]:
+    "A connection to the pool of `root`; when nothing listens, `before_spawn()` (may raise) and then spawn the daemon."
     try: folder = pool_dir(root)
     except OSError as e: raise PoolUnavailable(str(e)) from None
-    sock_path, requested = folder / "pool.sock", time.time()
-    volatile = {k: os.environ.get(k) for k in VOLATILE_ENV}
+    sock_path = folder / "pool.sock"
+    try:
+        try: return _connect(sock_path, 30), folder
+        except (FileNotFoundError, ConnectionRefusedError):
+            if before_spawn: before_spawn()
+            _spawn(root, folder)
+            deadline = time.monotonic() + 30
+            while True:
+                try: return _connect(sock_path, 30), folder
+                except (FileNotFoundError, ConnectionRefusedError):
+                    if time.monotonic() > deadline: raise PoolUnavailable(f"the kernel pool did not start; see {folder / 'pool.log'}")
+                    time.sleep(0.02)
+    except (OSError, subprocess.SubprocessError) as e:
+        raise PoolUnavailable(f"{type(e).__name__}: {e}") from None
+
+def _error_class(name: str):
+    "The MlopsError subclass called `name` among those imported here (else MlopsError): the pool raised it."
+    from mlops_nb.core import MlopsError
+    todo = [MlopsError]
+    while todo:
+        c = todo.pop()
+        if c.__name__ == name: return c
+        todo += c.__subclasses__()
+    return MlopsError
+
+def run_in_pool(root, name: str, progress: bool = True, notebook=None) -> Path:
+    "Run stage `name` of project `root` on the pool's warm kernel: the pool executes the notebook, this process only waits."
+    root = Path(root).resolve()
+    err = sys.stderr
+    ncols = None
+    if progress and err.isatty():
+        try: ncols = os.get_terminal_size(err.fileno()).columns
+        except OSError: pass
+    request = {"op": "run", "name": name, "notebook": None if notebook is None else str(notebook), "pid": os.getpid(), "requested": time.time(), "progress": progress, "ncols": ncols,
+               "encoding": getattr(err, "encoding", None), "env": {k: os.environ.get(k) for k in VOLATILE_ENV}}
+    def check():  # no pool yet: a stage that cannot run fails here, without starting one
+        from mlops_nb.project import check_stage
+        check_stage(name, root, notebook)
     for attempt in range(2):  # a pool that was just exiting on idle: spawn a new one once
-        try:
-            try: s = _connect(sock_path, timeout)
-            except (FileNotFoundError, ConnectionRefusedError):
-                _spawn(root, folder)
-                deadline = time.monotonic() + 30
-                while True:
-                    try: s = _connect(sock_path, timeout); break
-                    except (FileNotFoundError, ConnectionRefusedError):
-                        if time.monotonic() > deadline: raise PoolUnavailable(f"the kernel pool did not start; see {folder / 'pool.log'}")
-                        time.sleep(0.02)
+        s, folder = _open_pool(root, check if attempt == 0 else None)
+        began = False
+        with s:
+            s.settimeout(None)  # a stage takes as long as it takes; the pool ends it if this process dies
             try:
-                _send(s, {"op": "lease", "pid": os.getpid(), "env": volatile, "requested": requested})
-                reply = _recv(s)
-            except BaseException:
-                s.close(); raise
-            if "error" in reply: s.close(); raise PoolUnavailable(reply["error"])
-            return Lease(s, {**reply, "requested": requested})
+                _send(s, request)
+                for msg in _lines(s):
+                    if "err" in msg: err.write(msg["err"]); err.flush()
+                    elif "ok" in msg: return Path(msg["ok"])
+                    elif "unavailable" in msg: raise PoolUnavailable(msg["unavailable"])
+                    elif "error" in msg:
+                        if msg.get("mlops"): raise _error_class(msg["type"])(msg["error"])
+                        from mlops_nb.core import MlopsError
+                        raise MlopsError(f"stage {name} failed in the kernel pool: {msg['type']}: {msg['error']}\n"
+                                         f"  (pool log: {folder / 'pool.log'})")
+                    elif "began" in msg: began = True
+            except (BrokenPipeError, ConnectionResetError): pass
+        if began:
+            from mlops_nb.core import MlopsError
+            raise MlopsError(f"stage {name}: the kernel pool stopped while running it; see {folder / 'pool.log'}")
+    raise PoolUnavailable("the kernel pool closed the connection")
+
+def run_stage(name: str, root=".", progress: bool = True, notebook=None) -> Path:
+    "Run stage `name`: on the warm kernel of the project's pool, or (pool off or unavailable) on a kernel of its own."
+    root = Path(root).resolve()
+    if pool_enabled() and (root / "params.yaml").is_file():  # not a project: the cold path says so, no pool is spawned
+        try: return run_in_pool(root, name, progress, notebook)
         except PoolUnavailable as e:
-            if attempt or "closed the connection" not in str(e): raise
-        except (OSError, subprocess.SubprocessError, ValueError) as e:
-            raise PoolUnavailable(f"{type(e).__name__}: {e}") from None
-    raise PoolUnavailable("unreachable")
+            print(f"[mlops_nb] kernel pool unavailable ({e}); starting a kernel", file=sys.stderr, flush=True)
+    from mlops_nb.project import execute_stage
+    return execute_stage(name, root, progress, notebook=notebook)
 
 def pool_status(root, env=None, timeout: float = 5.0) -> dict | None:
-    "The running pool's state ({pid, root, spare, leases: [...]}), or None when no pool serves `root`."
+    "The running pool's state ({pid, root, kernel, busy, running: [...], runs: [...]}), or None when no pool serves `root`."
     try: s = _connect(pool_dir(root, env) / "pool.sock", timeout)
     except (OSError, PoolUnavailable): return None
     with s:
@@ -172,13 +208,13 @@ def pool_status(root, env=None, timeout: float = 5.0) -> dict | None:
         except (OSError, PoolUnavailable): return None  # it was exiting
 
 def stop_pool(root, env=None, timeout: float = 10.0) -> bool:
-    "Ask the pool of `root` to exit now (it kills its spare kernel); False when none was running."
+    "Ask the pool of `root` to exit now (it kills its kernels); False when none was running."
     try: s = _connect(pool_dir(root, env) / "pool.sock", timeout)
     except (OSError, PoolUnavailable): return False
     with s:
         _send(s, {"op": "stop"})
         try: _recv(s)
-        except PoolUnavailable: pass
+        except (OSError, PoolUnavailable): pass
     return True
 
 def stop_pools(under) -> list[str]:
@@ -219,6 +255,77 @@ def private_tempdir() -> str:
     except PoolUnavailable: base = None
     return tempfile.mkdtemp(prefix="k-", dir=base)
 
+# %% ../nbs/17_kernels.ipynb #5b1f0c2e
+class KernelStale(Exception):
+    "Raised in a warm kernel before a stage when it must not run it (e.g. the MLflow store it holds open was replaced)."
+
+_SNAPSHOT: dict = {}  # in a pool's kernel: its state before the first stage
+
+def _sqlite_files() -> dict:
+    "{path: (device, inode)} of the SQLite files MLflow's stores hold engines for in this process."
+    found = {}
+    for mod in ("mlflow.store.tracking.sqlalchemy_store", "mlflow.store.model_registry.sqlalchemy_store"):
+        store = getattr(sys.modules.get(mod), "SqlAlchemyStore", None)
+        for engine in list(getattr(store, "_engine_map", {}).values()):
+            db = engine.url.database if engine.url.get_backend_name() == "sqlite" else None
+            if db and db != ":memory:":
+                try: st = os.stat(db); found[db] = (st.st_dev, st.st_ino)
+                except OSError: found[db] = None
+    return found
+
+def _kernel_snapshot() -> None:
+    "In a fresh pool kernel, before any stage: remember what `_kernel_reset` restores."
+    import warnings
+    snap = {"environ": dict(os.environ), "cwd": os.getcwd(), "path": list(sys.path), "modules": set(sys.modules),
+            "warnings": list(warnings.filters), "stores": {}}
+    if "matplotlib" in sys.modules: snap["rc"] = dict(sys.modules["matplotlib"].rcParams)
+    if "numpy" in sys.modules: snap["seterr"] = sys.modules["numpy"].geterr()
+    _SNAPSHOT.update(snap)
+
+def _kernel_prepare(env: dict) -> None:
+    "In a warm kernel, just before a stage: the caller's per-invocation variables; KernelStale if it must not be reused."
+    for db, ident in _SNAPSHOT["stores"].items():
+        try: now = os.stat(db); now = (now.st_dev, now.st_ino)
+        except OSError: now = None
+        if now != ident: raise KernelStale(f"{db} was replaced or removed since the last stage")
+    for k, v in env.items():
+        if v is None: os.environ.pop(k, None)
+        else: os.environ[k] = v
+
+def _kernel_reset() -> None:
+    "In a warm kernel after a stage: back to the state of `_kernel_snapshot` but for the imported libraries and their caches."
+    import gc, random, warnings
+    snap = _SNAPSHOT
+    if "mlflow" in sys.modules:  # a run the stage left open ends as it would when its process exits
+        import mlflow
+        while mlflow.active_run(): mlflow.end_run()
+    ip = sys.modules["IPython"].get_ipython()
+    ip.reset(new_session=True)  # the user namespace, outputs and history; execution count back to 1
+    if "matplotlib.pyplot" in sys.modules: sys.modules["matplotlib.pyplot"].close("all")
+    if "rc" in snap:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore"); sys.modules["matplotlib"].rcParams.update(snap["rc"])
+    if "pandas" in sys.modules:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore"); sys.modules["pandas"].reset_option("all")
+    if "numpy" in sys.modules:
+        sys.modules["numpy"].seterr(**snap["seterr"]); sys.modules["numpy"].random.seed()
+    random.seed()
+    os.environ.clear(); os.environ.update(snap["environ"])
+    os.chdir(snap["cwd"])
+    sys.path[:] = snap["path"]
+    warnings.filters[:] = snap["warnings"]; warnings._filters_mutated()
+    # the project's own modules (not mlops_nb, nor anything installed, e.g. in a .venv inside the project) are imported
+    # afresh by the next stage: they may have changed
+    root, installed = snap["cwd"] + os.sep, tuple({sys.prefix + os.sep, sys.base_prefix + os.sep, sys.exec_prefix + os.sep})
+    for name in set(sys.modules) - snap["modules"]:
+        f = getattr(sys.modules[name], "__file__", None) or ""
+        if (f.startswith(root) and not f.startswith(installed) and "-packages" + os.sep not in f
+                and name.partition(".")[0] != "mlops_nb"):
+            del sys.modules[name]
+    snap["stores"] = _sqlite_files()
+    gc.collect()
+
 # %% ../nbs/17_kernels.ipynb #2879bbe8
 def _kernel_child(connection_file: str) -> None:
     "In a child forked by the zygote: become a fresh ipykernel on `connection_file` (never returns)."
@@ -241,14 +348,14 @@ def _kernel_child(connection_file: str) -> None:
 
 def zygote(preload: str = PRELOAD) -> None:
     "Import `preload`, then serve JSON lines on stdin: fork {connection_file} -> {pid}; kill {pid} -> {ok}."
-    os.umask(0o077)
     os.environ.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")  # what ipykernel sets before user code
     out = sys.stdout
     try:
         exec(compile(preload, "<preload>", "exec"), {})
         status = "ok"
     except Exception as e: status = f"error: {type(e).__name__}: {e}"
-    import ipykernel.kernelapp  # noqa: F401  (zmq imported; no context is made before the fork)
+    import gc, ipykernel.kernelapp  # noqa: F401  (zmq imported; no context is made before the fork)
+    gc.collect(); gc.freeze()  # the imported modules' objects: shared by the kernels, never copied by their collections
     children: set[int] = set()
     def reply(msg): out.write(json.dumps(msg) + "\n"); out.flush()
     reply({"ready": status, "pid": os.getpid()})
@@ -270,33 +377,116 @@ def zygote(preload: str = PRELOAD) -> None:
         except OSError: pass
 
 # %% ../nbs/17_kernels.ipynb #6fdf94a7
+def _alive(pid: int) -> bool:
+    "The process runs (a zombie, dead but not yet reaped by the zygote, does not)."
+    try: return Path(f"/proc/{pid}/stat").read_text().rsplit(") ", 1)[1][0] not in "ZXx"
+    except (OSError, IndexError): return False
+
+def _rss_mb(pid: int) -> float:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"): return int(line.split()[1]) / 1024
+    except (OSError, ValueError): pass
+    return 0.0
+
+_SNAPSHOT_CODE = '__import__("mlops_nb.kernels").kernels._kernel_snapshot()'
+_RESET_CODE = '__import__("mlops_nb.kernels").kernels._kernel_reset()'
+def _prepare_code(env: dict) -> str: return f'__import__("mlops_nb.kernels").kernels._kernel_prepare({env!r})'
+
+class _Kernel:
+    "One kernel of the pool: the zygote's child, the pool's client of it (channels open for its whole life) and the thread that drives that client."
+    def __init__(self, name: str, pid: int, info: dict, started: float):
+        from concurrent.futures import ThreadPoolExecutor
+        self.name, self.pid, self.info, self.started = name, pid, info, started
+        self.ready, self.stages, self.killed, self.kc = None, 0, False, None
+        self.thread = ThreadPoolExecutor(1, thread_name_prefix=f"kernel-{name}")  # zmq sockets: one thread each
+
+    # the methods below run in self.thread (its own asyncio loop, which nbclient then uses too)
+    def connect(self) -> None:
+        from jupyter_client.asynchronous import AsyncKernelClient
+        from jupyter_core.utils import run_sync
+        class WarmClient(AsyncKernelClient):
+            "Channels opened once: nbclient attaching to the kernel for a stage neither reconnects nor waits for it."
+            def start_channels(self, *a, **kw):
+                if not self.channels_running: super().start_channels(*a, **kw)
+            async def wait_for_ready(self, timeout=None): pass
+            async def is_alive(self): return _alive(self.pid)  # no heartbeat thread: the pool knows the kernel's pid
+        kc = WarmClient(); kc.load_connection_info(self.info); kc.pid = self.pid
+        kc.start_channels(hb=False)
+        run_sync(AsyncKernelClient._async_wait_for_ready)(kc, timeout=60)
+        self.kc = kc
+
+    def execute(self, code: str, timeout: float = 300) -> str:
+        "Run `code` silently (no history, no execution count); its status: ok, or error: NAME: message."
+        from jupyter_core.utils import run_sync
+        import queue
+        async def go():
+            msg_id = self.kc.execute(code, silent=True, store_history=False)
+            deadline = time.monotonic() + timeout
+            while True:
+                try: reply = await self.kc.get_shell_msg(timeout=1)
+                except queue.Empty:
+                    if not _alive(self.pid): return "error: the kernel died"
+                    if time.monotonic() > deadline: return f"error: no answer in {timeout:g} s"
+                    continue
+                if reply["parent_header"].get("msg_id") == msg_id: break
+            c = reply["content"]
+            return "ok" if c["status"] == "ok" else f"error: {c.get('ename')}: {c.get('evalue')}"
+        return run_sync(go)()
+
+    def manager(self):
+        "A kernel manager for papermill/nbclient (`km=`): it neither starts nor stops the kernel, and hands out the pool's client."
+        from jupyter_client.manager import AsyncKernelManager
+        k = self
+        class AttachedKernelManager(AsyncKernelManager):
+            @property
+            def has_kernel(self): return True
+            async def _async_is_alive(self): return _alive(k.pid)
+            is_alive = _async_is_alive
+            def client(self, **kw): return k.kc
+        km = AttachedKernelManager(kernel_name=KERNEL_NAME)
+        km.load_connection_info(self.info)
+        return km
+
+    def close(self) -> None:
+        if self.kc is not None:
+            try: self.kc.stop_channels()
+            except Exception: pass
+
+    def record(self) -> dict:
+        return {"kernel": self.name, "pid": self.pid, "started": self.started, "ready": self.ready, "stages": self.stages}
+
 class KernelPool:
     def __init__(self, root: Path, folder: Path, idle: float):
+        import asyncio
         self.root, self.folder, self.idle = root, folder, idle
-        self.n, self.leases, self.history, self.last = 0, 0, [], time.monotonic()
-        self.spare: asyncio.Task | None = None
-        self.lock, self.zlock = asyncio.Lock(), asyncio.Lock()
-        self.zproc, self.zready = None, {"ready": "not started"}
+        self.n, self.busy, self.history, self.last = 0, 0, [], time.monotonic()
+        self.max_stages = int(_env_number(ENV_MAX_STAGES, MAX_STAGES, 1))
+        self.max_rss = _env_number(ENV_MAX_RSS, MAX_RSS_MB, 1)
+        self.next: asyncio.Future | None = None  # the kernel the next stage runs on (being started, or reset after a stage)
+        self.zlock = asyncio.Lock()
+        self.zproc, self.zready = None, None
         self.done = asyncio.Event()
+        self.project = self.warm = None  # the daemon's own imports (mlops_nb.project; papermill, nbconvert), in a thread at start
+        self.running: dict[int, dict] = {}
 
     def log(self, *a): print(f"[{time.strftime('%H:%M:%S')}] pool {os.getpid()}:", *a, file=sys.stderr, flush=True)
 
-    async def _execute(self, kc, code: str, timeout: float = 300) -> str:
-        "Run `code` silently (no history, no execution count) in the kernel; its status (ok / error: ...)."
-        msg_id = kc.execute(code, silent=True, store_history=False)
-        while True:
-            reply = await kc.get_shell_msg(timeout=timeout)
-            if reply["parent_header"].get("msg_id") == msg_id: break
-        c = reply["content"]
-        return "ok" if c["status"] == "ok" else f"error: {c.get('ename')}: {c.get('evalue')}"
+    async def _in(self, k: _Kernel, fn, *a):
+        import asyncio
+        return await asyncio.get_running_loop().run_in_executor(k.thread, fn, *a)
 
-    async def _zygote(self, msg: dict) -> dict:
-        "One request to the zygote (started on first use: it does the imports)."
+    async def _zygote(self, msg: dict | None = None) -> dict:
+        "One request to the zygote (started on first use: it does the imports); None: only start it."
+        import asyncio
         async with self.zlock:
             if self.zproc is None or self.zproc.returncode is not None:
+                self.zready = None
                 self.zproc = await asyncio.create_subprocess_exec(
                     sys.executable, "-m", "mlops_nb.kernels", "zygote", cwd=str(self.root),
                     stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, limit=2**20)
+            if msg is None: return {}
+            if self.zready is None:
                 self.zready = json.loads(await self.zproc.stdout.readline() or b'{"ready": "error: the zygote did not start"}')
                 self.log(f"zygote pid {self.zready.get('pid')}: preload {self.zready['ready']}")
                 if "pid" not in self.zready: self.zproc = None; raise RuntimeError(self.zready["ready"])
@@ -305,8 +495,7 @@ class KernelPool:
             if not line: raise RuntimeError("the zygote exited")
             return json.loads(line)
 
-    async def _start_kernel(self) -> dict:
-        from jupyter_client.asynchronous import AsyncKernelClient
+    async def _start_kernel(self) -> _Kernel:
         from jupyter_client.connect import write_connection_file
         import secrets
         self.n += 1
@@ -314,32 +503,61 @@ class KernelPool:
         cf, info = write_connection_file(str(self.folder / f"{name}.json"), transport="ipc", ip=str(self.folder / name),
                                          key=secrets.token_hex(32).encode(), kernel_name=KERNEL_NAME)
         started = time.time()
-        pid = (await self._zygote({"op": "fork", "connection_file": cf}))["pid"]
-        k = {"name": name, "pid": pid, "started": started, "info": info, "kc": None}
+        k = _Kernel(name, (await self._zygote({"op": "fork", "connection_file": cf}))["pid"], info, started)
         try:
-            kc = k["kc"] = AsyncKernelClient(); kc.load_connection_info(info)
-            kc.start_channels()  # kept open until the lease: setting the caller's variables is one round trip
-            await kc.wait_for_ready(timeout=60)
+            await self._in(k, k.connect)
+            status = await self._in(k, k.execute, _SNAPSHOT_CODE, 60)
+            if status != "ok": raise RuntimeError(f"kernel set-up {status}")
         except BaseException:
             await self._kill(k); raise
-        k.update(ready=time.time(), preload=self.zready["ready"])
-        self.log(f"kernel {name} pid {pid} ready in {k['ready'] - started:.2f} s")
+        k.ready = time.time()
+        self.log(f"kernel {name} pid {k.pid} ready in {k.ready - started:.2f} s")
         return k
 
-    async def _kill(self, k: dict) -> None:
-        "Stop the kernel (SIGKILL through the zygote, its parent) and remove its connection file and sockets."
-        if k.get("kc"):
-            try: k["kc"].stop_channels()
-            except Exception: pass
-        try: await self._zygote({"op": "kill", "pid": k["pid"]})
+    async def _kill(self, k: _Kernel) -> None:
+        "Stop the kernel (SIGKILL through the zygote, its parent), close the client in its thread, remove its files."
+        if k.killed: return
+        k.killed = True
+        try: await self._zygote({"op": "kill", "pid": k.pid})
         except Exception as e: self.log("kill:", e)
-        info = k["info"]
-        for f in [self.folder / f"{k['name']}.json", *(Path(f"{info['ip']}-{info[p]}") for p in
+        k.thread.submit(k.close); k.thread.shutdown(wait=False)  # after what that thread still runs
+        info = k.info
+        for f in [self.folder / f"{k.name}.json", *(Path(f"{info['ip']}-{info[p]}") for p in
                   ("shell_port", "iopub_port", "stdin_port", "control_port", "hb_port"))]:
             f.unlink(missing_ok=True)
 
-    def _next_spare(self) -> None:
-        self.spare = asyncio.ensure_future(self._start_kernel())
+    async def _acquire(self, env: dict) -> _Kernel:
+        "The warm kernel (or a new one), prepared for a stage with the caller's variables."
+        for attempt in range(3):
+            nxt, self.next = self.next, None
+            k = await nxt if nxt is not None else None
+            k = k or await self._start_kernel()
+            status = await self._in(k, k.execute, _prepare_code(env), 30)
+            if status == "ok": return k
+            self.log(f"kernel {k.name} not reused: {status}")
+            await self._kill(k)
+        raise RuntimeError(f"no kernel could be prepared: {status}")
+
+    def _release(self, k: _Kernel, ok: bool) -> None:
+        "After a stage: the kernel, reset, becomes the next one; or, failed, dead or worn, it is replaced by a new one."
+        import asyncio
+        if self.next is None and not self.done.is_set(): self.next = asyncio.ensure_future(self._recycle(k, ok))
+        else: asyncio.ensure_future(self._kill(k))  # another kernel is already next (stages ran at the same time)
+
+    async def _recycle(self, k: _Kernel, ok: bool) -> _Kernel | None:
+        why = None if ok else "its stage failed"
+        if not why and (k.killed or not _alive(k.pid)): why = "it died"
+        if not why and k.stages >= self.max_stages: why = f"it ran {k.stages} stages ({ENV_MAX_STAGES}={self.max_stages})"
+        if not why and (rss := _rss_mb(k.pid)) > self.max_rss: why = f"it uses {rss:.0f} MB ({ENV_MAX_RSS}={self.max_rss:g})"
+        if not why:
+            status = await self._in(k, k.execute, _RESET_CODE, 60)
+            if status == "ok": return k
+            why = f"reset {status}"
+        self.log(f"replacing kernel {k.name}: {why}")
+        await self._kill(k)
+        try: return await self._start_kernel()
+        except Exception as e:
+            self.log("kernel start failed:", repr(e)); return None
 
     async def handle(self, reader, writer) -> None:
         sock = writer.get_extra_info("socket")
@@ -348,71 +566,114 @@ class KernelPool:
             msg = json.loads(await reader.readline() or b"{}")
             op = msg.get("op")
             if op == "status":
-                spare = self.spare.result() if self.spare and self.spare.done() and not self.spare.exception() else None
-                reply = {"pid": os.getpid(), "root": str(self.root), "idle_timeout": self.idle, "leases_open": self.leases,
-                         "spare": {k: v for k, v in spare.items() if k not in ("kc", "info")} if spare else None, "leases": self.history}
+                nxt = self.next.result() if self.next and self.next.done() and not self.next.exception() else None
+                reply = {"pid": os.getpid(), "root": str(self.root), "idle_timeout": self.idle, "busy": self.busy,
+                         "max_stages": self.max_stages, "max_rss_mb": self.max_rss, "kernels_started": self.n,
+                         "kernel": nxt.record() if nxt else None, "running": list(self.running.values()), "runs": self.history}
                 writer.write((json.dumps(reply) + "\n").encode()); await writer.drain()
             elif op == "stop":
                 writer.write(b'{"ok": true}\n'); await writer.drain(); self.done.set()
-            elif op == "lease":
-                await self._lease(msg, reader, writer)
+            elif op == "run":
+                await self._run(msg, reader, writer)
         except Exception as e:
             self.log("request failed:", repr(e))
         finally:
             writer.close()
 
-    async def _lease(self, msg, reader, writer) -> None:
-        self.leases += 1
+    async def _run(self, msg: dict, reader, writer) -> None:
+        "Execute one stage notebook for a `run-stage` client: its progress, then ok, error or unavailable."
+        import asyncio, functools
+        loop = asyncio.get_running_loop()
+        send = lambda m: writer.write((json.dumps(m) + "\n").encode())
+        class Forward:  # the stage's progress bar and messages, from the kernel's thread to the client
+            encoding = msg.get("encoding") or "utf-8"  # tqdm draws its bar in ASCII unless the client's stderr takes unicode
+            def write(self, text: str) -> int: loop.call_soon_threadsafe(send, {"err": text}); return len(text)
+            def flush(self) -> None: pass
+        name, k, status = msg["name"], None, "error"
+        rec = {"stage": name, "client_pid": msg.get("pid"), "requested": msg.get("requested"), "received": time.time()}
+        self.busy += 1; self.running[id(rec)] = rec
         try:
-            async with self.lock:
-                try: k = await self.spare
-                except Exception as e:
-                    self._next_spare()
-                    writer.write((json.dumps({"error": f"kernel start failed: {e}"}) + "\n").encode()); await writer.drain()
-                    return
-                self._next_spare()
+            send({"began": True})
+            from mlops_nb.core import MlopsError
+            try: project = await asyncio.wrap_future(self.project)
+            except Exception as e:
+                send({"unavailable": f"the pool's imports failed: {e!r}"}); rec["status"] = "unavailable"; return
+            def error(e: Exception) -> dict:
+                return {"error": str(e) or repr(e), "type": type(e).__name__, "mlops": isinstance(e, MlopsError)}
+            try: await loop.run_in_executor(None, project.check_stage, name, self.root, msg.get("notebook"))  # fails fast, before a kernel
+            except Exception as e: send(error(e)); rec["status"] = "rejected"; return
+            try: k = await self._acquire(msg.get("env") or {})
+            except Exception as e:
+                send({"unavailable": f"kernel start failed: {e}"}); rec["status"] = "unavailable"; return
+            k.stages += 1
+            rec.update(kernel=k.name, pid=k.pid, nth=k.stages, began=time.time())
+            progress = {"file": Forward(), "ncols": msg.get("ncols")} if msg.get("progress") else False
+            job = loop.run_in_executor(k.thread, functools.partial(project.execute_stage, name, self.root, progress,
+                                                                   km=k.manager(), err=Forward(), notebook=msg.get("notebook")))
+            gone = asyncio.ensure_future(reader.read())  # EOF: the client went away (killed, Ctrl-C)
+            await asyncio.wait({job, gone}, return_when=asyncio.FIRST_COMPLETED)
+            if not job.done():
+                self.log(f"client {msg.get('pid')} of stage {name} went away: killing kernel {k.name}")
+                await self._kill(k); status = "abandoned"
+                try: await job
+                except Exception: pass
+                return
+            gone.cancel()
             try:
-                env = msg.get("env") or {}
-                code = ("import os as _os\n" + "".join(
-                    f"_os.environ[{k_!r}] = {v!r}\n" if v is not None else f"_os.environ.pop({k_!r}, None)\n" for k_, v in env.items())
-                    + "del _os")
-                await self._execute(k["kc"], code, timeout=30)
-                k["kc"].stop_channels(); k["kc"] = None
-                info = {k_: (v.decode() if isinstance(v, bytes) else v) for k_, v in k["info"].items()}
-                rec = {"kernel": k["name"], "pid": k["pid"], "started": k["started"], "ready": k["ready"], "preload": k["preload"],
-                       "requested": msg.get("requested"), "leased": time.time(), "client_pid": msg.get("pid")}
-                self.history.append(rec)
-                writer.write((json.dumps({**rec, "connection": info}) + "\n").encode()); await writer.drain()
-                self.log(f"leased {k['name']} to pid {msg.get('pid')}")
-                await reader.read()  # until the client closes the connection: the stage is over
-            finally:
-                await self._kill(k)
-                self.log(f"kernel {k['name']} released")
+                out = job.result(); status = "ok"; send({"ok": str(out)})
+            except Exception as e:
+                status = "failed"; send(error(e))
+            await writer.drain()
         finally:
-            self.leases -= 1; self.last = time.monotonic()
+            rec.update(status=rec.get("status", status), ended=time.time()); self.history.append(rec)
+            self.log(f"stage {name} for pid {msg.get('pid')}: {rec['status']} in {rec['ended'] - rec['received']:.2f} s"
+                     + (f" on kernel {k.name} (its stage {k.stages})" if k else ""))
+            if k is not None: self._release(k, status == "ok")
+            self.busy -= 1; self.running.pop(id(rec), None); self.last = time.monotonic()
+
+    def _warm_up(self):
+        "The daemon's own imports and first-call costs (papermill, nbconvert's HTML templates), off the first stage's path."
+        try:
+            from mlops_nb import project
+            self.project.set_result(project)  # enough for a stage's checks
+        except BaseException as e:
+            self.project.set_exception(e); raise
+        import nbformat
+        project._import_papermill()
+        from nbconvert import HTMLExporter
+        nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("warm-up"), nbformat.v4.new_code_cell("1")])
+        HTMLExporter(exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True).from_notebook_node(nb)
+        return project
 
     async def _watch_idle(self) -> None:
+        import asyncio
         while not self.done.is_set():
             await asyncio.sleep(min(1.0, self.idle / 4))
             if not self.root.exists(): self.log("project folder gone"); self.done.set()
-            elif self.leases == 0 and time.monotonic() - self.last > self.idle: self.log("idle"); self.done.set()
+            elif self.busy == 0 and time.monotonic() - self.last > self.idle: self.log("idle"); self.done.set()
 
     async def serve(self) -> None:
+        import asyncio, concurrent.futures
+        await self._zygote()  # its imports take longest: start them first
+        self.project = concurrent.futures.Future()
+        self.warm = concurrent.futures.ThreadPoolExecutor(1).submit(self._warm_up)
         sock_path = self.folder / "pool.sock"
         sock_path.unlink(missing_ok=True)  # a stale socket (we hold the lock: no pool answers there)
         server = await asyncio.start_unix_server(self.handle, path=str(sock_path))
         os.chmod(sock_path, 0o600)
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP): loop.add_signal_handler(sig, self.done.set)
-        self._next_spare()
+        self.next = asyncio.ensure_future(self._start_kernel())
         self.log(f"serving {self.root} on {sock_path} (idle timeout {self.idle:g} s)")
         watch = asyncio.ensure_future(self._watch_idle())
         await self.done.wait()
         server.close()
         sock_path.unlink(missing_ok=True)
         watch.cancel()
-        if self.spare:
-            try: await self._kill(await self.spare)
+        if self.next:
+            try:
+                k = await self.next
+                if k: await self._kill(k)
             except Exception: pass
         if self.zproc and self.zproc.returncode is None:
             self.zproc.stdin.close()  # the zygote kills what is left and exits
@@ -422,7 +683,7 @@ class KernelPool:
 
 def serve(root, key: str | None = None, idle: float | None = None) -> None:
     "Run the pool daemon of project `root` in this process (what `python -m mlops_nb.kernels serve ROOT KEY` does)."
-    os.umask(0o077)
+    import asyncio
     root = Path(root).resolve()
     folder = pool_dir(root, key=key)  # the client's key: mlops_nb's files may have changed since it computed it
     lock = os.open(folder / "pool.lock", os.O_RDWR | os.O_CREAT, 0o600)

@@ -17,8 +17,8 @@ from . import kernels  # light: jupyter_client is imported where used
 # %% auto #0
 __all__ = ['STAGES', 'REPORT_STAGES', 'GITIGNORE', 'SMALL_DATA', 'packaged_notebooks', 'infer_columns', 'render_params',
            'render_settings', 'render_dvc', 'write_project_files', 'init_project', 'starter_train_notebook',
-           'run_stage', 'stage_parameters', 'export_html', 'list_stages', 'starter_stage_notebook', 'add_stage',
-           'pipeline_status', 'status_report']
+           'run_stage', 'check_stage', 'execute_stage', 'stage_parameters', 'export_html', 'list_stages',
+           'starter_stage_notebook', 'add_stage', 'pipeline_status', 'status_report']
 
 # %% ../nbs/07_project.ipynb #f000e66b
 STAGES = ("prepare", "train", "evaluate", "explain", "fairness", "gate", "register", "drift")
@@ -366,8 +366,11 @@ def starter_train_notebook(task: str = "classification"):
 
 # %% ../nbs/07_project.ipynb #81906ac8
 def run_stage(name: str, root=".", progress: bool = True, notebook=None) -> Path:
-    "Execute the stage notebook (`nbs/pipeline/NAME.ipynb` unless `notebook`) of the project at `root` with papermill."
-    pm = _import_papermill()
+    "Execute the stage notebook (`nbs/pipeline/NAME.ipynb` unless `notebook`) of the project at `root` with papermill, on its warm kernel."
+    return kernels.run_stage(name, root, progress, notebook)  # the pool runs `execute_stage`; with the pool off, this process does
+
+def check_stage(name: str, root=".", notebook=None) -> tuple[Path, Path]:
+    "Fail fast, before a kernel: project, stage notebook, params.yaml, settings.ini, data, tracking server. (notebook, report)."
     root = Path(root).resolve()
     if not (root / "params.yaml").exists():
         raise MlopsError(f"{root} is not an mlops_nb project (no params.yaml). Run from the project folder, "
@@ -383,33 +386,37 @@ def run_stage(name: str, root=".", progress: bool = True, notebook=None) -> Path
     if name != "prepare":
         from mlops_nb.tracking import check_reachable
         check_reachable(settings.tracking_uri, settings.mlflow.request_timeout)
-    out = root / "reports" / "notebooks" / f"{name}.ipynb"
+    return nb, root / "reports" / "notebooks" / f"{name}.ipynb"
+
+def execute_stage(name: str, root=".", progress=True, km=None, err=None, notebook=None) -> Path:
+    "`run_stage` in this process: papermill on kernel manager `km` (the pool's), else on a kernel it starts over IPC."
+    pm = _import_papermill()
+    root = Path(root).resolve()
+    nb, out = check_stage(name, root, notebook)
+    params = load_params(root / "params.yaml")
     failed = out.with_suffix(".failed.ipynb")
-    print(f"[mlops_nb] stage {name}: {nb.relative_to(root)} -> {out.relative_to(root)}", file=sys.stderr, flush=True)
-    lease, kernel_dir = _kernel_for_stage(root)
+    print(f"[mlops_nb] stage {name}: {nb.relative_to(root)} -> {out.relative_to(root)}", file=err or sys.stderr, flush=True)
+    kernel_dir = None if km else kernels.private_tempdir()
     try:
         with atomic_write(out, ".ipynb") as tmp:
             try:
-                pm.execute_notebook(str(nb), str(tmp), parameters={"root": str(root), **stage_parameters(root, name, params, nb)}, kernel_name="python3",
-                                    cwd=str(root), progress_bar=progress, log_output=False,
+                pm.execute_notebook(str(nb), str(tmp), parameters={"root": str(root), **stage_parameters(root, name, params, nb)},
+                                    kernel_name="python3",
+                                    cwd=str(root), progress_bar=progress, log_output=False,  # progress: bool or tqdm options
                                     shutdown_kernel="immediate",  # outputs are saved; a graceful exit only waits
-                                    **({"km": lease.manager()} if lease else
-                                       {"kernel_manager_class": kernels.ipc_manager_class(kernel_dir)}))
+                                    **({"km": km} if km else {"kernel_manager_class": kernels.ipc_manager_class(kernel_dir)}))
             except pm.PapermillExecutionError as e:
-                if lease: lease.close(); lease = None
                 shutil.copyfile(tmp, failed)
                 if name in REPORT_STAGES: export_html(failed, root / "reports" / "html" / f"{name}.html")  # e.g. why a gate failed
                 evalue = _full_error(failed) or e.evalue  # papermill keeps only the first line of a multi-line message
                 msg = evalue if e.ename in _error_names() else f"{e.ename}: {evalue}"
                 raise MlopsError(f"stage {name} failed: {msg}\n  (executed notebook with the traceback: {failed.relative_to(root)})") from None
     finally:
-        if lease: lease.close()  # the pool kills the kernel: nothing of this stage reaches the next one
         if kernel_dir: shutil.rmtree(kernel_dir, ignore_errors=True)
     if failed.exists(): failed.unlink()
     if name in REPORT_STAGES or name not in STAGES:  # register logs the built-ins' reports to MLflow, a user stage's below
         export_html(out, root / "reports" / "html" / f"{name}.html")
-    declared = next((st for st in (_dvc_doc(root).get("stages") or {}).items() if st[0] == name), (None, {}))[1] \
-        if (root / "dvc.yaml").exists() else {}
+    declared = ((_dvc_doc(root).get("stages") or {}).get(name) or {}) if (root / "dvc.yaml").exists() else {}
     missing = [o for o in _out_paths(declared) if not (root / o).exists()]
     if missing:
         raise MlopsError(f"stage {name}: dvc.yaml declares output(s) {', '.join(missing)}, which {nb.relative_to(root)} did not write. "
@@ -465,14 +472,6 @@ def _import_papermill():
         del sys.modules["rfc3987_syntax"]
     return papermill
 
-def _kernel_for_stage(root: Path):
-    "(lease, None): a pre-started kernel from the project's pool; (None, folder): papermill starts one over IPC in `folder`."
-    if kernels.pool_enabled():
-        try: return kernels.lease(root), None
-        except kernels.PoolUnavailable as e:
-            print(f"[mlops_nb] kernel pool unavailable ({e}); starting a kernel", file=sys.stderr, flush=True)
-    return None, kernels.private_tempdir()
-
 def _full_error(nb_path) -> str | None:
     "The complete message of the error recorded in an executed notebook."
     nb = json.loads(Path(nb_path).read_text())
@@ -488,13 +487,21 @@ def _error_names() -> set:
     return names
 
 def export_html(nb_path, html_path) -> Path:
-    "Standalone HTML of an executed notebook without its code cells: a report to mail to a stakeholder."
+    """Standalone HTML of an executed notebook without its code cells: a report to mail to a stakeholder. It loads
+    nothing from the network (no require.js or MathJax from a CDN) and leaves out stderr (progress bars, library
+    warnings), which a reader would take for errors; the executed notebook keeps both."""
+    import re
+    import nbformat
     from nbconvert import HTMLExporter
-    body, _ = HTMLExporter(exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True).from_filename(str(nb_path))
+    nb = nbformat.read(str(nb_path), as_version=4)
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            cell.outputs = [o for o in cell.outputs if not (o.get("output_type") == "stream" and o.get("name") == "stderr")]
+    body, _ = HTMLExporter(exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True,
+                           mathjax_url="", require_js_url="").from_notebook_node(nb)
+    body = re.sub(r'<script[^>]*\bsrc=""[^>]*>\s*</script>', "", body)  # the emptied CDN tags
     with atomic_write(html_path, ".html") as tmp: tmp.write_text(body, encoding="utf-8")
     return Path(html_path)
-
-
 
 # %% ../nbs/07_project.ipynb #77be8e37
 def _dvc_doc(root) -> dict:

@@ -113,6 +113,12 @@ def test_gates_report_and_html(demo):
         html = (root / f"reports/html/{stage}.html").read_text()
         assert "<img" in html or stage == "gate"
         assert "from mlops_nb import stages" not in html  # code cells are not in the stakeholder report
+        assert not re.search(r'<script[^>]*src="https?://', html)  # nothing loaded from a CDN: it opens offline
+        nb = json.loads((root / f"reports/notebooks/{stage}.ipynb").read_text())
+        stderr = [l for c in nb["cells"] for o in c.get("outputs", []) if o.get("name") == "stderr"
+                  for l in "".join(o["text"]).splitlines() if l.startswith("[mlops_nb]")]
+        assert stderr or stage == "gate"  # the notebook keeps its messages ...
+        assert not any(l in html for l in stderr)  # ... the stakeholder's page does not show them as errors
 
 
 def test_train_param_change_reruns_train_and_after_but_not_prepare(demo):
