@@ -56,6 +56,7 @@ def _sections(f: dict) -> list:
     i, card = f["info"], f["card"]
     nr = "not recorded"
     S = [("Summary", "kv", [("model", i["model"]), ("version", i["version"]), ("aliases", ", ".join(i["aliases"]) or "none"),
+                            ("estimator", i.get("params", {}).get("train.estimator", nr)),  # as logged by train / save_model
                             ("validation status", i["validation_status"]), ("retired", "yes" if i["retired"] else "no"),
                             ("artifact SHA-256", i["artifact_sha256"] or nr), ("registered", i["created"]),
                             ("MLflow run", i["run_id"])]),

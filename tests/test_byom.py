@@ -204,3 +204,39 @@ def test_user_stage_added_run_by_dvc_and_attached(fair_built, tmp_path):
     run(["mlops-nb", "stage", "add", "lazy", "--outs", "reports/lazy.csv"], root)
     r = run(["dvc", "repro", "lazy"], root, check=False)
     assert r.returncode != 0 and "declares output(s) reports/lazy.csv, which nbs/pipeline/lazy.ipynb did not write" in r.stderr + r.stdout
+
+
+def test_lightgbm_through_monitor_mitigation_card_and_dashboards(prepared, tmp_path):
+    "The rest of the lifecycle on a LightGBM model: drift stage, promote, monitor with labels, card, pages, mitigation."
+    import getpass
+    from mlops_nb import card, monitor, panels, registry as R
+    from mlops_nb.config import load_settings
+    root = copy_built(prepared, tmp_path)
+    set_train(root, estimator="lightgbm.LGBMClassifier", hyperparameters={"n_estimators": 40, "verbose": -1})
+    stages.train(root); downstream(root)
+    drift = monitor.drift_stage(root)
+    assert drift  # reference profile with the LightGBM scores as the prediction column
+    me = getpass.getuser()
+    (root / "roles.yaml").write_text(f"users: {{{me}: admin}}\n")
+    S = load_settings(root / "settings.ini")
+    assert R.promote(S, "1", "LightGBM baseline", user=me).version == "1"
+    batch = tmp_path / "batch.parquet"
+    pd.read_parquet(root / "data/prepared/test.parquet").to_parquet(batch)  # the test window again, labels included
+    res = monitor.monitor_batch(root, batch)
+    assert res.rows > 0 and res.performance and 0.8 < res.performance["roc_auc"] <= 1
+    md, html = card.write_card(S, "1", out_dir=tmp_path / "card", log=False)
+    assert "| estimator | lightgbm.LGBMClassifier |" in md.read_text() and "lightgbm.LGBMClassifier" in html.read_text()
+    from test_dashboards import texts
+    for name, page in (("registry", panels.registry_panel(root, user=me)), ("explain", panels.explain_panel(root)),
+                       ("fairness", panels.fairness_panel(root))):
+        shown = texts(page)  # every page builds from the LightGBM results: no error box
+        assert '<div class="mlops-error">' not in shown, (name, shown[shown.find('class="mlops-error"'):][:400])
+    assert "LGBMClassifier" in texts(panels.explain_panel(root))
+    p = yaml.safe_load((root / "params.yaml").read_text())
+    p["train"]["mitigation"] = {"feature": "group", "constraint": "demographic_parity", "min_group_size": 50}
+    (root / "params.yaml").write_text(yaml.safe_dump(p, sort_keys=False))
+    stages.train(root); stages.evaluate(root); stages.fairness(root)
+    model, _ = stages.load_model(root)
+    assert type(model).__name__ == "GroupThresholdModel" and type(model.pipeline[-1]).__name__ == "LGBMClassifier"
+    rows = json.loads((root / "reports/fairness/mitigation.json").read_text())["rows"]
+    assert len(rows) == 2  # before and after, on the same test rows
