@@ -712,6 +712,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                  'mlops_nb.stages.prepare': ('stages.html#prepare', 'mlops_nb/stages.py'),
                                  'mlops_nb.stages.register': ('stages.html#register', 'mlops_nb/stages.py'),
                                  'mlops_nb.stages.save_model': ('stages.html#save_model', 'mlops_nb/stages.py'),
+                                 'mlops_nb.stages.split_path': ('stages.html#split_path', 'mlops_nb/stages.py'),
                                  'mlops_nb.stages.train': ('stages.html#train', 'mlops_nb/stages.py'),
                                  'mlops_nb.stages.training_data': ('stages.html#training_data', 'mlops_nb/stages.py'),
                                  'mlops_nb.stages.validation_status': ('stages.html#validation_status', 'mlops_nb/stages.py'),

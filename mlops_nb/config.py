@@ -38,6 +38,10 @@ class DataParams(_Strict):
     exclude: list[str] = Field([], description="columns kept out of the model, e.g. free text")
     pii: dict[str, Literal["drop", "pseudonymize"]] = Field({}, description="personal columns: dropped, or replaced by a keyed "
                                                              "hash (HMAC-SHA256, key in env MLOPS_NB_PII_KEY)")
+    derived: list[str] = Field([], description="features a feature stage adds (listed in numeric or categorical too): "
+                               "prepare does not look for them in the raw data")
+    splits: str = Field("data/prepared", description="folder of the train.parquet and test.parquet the model stages read: "
+                        "what prepare writes, or a feature stage's output (`mlops-nb stage add`)")
     delimiter: Optional[str] = Field(None, description="CSV delimiter; None = detect")
     na_values: list[str] = ["", "?", "NA", "N/A", "n/a", "NaN", "nan", "null", "NULL", "None", "-"]
 

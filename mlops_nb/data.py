@@ -189,9 +189,13 @@ def check_columns(df: pd.DataFrame, data_params, source: str) -> None:
     roles = {"target": [data_params.target], "time": [data_params.time] if data_params.time else [],
              "numeric": data_params.numeric, "categorical": data_params.categorical,
              "sensitive": data_params.sensitive, "id": data_params.id, "exclude": data_params.exclude}
+    derived = set(getattr(data_params, "derived", []))  # added later by a feature stage: not in the raw data
+    for i, name in enumerate(sorted(derived - set(data_params.features))):
+        problems.append(f"params.yaml: data.derived names '{name}', which is in neither data.numeric nor data.categorical; "
+                        "list the new feature there too.")
     for role, names in roles.items():
         for i, name in enumerate(names):
-            if name not in cols:
+            if name not in cols and not (role in ("numeric", "categorical") and name in derived):
                 key = f"data.{role}" if role in ("target", "time") else f"data.{role}[{i}]"
                 problems.append(f"params.yaml: {key} = '{name}' is not a column of {source}.{did_you_mean(name, cols)}")
     if problems:

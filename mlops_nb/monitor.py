@@ -478,9 +478,9 @@ def drift_stage(root=".", params: Params | None = None, settings: Settings | Non
     root = Path(root); params = params or load_params(root / "params.yaml")
     settings = settings or load_settings(root / "settings.ini")
     model, info = stages.load_model(root)
-    for p in (stages.TRAIN, stages.TEST):
+    for p in (stages.split_path(params, "train"), stages.split_path(params, "test")):
         if not (root / p).exists(): raise MlopsError(f"{p} not found: run the prepare stage first (`dvc repro`).")
-    train, test = pd.read_parquet(root / stages.TRAIN), pd.read_parquet(root / stages.TEST)
+    train, test = (pd.read_parquet(root / stages.split_path(params, s)) for s in ("train", "test"))
     cols = model_columns(model, params)
     train = train.assign(**{SCORE: stages.predict_score(model, train[cols], params.data.task)})
     test = test.assign(**{SCORE: stages.predict_score(model, test[cols], params.data.task)})

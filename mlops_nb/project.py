@@ -88,6 +88,7 @@ data:
   id: {_yaml_list(roles['id'])}  # identifiers: never features
   time: {time_column if time_column else 'null'}  # time column: the latest periods become the test set
   exclude: {_yaml_list(list(excl))}{excl_comment}
+  splits: data/prepared  # the train/test splits the model stages read: prepare's, or a feature stage's (`mlops-nb stage add`)
   pii: {{}}  # personal columns, {{COL: drop | pseudonymize}}; pseudonymize = HMAC-SHA256 keyed by env MLOPS_NB_PII_KEY
 split:
   test_size: 0.25
@@ -189,30 +190,32 @@ def render_dvc(data_path: str, task: str = "classification") -> str:
                     "outs": ["data/prepared/train.parquet", "data/prepared/test.parquet",
                              {"reports/data/prepare.json": {"cache": False}}, "data/quarantine/rows.parquet",
                              _report("reports/data/validation.json"), _report("reports/data/profile.json")]},
-        "train": {"deps": ["data/prepared/train.parquet"], "params": ["data", "split.seed", "train"],
+        "train": {"deps": ["${data.splits}/train.parquet"], "params": ["data", "split.seed", "train"],
                   "outs": ["models/model.pkl", {"models/model.json": {"cache": False}}]},
-        "evaluate": {"deps": ["models/model.pkl", "models/model.json", "data/prepared/test.parquet"],
+        "evaluate": {"deps": ["models/model.pkl", "models/model.json", "${data.splits}/test.parquet"],
                      "params": ["data", "evaluate"],
                      "metrics": [{"reports/metrics.json": {"cache": False}}],
                      "plots": _plots(task),
                      "outs": ["data/predictions/test.parquet", _report("reports/evaluation.json")]},
-        "explain": {"deps": ["models/model.pkl", "models/model.json", "data/prepared/test.parquet"],
+        "explain": {"deps": ["models/model.pkl", "models/model.json", "${data.splits}/test.parquet"],
                     "params": ["data", "explain"],
                     "outs": [_report("reports/explain/explain.json"), _report("reports/explain/local.parquet")]},
-        "fairness": {"deps": ["models/model.pkl", "data/prepared/test.parquet", "data/predictions/test.parquet"],
+        "fairness": {"deps": ["models/model.pkl", "${data.splits}/test.parquet", "data/predictions/test.parquet"],
                      "params": ["data.sensitive", "data.target", "fairness"],
                      "outs": [_report("reports/fairness/fairness.json"), _report("reports/fairness/mitigation.json")]},
-        "gate": {"deps": ["models/model.pkl", "models/model.json", "data/prepared/test.parquet", "reports/metrics.json",
+        "gate": {"deps": ["models/model.pkl", "models/model.json", "${data.splits}/test.parquet", "reports/metrics.json",
                           "reports/explain/explain.json", "reports/fairness/fairness.json"],
                  "params": ["gates"],
                  "outs": [_report("reports/gates.json")]},
         "register": {"deps": ["models/model.json", "reports/metrics.json", "reports/gates.json"],
                      "outs": [_report("reports/registry.json")]},
-        "drift": {"deps": ["models/model.pkl", "models/model.json", "data/prepared/train.parquet", "data/prepared/test.parquet",
+        "drift": {"deps": ["models/model.pkl", "models/model.json", "${data.splits}/train.parquet", "${data.splits}/test.parquet",
                            "reports/data/prepare.json"],
                   "params": ["data", "drift"],  # reference profile (reused by `mlops-nb monitor`) + train-vs-test report
                   "outs": ["reports/drift/reference", _report("reports/drift/drift.json"), _report("reports/html/drift.html")]},
     }
+    # the model stages read the splits from params.yaml's data.splits (DVC fills ${...} in from params.yaml): prepare's
+    # output by default, or what a feature stage between prepare and train writes
     for name, st in stages.items():
         st["deps"].insert(0, f"nbs/pipeline/{name}.ipynb")
         st["outs"].append(_nb_out(name))

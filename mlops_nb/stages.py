@@ -19,8 +19,8 @@ from . import tracking
 # %% auto #0
 __all__ = ['TRAIN', 'TEST', 'PREPARE_REPORT', 'MODEL', 'MODEL_INFO', 'METRICS', 'EVALUATION', 'ROC_PLOT', 'CONFUSION_PLOT',
            'REGRESSION_PLOT', 'PREDICTIONS', 'EXPLAIN', 'EXPLAIN_LOCAL', 'FAIRNESS', 'MITIGATION', 'GATES', 'REGISTRY',
-           'QUARANTINE', 'VALIDATION', 'PROFILE', 'prepare', 'training_data', 'train', 'save_model', 'load_model',
-           'predict_score', 'evaluate', 'explain', 'waterfall_rows', 'fairness', 'mitigation_tradeoff',
+           'QUARANTINE', 'VALIDATION', 'PROFILE', 'split_path', 'prepare', 'training_data', 'train', 'save_model',
+           'load_model', 'predict_score', 'evaluate', 'explain', 'waterfall_rows', 'fairness', 'mitigation_tradeoff',
            'mitigation_table', 'load_alias', 'gate', 'fairness_with_thresholds', 'plot_fairness_gates',
            'validation_status', 'register']
 
@@ -44,6 +44,10 @@ def _say(msg: str) -> None:
 def _write_parquet(df: pd.DataFrame, path: Path) -> None:
     with atomic_write(path, ".parquet") as tmp: df.to_parquet(tmp, index=False)
 
+def split_path(params: Params, split: str) -> Path:
+    "The train or test split the model stages read: in data.splits (default data/prepared, where prepare writes them)."
+    return Path(params.data.splits) / f"{split}.parquet"
+
 # %% ../nbs/06_stages.ipynb #47ff0fd1
 def prepare(root=".", params: Params | None = None) -> dict:
     "Read the data, check it against params.yaml and the data contract (quarantine, PII), encode the target, split; write the splits and reports."
@@ -63,7 +67,8 @@ def prepare(root=".", params: Params | None = None) -> dict:
     val = C.validate(df, con, d.path, params.contract, pii=list(d.pii))  # DataError listing every dataset-level problem
     _say(f"contract {params.contract.path}: {val.n_valid:,} rows pass, {val.n_quarantined:,} quarantined")
     rows_read, df = len(df), val.valid
-    keep = list(dict.fromkeys([*d.id, *([d.time] if d.time else []), *d.features, *d.sensitive, d.target]))
+    keep = list(dict.fromkeys([*d.id, *([d.time] if d.time else []), *(f for f in d.features if f not in d.derived),
+                               *d.sensitive, d.target]))
     df = P.apply_pii(df[keep], d.pii, key)
     quarantine = P.apply_pii(val.quarantine, d.pii, key)
     missing_target = int(df[d.target].isna().sum())
@@ -110,7 +115,7 @@ def training_data(root=".", split: str = "train") -> tuple[pd.DataFrame, pd.Seri
     root = Path(root)
     if split not in ("train", "test"): raise MlopsError(f"training_data: split must be 'train' or 'test', got {split!r}.")
     params = load_params(root / "params.yaml")
-    X, y = _features(root, params, TRAIN if split == "train" else TEST)
+    X, y = _features(root, params, split_path(params, split))
     return X[params.data.features], y
 
 def train(root=".", params: Params | None = None, settings: Settings | None = None) -> dict:
@@ -118,7 +123,7 @@ def train(root=".", params: Params | None = None, settings: Settings | None = No
     root = Path(root); params = params or load_params(root / "params.yaml")
     settings = settings or load_settings(root / "settings.ini")
     tracking.check_reachable(settings.tracking_uri, settings.mlflow.request_timeout)  # fail before a long fit
-    X, y = _features(root, params, TRAIN)
+    X, y = _features(root, params, split_path(params, "train"))
     est = make_estimator(params.train.estimator, params.train.hyperparameters, params.data.task, params.split.seed, root)
     pipe = build_model(est, params.data.numeric, params.data.categorical, params.train.preprocess)
     _say(f"fitting {type(pipe[-1]).__name__} on {len(X):,} rows x {len(params.data.features)} features ...")
@@ -127,7 +132,7 @@ def train(root=".", params: Params | None = None, settings: Settings | None = No
     except Exception as e:
         if params.train.preprocess != "none": raise
         raise MlopsError(f"train: {type(pipe[-1]).__name__} could not be fitted on the raw columns ({type(e).__name__}: {e}). "
-                         f"With train.preprocess: none it receives the columns as {TRAIN} has them (text as strings); "
+                         f"With train.preprocess: none it receives the columns as {split_path(params, 'train')} has them (text as strings); "
                          "set train.preprocess: auto, or return a Pipeline that encodes them from a factory.") from e
     fit_s = time.perf_counter() - t0
     m = params.train.mitigation
@@ -149,10 +154,11 @@ def save_model(model, X_train: pd.DataFrame, y_train=None, root=".", fit_seconds
     if y_train is not None and len(y_train) != len(X_train):
         raise MlopsError(f"save_model: X_train has {len(X_train):,} rows but y_train {len(y_train):,}.")
     import pyarrow.parquet as pq
-    prepared = set(pq.read_schema(root / TRAIN).names) if (root / TRAIN).exists() else set(X_train.columns)
+    train_path = split_path(params, "train")
+    prepared = set(pq.read_schema(root / train_path).names) if (root / train_path).exists() else set(X_train.columns)
     extra = [c for c in X_train.columns if c not in prepared]
     if extra:
-        raise MlopsError(f"save_model: X_train has column(s) {extra} that {TRAIN} does not: evaluate, monitoring and serving "
+        raise MlopsError(f"save_model: X_train has column(s) {extra} that {train_path} does not: evaluate, monitoring and serving "
                          "would not have them. Compute them inside the model (a scikit-learn Pipeline with a "
                          "FunctionTransformer), or add them in the prepare stage.")
     need = "predict_proba" if params.data.task == "classification" else "predict"
@@ -177,7 +183,7 @@ def _save(root, params, settings, model, X, features, fit_s, estimator: str, log
         tmp.write_bytes(cloudpickle.dumps(model, protocol=5))
     sha = file_hash(root / MODEL)
     notebook = Path("nbs/pipeline/train.ipynb")
-    files = [params.data.path, TRAIN] + ([notebook] if (root / notebook).exists() else [])
+    files = [params.data.path, split_path(params, "train")] + ([notebook] if (root / notebook).exists() else [])
     tags = {**tracking.lineage_tags(root, files, {"data": params.data.model_dump(), **logged_params}),
             "mlops_nb.model_sha256": sha, "mlops_nb.stage": "train", **_input_tags(root)}
     run_name = f"{settings.mlflow.model_name} {estimator} {tags['params.md5'][:6]}"  # recognisable in the UI
@@ -223,7 +229,7 @@ def evaluate(root=".", params: Params | None = None, settings: Settings | None =
     root = Path(root); params = params or load_params(root / "params.yaml")
     settings = settings or load_settings(root / "settings.ini")
     model, info = load_model(root)
-    X, y = _features(root, params, TEST, info["features"])
+    X, y = _features(root, params, split_path(params, "test"), info["features"])
     score = predict_score(model, X, params.data.task)
     ev = evaluate_predictions(y, score, params.data.task, params.evaluate.threshold)
     preds = pd.DataFrame({"score": score})
@@ -246,7 +252,7 @@ def explain(root=".", params: Params | None = None, settings: Settings | None = 
     root = Path(root); params = params or load_params(root / "params.yaml")
     settings = settings or load_settings(root / "settings.ini")
     model, info = load_model(root)
-    X, y = _features(root, params, TEST, info["features"])
+    X, y = _features(root, params, split_path(params, "test"), info["features"])
     e = params.explain
     _say(f"explaining {type(base_pipeline(model)[-1]).__name__} on {min(e.sample_size, len(X)):,} of {len(X):,} test rows ...")
     if model is not base_pipeline(model): _say("the model is mitigated: explaining its underlying pipeline (before the group thresholds)")
@@ -269,7 +275,7 @@ def fairness(root=".", params: Params | None = None):
     "Group metrics of the test-set decisions per sensitive feature; write reports/fairness/fairness.json."
     from mlops_nb.fairness import FairnessReport, fairness_report, regression_fairness
     root = Path(root); params = params or load_params(root / "params.yaml")
-    test = pd.read_parquet(root / TEST)
+    test = pd.read_parquet(root / split_path(params, "test"))
     preds = pd.read_parquet(root / PREDICTIONS)
     f = params.fairness
     if not params.data.sensitive:
@@ -350,7 +356,7 @@ def gate(root=".", params: Params | None = None, settings: Settings | None = Non
     champ, champ_metrics, champ_imp = load_alias(settings, "champion"), None, None
     if champ is not None:
         model, mv = champ
-        test = pd.read_parquet(root / TEST)
+        test = pd.read_parquet(root / split_path(params, "test"))
         _say(f"comparing with champion version {mv.version} on the same {len(test):,} test rows")
         try:
             score = predict_score(model, test, params.data.task)

@@ -240,3 +240,42 @@ def test_lightgbm_through_monitor_mitigation_card_and_dashboards(prepared, tmp_p
     assert type(model).__name__ == "GroupThresholdModel" and type(model.pipeline[-1]).__name__ == "LGBMClassifier"
     rows = json.loads((root / "reports/fairness/mitigation.json").read_text())["rows"]
     assert len(rows) == 2  # before and after, on the same test rows
+
+
+@pytest.mark.slow
+def test_feature_stage_between_prepare_and_train(fair_built, tmp_path):
+    "A user stage adds a feature to the splits; data.splits points the model stages at its output; DVC runs it in between."
+    import nbformat
+    root = copy_built(fair_built, tmp_path)
+    run(["mlops-nb", "stage", "add", "features", "--after", "prepare",
+         "--outs", "data/features/train.parquet", "data/features/test.parquet"], root)
+    nbp = root / "nbs/pipeline/features.ipynb"
+    nb = nbformat.read(nbp, as_version=4)
+    nb.cells[2].source += ('\n(root / "data/features").mkdir(exist_ok=True)\nfor split in ("train", "test"):\n'
+                           '    df = pd.read_parquet(root / f"data/prepared/{split}.parquet")\n'
+                           '    df.assign(x_sum=df.x1 + df.x2).to_parquet(root / f"data/features/{split}.parquet")')
+    nbformat.write(nb, nbp)
+    p = yaml.safe_load((root / "params.yaml").read_text())
+    p["data"]["splits"] = "data/features"
+    p["data"]["numeric"] = p["data"]["numeric"] + ["x_sum"]
+    p["data"]["derived"] = ["x_sum"]  # added by the feature stage, not in the raw data
+    (root / "params.yaml").write_text(yaml.safe_dump(p, sort_keys=False))
+    out = run(["dvc", "repro"], root).stdout
+    ran = [s for s in __import__("re").findall(r"Running stage '(\w+)'", out)]
+    assert ran.index("prepare") < ran.index("features") < ran.index("train")  # data params changed: all three, in order
+    model, info = stages.load_model(root)
+    assert "x_sum" in list(model.feature_names_in_) and "x_sum" in info["features"]
+    expl = json.loads((root / "reports/explain/explain.json").read_text())
+    assert "x_sum" in expl["features"]
+    assert json.loads((root / "reports/registry.json").read_text())["version"] == "2"
+
+
+def test_derived_feature_must_be_a_listed_feature():
+    from mlops_nb.config import parse_params
+    from mlops_nb.data import check_columns
+    raw = pd.DataFrame({"x1": [1.0], "y": [0]})
+    d = parse_params({"data": {"path": "d.csv", "target": "y", "numeric": ["x1", "x_sum"], "derived": ["x_sum"]}}).data
+    check_columns(raw, d, "d.csv")  # x_sum comes later, from the feature stage
+    d = parse_params({"data": {"path": "d.csv", "target": "y", "numeric": ["x1"], "derived": ["x_sum"]}}).data
+    with pytest.raises(ConfigError, match="data.derived names 'x_sum', which is in neither data.numeric nor data.categorical"):
+        check_columns(raw, d, "d.csv")
