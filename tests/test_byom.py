@@ -206,6 +206,7 @@ def test_user_stage_added_run_by_dvc_and_attached(fair_built, tmp_path):
     assert r.returncode != 0 and "declares output(s) reports/lazy.csv, which nbs/pipeline/lazy.ipynb did not write" in r.stderr + r.stdout
 
 
+@pytest.mark.slow
 def test_lightgbm_through_monitor_mitigation_card_and_dashboards(prepared, tmp_path):
     "The rest of the lifecycle on a LightGBM model: drift stage, promote, monitor with labels, card, pages, mitigation."
     import getpass
@@ -213,9 +214,12 @@ def test_lightgbm_through_monitor_mitigation_card_and_dashboards(prepared, tmp_p
     from mlops_nb.config import load_settings
     root = copy_built(prepared, tmp_path)
     set_train(root, estimator="lightgbm.LGBMClassifier", hyperparameters={"n_estimators": 40, "verbose": -1})
-    stages.train(root); downstream(root)
-    drift = monitor.drift_stage(root)
-    assert drift  # reference profile with the LightGBM scores as the prediction column
+    run(["dvc", "repro"], root)  # the whole pipeline through the stage notebooks, by import path
+    assert json.loads((root / "reports/registry.json").read_text())["alias"] == "challenger"
+    expl = json.loads((root / "reports/explain/explain.json").read_text())
+    assert (expl["explainer"], expl["model"]) == ("TreeExplainer", "LGBMClassifier")
+    drift = json.loads((root / "reports/drift/drift.json").read_text())
+    assert drift["prediction"]["kind"] == "numeric"  # the LightGBM scores are the prediction column
     me = getpass.getuser()
     (root / "roles.yaml").write_text(f"users: {{{me}: admin}}\n")
     S = load_settings(root / "settings.ini")
