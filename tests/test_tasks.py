@@ -55,3 +55,10 @@ def test_regression_end_to_end(tmp_path):
     assert drift["prediction"]["kind"] == "numeric" and drift["target"]["kind"] == "numeric"  # the predicted and true values, as numbers
     shown = run(["dvc", "plots", "show", "--json"], root).stdout
     assert "predictions.csv" in shown
+    # the promoted regression model, monitored on a new batch with its labels: error metrics, not classification ones
+    import getpass
+    (root / "roles.yaml").write_text(f"users: {{{getpass.getuser()}: admin}}\n")
+    run(["mlops-nb", "models", "promote", "1", "-m", "first regression model"], root)
+    house_prices(400, seed=9).to_csv(tmp_path / "batch.csv", index=False)
+    out = run(["mlops-nb", "monitor", str(tmp_path / "batch.csv")], root).stdout
+    assert "rmse" in out and "r2" in out and "labels: column 'price_k' of the batch" in out
