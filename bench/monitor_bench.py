@@ -98,6 +98,9 @@ def main():
     t_import, t_pass = import_seconds("mlops_nb.drift", a.repeats)
     import pandas as pd
     from mlops_nb import drift as D, drift_reference as DR, monitor as M, stages
+    from mlops_nb.batch import read_batch
+    from mlops_nb.drift_report import render_drift_html
+    from mlops_nb.model import model_columns
     from mlops_nb.config import load_params, load_settings
     from mlops_nb.integrity import load_champion
     params, settings = load_params(root / "params.yaml"), load_settings(root / "settings.ini")
@@ -107,22 +110,23 @@ def main():
         # the test split, topped up with the newest rows of the train split (ids stay unique, as the contract demands)
         test, train = pd.read_parquet(root / "data/prepared/test.parquet"), pd.read_parquet(root / "data/prepared/train.parquet")
         pd.concat([test, train.tail(max(a.rows - len(test), 0))]).head(a.rows).reset_index(drop=True).to_parquet(batch)
-    df = M.read_batch(batch, params)
+    df = read_batch(batch, params)
     model, _ = load_champion(settings)
-    cur = df.assign(**{M.SCORE: stages.predict_score(model, df[M.model_columns(model, params)], params.data.task)})
+    cur = df.assign(**{M.SCORE: stages.predict_score(model, df[model_columns(model, params.data.features)], params.data.task)})
     ref = DR.DriftReference.load(root / M.REFERENCE)
 
     def lower_bound():
-        df = M.read_batch(batch, params)
+        df = read_batch(batch, params)
         model, _ = load_champion(settings)
-        stages.predict_score(model, df[M.model_columns(model, params)], params.data.task)
+        stages.predict_score(model, df[model_columns(model, params.data.features)], params.data.task)
 
     def ours(): M.monitor_batch(root, batch, params=params, settings=settings)
-    cold_code = ("from mlops_nb import monitor as M, stages; from mlops_nb.config import load_params, load_settings; "
+    cold_code = ("from mlops_nb import stages; from mlops_nb.batch import read_batch; from mlops_nb.model import model_columns; "
+                 "from mlops_nb.config import load_params, load_settings; "
                  "from mlops_nb.integrity import load_champion; "
                  "p, s = load_params('params.yaml'), load_settings('settings.ini'); "
-                 f"df = M.read_batch({str(batch)!r}, p); model, _ = load_champion(s); "
-                 "stages.predict_score(model, df[M.model_columns(model, p)], p.data.task)")
+                 f"df = read_batch({str(batch)!r}, p); model, _ = load_champion(s); "
+                 "stages.predict_score(model, df[model_columns(model, p.data.features)], p.data.task)")
     cold_env = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")}
     def cold_lower_bound():  # the same three steps in a new process: what any command that scores with the champion pays
         subprocess.run([sys.executable, "-c", cold_code], cwd=root, env=cold_env, check=True)
@@ -135,7 +139,7 @@ def main():
     (t_lb, c_lb), (t_ours, c_ours), (t_cli, _), (t_compare, _) = m["lb"], m["ours"], m["cli"], m["compare"]
     t_cold = m["cold_lb"][0]
     rep = D.compare(ref, cur, params.drift).to_dict()
-    t_html = median(lambda: M.render_drift_html(rep), a.repeats)
+    t_html = median(lambda: render_drift_html(rep), a.repeats)
     n = len(df)
     load1 = os.getloadavg()[0]
     text = f"""{BEGIN}

@@ -9,16 +9,17 @@ from pathlib import Path
 
 from .core import ConfigError, DataError, LifecycleError, MlopsError, _jsonable, atomic_write, file_hash, read_json, write_json
 from .config import MonitorParams, Params, Settings, load_params, load_settings
+from .batch import apply_contract, batch_labels, check_batch_columns, read_batch, time_window
+from .drift_report import _fmt, drift_table, plot_drift, render_drift_html
+from .model import model_columns
 # numpy, pandas and matplotlib are imported where used: `mlops-nb` builds its parser from this module and
 # should start fast for every other command
 
 # %% auto #0
 __all__ = ['DRIFT_DIR', 'REFERENCE', 'DRIFT_JSON', 'DRIFT_HTML', 'MONITORING', 'HISTORY', 'METRICS_PROM', 'REPORTS', 'SCORE',
-           'HISTORY_SCHEMA', 'LOWER_IS_BETTER', 'REF_COLOR', 'CUR_COLOR', 'BATCH_SUFFIXES', 'performance_drops',
-           'assess', 'MonitorResult', 'append_history', 'read_history', 'history_table', 'write_prometheus',
-           'draw_overlay', 'drift_table', 'plot_drift', 'overlay_svg', 'render_drift_html', 'read_batch',
-           'coerce_categorical', 'model_columns', 'check_batch_columns', 'batch_labels', 'time_window', 'drift_stage',
-           'apply_contract', 'log_monitor_run', 'monitor_batch', 'add_commands']
+           'HISTORY_SCHEMA', 'LOWER_IS_BETTER', 'performance_drops', 'assess', 'MonitorResult', 'append_history',
+           'read_history', 'history_table', 'write_prometheus', 'drift_stage', 'log_monitor_run', 'monitor_batch',
+           'add_commands']
 
 # %% ../nbs/15_monitor.ipynb #98c3b094
 DRIFT_DIR = Path("reports/drift")
@@ -34,9 +35,6 @@ HISTORY_SCHEMA = "mlops_nb.monitor/1"
 LOWER_IS_BETTER = {"log_loss", "mae", "rmse"}
 
 # %% ../nbs/15_monitor.ipynb #b0d9956d
-def _fmt(v) -> str:
-    return "n/a" if v is None else f"{v:.3g}" if isinstance(v, float) else str(v)
-
 def performance_drops(performance: dict | None, baseline: dict | None) -> dict:
     "{metric: drop} of the batch vs the baseline (positive = worse; log_loss/mae/rmse count increases)."
     if not performance or not baseline: return {}
@@ -193,264 +191,6 @@ def write_prometheus(path, result: MonitorResult, report: dict, now: float | Non
     write_to_textfile(str(path), reg)
     return path
 
-# %% ../nbs/15_monitor.ipynb #619d4d40
-REF_COLOR, CUR_COLOR = "#4C72B0", "#DD8452"
-
-def draw_overlay(ax, entry: dict, max_categories: int = 20):
-    "Reference vs current distribution of one column entry of a drift report on a matplotlib axis."
-    import numpy as np, pandas as pd
-    h = entry.get("histogram") or {}
-    ref, cur = np.asarray(h.get("reference") or [], float), np.asarray(h.get("current") or [], float)
-    if h.get("edges") is not None and len(ref):
-        edges = np.asarray(h["edges"], float)
-        ax.stairs(ref, edges, fill=True, alpha=0.45, color=REF_COLOR, label="reference")
-        ax.stairs(cur, edges, lw=2, color=CUR_COLOR, label="current")
-    elif h.get("categories") is not None and len(ref):
-        cats = [str(c) for c in h["categories"]]
-        order = np.argsort(-np.maximum(ref, cur if len(cur) == len(ref) else ref), kind="stable")[:max_categories]
-        x = np.arange(len(order))
-        ax.bar(x - 0.2, ref[order], 0.4, color=REF_COLOR, label="reference")
-        if len(cur) == len(ref): ax.bar(x + 0.2, cur[order], 0.4, color=CUR_COLOR, label="current")
-        ax.set_xticks(x, [cats[i][:12] for i in order], rotation=90 if len(order) > 8 else 0, fontsize=7)
-    else:
-        ax.text(0.5, 0.5, "no distribution (column missing)", ha="center", va="center", transform=ax.transAxes)
-    flag = "DRIFTED" if entry.get("drifted") else "ok"
-    ax.set_title(f"{entry['column']}: {entry.get('test')} {_fmt(entry.get('statistic'))} ({flag})", fontsize=9,
-                 color="#b00" if entry.get("drifted") else "black")
-    ax.set_ylabel("share", fontsize=8); ax.tick_params(labelsize=7)
-    return ax
-
-def _entries(report: dict) -> list[dict]:
-    out = [dict(e, role="feature") for e in report.get("columns", [])]
-    for role in ("prediction", "target"):
-        if report.get(role): out.append(dict(report[role], role=role))
-    return out
-
-def drift_table(report: dict) -> pd.DataFrame:
-    "One row per column (features, then the model score and the label): test, statistic, threshold, drifted, PSI, …"
-    import numpy as np, pandas as pd
-    rows = []
-    for e in _entries(report):
-        miss, oor = e.get("missing") or {}, e.get("out_of_range") or {}
-        rows.append({"column": e["column"], "role": e["role"], "kind": e.get("kind"), "test": e.get("test"),
-                     "statistic": e.get("statistic"), "threshold": e.get("threshold"), "drifted": e.get("drifted"),
-                     "psi": e.get("psi"), "missing ref": miss.get("reference"), "missing cur": miss.get("current"),
-                     "new categories": ", ".join(map(str, (e.get("new_categories") or [])[:5])),
-                     "out of range": oor.get("share")})
-    return pd.DataFrame(rows)
-
-def plot_drift(report: dict, columns=None, ncols: int = 4):
-    "A grid of reference-vs-current overlays (every column, or `columns`) as one matplotlib figure."
-    import matplotlib.pyplot as plt
-    es = [e for e in _entries(report) if columns is None or e["column"] in columns]
-    nrows = max(1, -(-len(es) // ncols))
-    fig, axes = plt.subplots(nrows, ncols, figsize=(4 * ncols, 2.6 * nrows), squeeze=False)
-    for ax, e in zip(axes.flat, es): draw_overlay(ax, e)
-    for ax in list(axes.flat)[len(es):]: ax.axis("off")
-    if es: axes.flat[0].legend(fontsize=7)
-    fig.tight_layout()
-    return fig
-
-def _num(v: float) -> str:
-    a = abs(v)
-    return f"{v:.0f}" if a >= 100 or v == int(v) else f"{v:.3g}"
-
-def overlay_svg(entry: dict, width: int = 380, height: int = 210, max_categories: int = 20) -> str:
-    """Reference vs current distribution of one column entry as a small standalone SVG (no scripts, no fonts to fetch).
-
-    Written directly rather than with matplotlib: 18 overlays cost about a millisecond instead of seconds."""
-    import numpy as np
-    esc = lambda v: html.escape(str(v))
-    h = entry.get("histogram") or {}
-    ref, cur = np.asarray(h.get("reference") or [], float), np.asarray(h.get("current") or [], float)
-    L, R, T, B = 42, 8, 24, 46  # margins
-    pw, ph = width - L - R, height - T - B
-    bad = bool(entry.get("drifted"))
-    title = f"{entry['column']}: {entry.get('test') or 'not tested'} {_fmt(entry.get('statistic'))} ({'DRIFTED' if bad else 'ok'})"
-    out = [f"<svg xmlns='http://www.w3.org/2000/svg' width='{width}' height='{height}' viewBox='0 0 {width} {height}' "
-           f"font-family='sans-serif' font-size='10' role='img' aria-label='{esc(title)}'>",
-           f"<text x='{L}' y='14' font-size='12' font-weight='bold' fill='{'#b00' if bad else '#222'}'>{esc(title)}</text>"]
-    if not len(ref) or (len(cur) and len(cur) != len(ref)):
-        out.append(f"<text x='{width / 2}' y='{height / 2}' text-anchor='middle' fill='#666'>no distribution to show</text></svg>")
-        return "".join(out)
-    if not len(cur): cur = np.zeros_like(ref)
-    peak = float(max(ref.max(), cur.max(), 1e-12)); top = peak * 1.08
-    y = lambda v: T + ph - ph * (v / top)
-    for frac in (0, 0.5, 1):  # y axis: shares
-        yy = y(peak * frac)
-        out.append(f"<line x1='{L}' x2='{L + pw}' y1='{yy:.1f}' y2='{yy:.1f}' stroke='#e5e5e5'/>"
-                   f"<text x='{L - 4}' y='{yy + 3:.1f}' text-anchor='end' fill='#555'>{peak * frac:.0%}</text>")
-    if h.get("edges") is not None:
-        e = np.asarray(h["edges"], float); lo, hi = e[0], e[-1] if e[-1] > e[0] else e[0] + 1
-        x = lambda v: L + pw * (v - lo) / (hi - lo)
-        for a, b, v in zip(e[:-1], e[1:], ref):
-            out.append(f"<rect x='{x(a):.1f}' y='{y(v):.1f}' width='{max(x(b) - x(a), 0.5):.1f}' height='{T + ph - y(v):.1f}' "
-                       f"fill='{REF_COLOR}' fill-opacity='0.45'/>")
-        pts = [f"{x(e[0]):.1f},{y(0):.1f}"]
-        for a, b, v in zip(e[:-1], e[1:], cur): pts += [f"{x(a):.1f},{y(v):.1f}", f"{x(b):.1f},{y(v):.1f}"]
-        pts.append(f"{x(e[-1]):.1f},{y(0):.1f}")
-        out.append(f"<polyline points='{' '.join(pts)}' fill='none' stroke='{CUR_COLOR}' stroke-width='2'/>")
-        for v in np.linspace(lo, hi, 5):
-            out.append(f"<text x='{x(v):.1f}' y='{T + ph + 13}' text-anchor='middle' fill='#555'>{esc(_num(v))}</text>")
-    else:
-        cats = [str(c) for c in (h.get("categories") or [])]
-        order = np.argsort(-np.maximum(ref, cur), kind="stable")[:max_categories]
-        step = pw / max(len(order), 1); bw = step * 0.4
-        for i, k in enumerate(order):
-            x0 = L + i * step + step * 0.1
-            out.append(f"<rect x='{x0:.1f}' y='{y(ref[k]):.1f}' width='{bw:.1f}' height='{T + ph - y(ref[k]):.1f}' fill='{REF_COLOR}'>"
-                       f"<title>{esc(cats[k])}: reference {ref[k]:.2%}, current {cur[k]:.2%}</title></rect>"
-                       f"<rect x='{x0 + bw:.1f}' y='{y(cur[k]):.1f}' width='{bw:.1f}' height='{T + ph - y(cur[k]):.1f}' fill='{CUR_COLOR}'>"
-                       f"<title>{esc(cats[k])}: reference {ref[k]:.2%}, current {cur[k]:.2%}</title></rect>")
-            cx = x0 + bw
-            out.append(f"<text x='{cx:.1f}' y='{T + ph + 10}' text-anchor='end' fill='#555' font-size='9' "
-                       f"transform='rotate(-50 {cx:.1f} {T + ph + 10})'>{esc(cats[k][:10])}</text>")
-        if len(cats) > max_categories:
-            out.append(f"<text x='{L + pw}' y='{T + 10}' text-anchor='end' fill='#666'>top {max_categories} of {len(cats)}</text>")
-    out.append(f"<line x1='{L}' x2='{L + pw}' y1='{T + ph}' y2='{T + ph}' stroke='#888'/>")
-    lx = L + pw - 150
-    out.append(f"<rect x='{lx}' y='{height - 12}' width='10' height='8' fill='{REF_COLOR}' fill-opacity='0.6'/>"
-               f"<text x='{lx + 14}' y='{height - 4}'>reference</text>"
-               f"<rect x='{lx + 75}' y='{height - 12}' width='10' height='8' fill='{CUR_COLOR}'/>"
-               f"<text x='{lx + 89}' y='{height - 4}'>current</text></svg>")
-    return "".join(out)
-
-_CSS = """body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2em;color:#222;max-width:1200px}
-table{border-collapse:collapse;font-size:13px;margin:1em 0}th,td{border:1px solid #ddd;padding:3px 8px;text-align:right}
-th{background:#f4f4f4}td.l,th.l{text-align:left}tr.drift td{background:#fde8e8}.bad{color:#b00;font-weight:bold}
-.ok{color:#176d17;font-weight:bold}.grid{display:flex;flex-wrap:wrap;gap:8px}.grid figure{margin:0}
-.muted{color:#666;font-size:12px}"""
-
-def render_drift_html(report: dict, title: str | None = None, extra: dict | None = None) -> str:
-    "A standalone HTML page (tables + embedded SVG overlays, no scripts, no CDN) for a drift report dict."
-    esc = lambda v: html.escape(str(v))
-    ref, cur = report.get("reference") or {}, report.get("current") or {}
-    win = cur.get("window") or {}
-    title = title or f"Drift report: {cur.get('name', 'current')} vs {ref.get('name', 'reference')}"
-    drift = report.get("dataset_drift")
-    verdict = (f"<p class='{'bad' if drift else 'ok'}'>{'Dataset drift' if drift else 'No dataset drift'}: "
-               f"{report.get('n_drifted')} of {report.get('n_columns')} columns drifted "
-               f"({(report.get('share_drifted') or 0):.0%}; threshold {(report.get('threshold_share') or 0):.0%}).</p>")
-    facts = [("reference", f"{ref.get('name', '')} — {ref.get('rows', 0):,} rows"),
-             ("current", f"{cur.get('name', '')} — {cur.get('rows', 0):,} rows"
-                         + (f", window {win.get('start')} … {win.get('end')}" if win else "")),
-             ("created", report.get("created", "")), ("mode", report.get("mode", ""))]
-    facts += list((extra or {}).items())
-    parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{esc(title)}</title><style>{_CSS}</style></head><body>",
-             f"<h1>{esc(title)}</h1>", verdict,
-             "<table>" + "".join(f"<tr><th class='l'>{esc(k)}</th><td class='l'>{esc(v)}</td></tr>" for k, v in facts) + "</table>"]
-    findings = report.get("findings") or []
-    parts.append(f"<h2>Findings ({len(findings)})</h2>")
-    parts.append("<ul>" + "".join(f"<li><b>{esc(f.get('column'))}</b> ({esc(f.get('kind'))}): {esc(f.get('message'))}</li>"
-                                  for f in findings) + "</ul>" if findings else "<p class='muted'>none</p>")
-    t = drift_table(report)
-    parts.append("<h2>Columns</h2><table><tr>" + "".join(f"<th class='l'>{esc(c)}</th>" if i < 4 else f"<th>{esc(c)}</th>"
-                                                        for i, c in enumerate(t.columns)) + "</tr>")
-    for _, r in t.iterrows():
-        cells = []
-        for i, (c, v) in enumerate(r.items()):
-            s = ("yes" if v else "no") if c == "drifted" else ("" if v is None or (isinstance(v, float) and v != v)
-                 else f"{v:.4g}" if isinstance(v, float) else v)
-            cells.append(f"<td class='l'>{esc(s)}</td>" if i < 4 or c == "new categories" else f"<td>{esc(s)}</td>")
-        parts.append(f"<tr class='{'drift' if r['drifted'] else ''}'>" + "".join(cells) + "</tr>")
-    parts.append("</table><p class='muted'>statistic: the test's value (p-value for ks/chi2/z, where drift means p &lt; threshold; "
-                 "a distance for wasserstein/jensenshannon/psi, where drift means distance &ge; threshold). "
-                 "PSI is reported for every column (&ge; 0.2 is commonly read as a significant shift).</p>")
-    parts.append("<h2>Distributions: reference vs current</h2><div class='grid'>")
-    for e in _entries(report):
-        parts.append(f"<figure>{overlay_svg(e)}</figure>")
-    parts.append("</div></body></html>")
-    return "\n".join(parts)
-
-# %% ../nbs/15_monitor.ipynb #fd6b0439
-BATCH_SUFFIXES = (".parquet", ".pq", ".csv", ".tsv", ".txt")
-
-def read_batch(path, params: Params) -> pd.DataFrame:
-    "A batch file as a DataFrame, with categorical columns as text; clear errors for missing, empty or wrong files."
-    import numpy as np, pandas as pd
-    from mlops_nb.data import read_table
-    path = Path(path)
-    if path.suffix.lower() not in BATCH_SUFFIXES and path.exists():
-        raise DataError(f"{path}: unsupported format '{path.suffix or '(no suffix)'}'; a batch is a CSV (.csv, .tsv, .txt) "
-                        f"or Parquet (.parquet) file.")
-    df = read_table(path, delimiter=params.data.delimiter, na_values=params.data.na_values,
-                    hint="Pass the path of a CSV or Parquet batch file.")
-    if df.empty: raise DataError(f"{path}: the batch has no rows.")
-    return coerce_categorical(df, params.data.categorical)
-
-def coerce_categorical(df: pd.DataFrame, categorical) -> pd.DataFrame:
-    "Categorical columns as pandas strings (integral floats lose their '.0'), as the prepared splits hold them."
-    import numpy as np, pandas as pd
-    out = {}
-    for c in categorical:
-        if c not in df or pd.api.types.is_string_dtype(df[c]): continue
-        s = df[c]
-        if pd.api.types.is_float_dtype(s) and ((s.dropna() % 1) == 0).all(): s = s.astype("Int64")
-        out[c] = s.astype("string")
-    return df.assign(**out) if out else df
-
-def model_columns(model, params: Params) -> list[str]:
-    "The input columns the model needs: what it was fitted on, else params.yaml's features (+ a mitigation's group column)."
-    inner = getattr(model, "pipeline", model)
-    cols = getattr(inner, "feature_names_in_", None)
-    cols = [str(c) for c in cols] if cols is not None else list(params.data.features)
-    feat = getattr(model, "feature", None)
-    return cols + ([feat] if feat and feat not in cols else [])
-
-def check_batch_columns(df: pd.DataFrame, needed, source) -> None:
-    "`DataError` listing every column the champion needs that the batch lacks."
-    missing = [c for c in needed if c not in df.columns]
-    if missing:
-        from mlops_nb.core import did_you_mean
-        hints = "".join(did_you_mean(c, df.columns) for c in missing[:3])
-        raise DataError(f"{source}: the batch lacks column(s) {', '.join(map(repr, missing))} that the champion needs.{hints} "
-                        f"Batch columns: {', '.join(map(str, df.columns))}.")
-
-def _positive(root: Path, params: Params):
-    if params.data.positive is not None: return params.data.positive
-    p = root / "reports/data/prepare.json"
-    return json.loads(p.read_text()).get("positive") if p.exists() else None
-
-def batch_labels(df: pd.DataFrame, labels, params: Params, root=".") -> tuple[pd.Series | None, str | None]:
-    "(labels encoded like the target at training — NaN where unknown — , where they came from) or (None, None)."
-    import numpy as np, pandas as pd
-    from mlops_nb.data import encode_target, read_table
-    target = params.data.target
-    if labels is None:
-        if target not in df.columns: return None, None
-        y, where = df[target], f"column '{target}' of the batch"
-    elif labels in df.columns: y, where = df[labels], f"column '{labels}' of the batch"
-    else:
-        p = Path(labels)
-        if not p.exists():
-            from mlops_nb.core import did_you_mean
-            raise DataError(f"--labels {labels!r} is neither a column of the batch nor a file.{did_you_mean(labels, df.columns)} "
-                            f"Batch columns: {', '.join(map(str, df.columns))}.")
-        ldf = read_table(p, hint="--labels is a column of the batch or a CSV/Parquet file with one label per batch row.")
-        col = target if target in ldf.columns else (ldf.columns[0] if ldf.shape[1] == 1 else None)
-        if col is None:
-            raise DataError(f"{p}: labels file has columns {list(map(str, ldf.columns))}; expected a column '{target}' or a single column.")
-        if len(ldf) != len(df):
-            raise DataError(f"{p}: {len(ldf):,} labels for a batch of {len(df):,} rows; give one label per batch row, in the batch's order.")
-        y, where = ldf[col].set_axis(df.index), f"{p} (column '{col}')"
-    known = y.notna()
-    out = pd.Series(np.nan, index=df.index, name=target)
-    if known.any():
-        yk = y[known]
-        if params.data.task == "classification" and set(pd.unique(yk)) <= {0, 1, True, False}: enc = yk.astype(float)
-        else: enc = encode_target(yk.rename(target), _positive(Path(root), params), params.data.task).astype(float)
-        out[known] = enc.to_numpy()
-    return out, where
-
-def time_window(df: pd.DataFrame, column) -> dict | None:
-    "{column, start, end} of the batch's time column, or None."
-    import numpy as np, pandas as pd
-    if not column or column not in df.columns or df[column].notna().sum() == 0: return None
-    from mlops_nb.data import time_values
-    t = time_values(df[column]).dropna()
-    f = lambda v: v.isoformat() if hasattr(v, "isoformat") else str(v.item() if hasattr(v, "item") else v)
-    return {"column": column, "start": f(t.min()), "end": f(t.max())}
-
 # %% ../nbs/15_monitor.ipynb #18675afa
 def _window_name(split: str, w: dict | None) -> str:
     if not w: return split
@@ -481,7 +221,7 @@ def drift_stage(root=".", params: Params | None = None, settings: Settings | Non
     for p in (stages.split_path(params, "train"), stages.split_path(params, "test")):
         if not (root / p).exists(): raise MlopsError(f"{p} not found: run the prepare stage first (`dvc repro`).")
     train, test = (pd.read_parquet(root / stages.split_path(params, s)) for s in ("train", "test"))
-    cols = model_columns(model, params)
+    cols = model_columns(model, params.data.features)
     train = train.assign(**{SCORE: stages.predict_score(model, train[cols], params.data.task)})
     test = test.assign(**{SCORE: stages.predict_score(model, test[cols], params.data.task)})
     split = read_json(root / stages.PREPARE_REPORT, "prepare summary (written by the prepare stage)").get("split", {})
@@ -522,31 +262,6 @@ def _batch_id(root: Path, source: Path, now: datetime) -> str:
 def _no_champion(e) -> MlopsError:
     return MlopsError(f"no champion yet: run dvc repro, then promote a challenger "
                       f"(`MLOPS_NB_USER=<approver> mlops-nb models promote '' <version> -m \"why\"`). ({e})")
-
-def apply_contract(root: Path, df: pd.DataFrame, source, params: Params):
-    """Check the batch against the data contract (params.yaml `contract.path`) when the project has one.
-
-    Returns (rows to keep as a boolean array or None, notes). A dataset-level problem raises `DataError`; rows failing
-    row-level checks are left out of scoring and drift (within `contract.max_quarantine_share`). Categories the contract
-    does not list are kept (not quarantined): new categories are exactly what drift monitoring must report."""
-    import numpy as np
-    cp = getattr(params, "contract", None)
-    path = root / getattr(cp, "path", "contract.yaml")
-    if cp is None or not path.exists(): return None, []
-    try: from mlops_nb import contract as C
-    except ImportError: return None, []
-    import dataclasses
-    con = C.load_contract(path)
-    # a batch may come without labels, ids or the time column: check what it has, and every feature
-    con = dataclasses.replace(con, columns=tuple(r for r in con.columns if r.role == "feature" or r.name in df.columns),
-                              target=con.target if con.target in df.columns else None)
-    policy = cp.model_copy(update={"unseen_categories": "keep"}) if cp.unseen_categories == "quarantine" else cp
-    res = C.validate(df, con, source=str(source), policy=policy)
-    if not res.n_quarantined: return None, [f"data contract {path.name}: all {res.n_rows:,} rows pass"]
-    keep = np.ones(len(df), bool); keep[res.quarantine["_row"].to_numpy(dtype=int)] = False
-    reasons = res.quarantine["_reason"].value_counts().head(3)
-    return keep, [f"data contract {path.name}: {res.n_quarantined:,} of {res.n_rows:,} rows fail row-level checks and are "
-                  f"left out ({'; '.join(f'{r} ({n})' for r, n in reasons.items())})"]
 
 def _metric_key(s: str) -> str: return re.sub(r"[^\w\-. /]+", "_", str(s))
 
@@ -595,7 +310,7 @@ def monitor_batch(root, batch, labels=None, params: Params | None = None, settin
         if y is not None: y = y[keep].reset_index(drop=True)
     try: model, mv = load_champion(settings)
     except LifecycleError as e: raise _no_champion(e) from None
-    cols = model_columns(model, params)
+    cols = model_columns(model, params.data.features)
     check_batch_columns(df, cols, src)
     try: score = stages.predict_score(model, df[cols], params.data.task)
     except Exception as e:
