@@ -627,6 +627,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                   'mlops_nb.project._plots': ('project.html#_plots', 'mlops_nb/project.py'),
                                   'mlops_nb.project._report': ('project.html#_report', 'mlops_nb/project.py'),
                                   'mlops_nb.project._run': ('project.html#_run', 'mlops_nb/project.py'),
+                                  'mlops_nb.project._stage_entry': ('project.html#_stage_entry', 'mlops_nb/project.py'),
                                   'mlops_nb.project._yaml_list': ('project.html#_yaml_list', 'mlops_nb/project.py'),
                                   'mlops_nb.project.add_stage': ('project.html#add_stage', 'mlops_nb/project.py'),
                                   'mlops_nb.project.check_stage': ('project.html#check_stage', 'mlops_nb/project.py'),

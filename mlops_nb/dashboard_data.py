@@ -139,7 +139,7 @@ def _registry_state(root, model, user) -> RegistryState:
     stack = [v for v in R._stack(rm) if v != champ]
     hist = R.history(s, name, include_refused=True)
     return RegistryState(name, rows, champ, chall, stack, hist, ident.user, ident.source, role, allowed,
-                         R.moved_aliases(s, name))
+                         R.moved_aliases(s, name, rm, hist))
 
 # %% ../nbs/16b_dashboard_data.ipynb #f20b0cf0
 def version_results(root, state: RegistryState, version) -> dict:

@@ -396,14 +396,14 @@ def execute_stage(name: str, root=".", progress=True, km=None, err=None, noteboo
     pm = _import_papermill()
     root = Path(root).resolve()
     nb, out = check_stage(name, root, notebook)
-    params = load_params(root / "params.yaml")
+    params, declared = load_params(root / "params.yaml"), _stage_entry(root, name)
     failed = out.with_suffix(".failed.ipynb")
     print(f"[mlops_nb] stage {name}: {nb.relative_to(root)} -> {out.relative_to(root)}", file=err or sys.stderr, flush=True)
     kernel_dir = None if km else kernels.private_tempdir()
     try:
         with atomic_write(out, ".ipynb") as tmp:
             try:
-                pm.execute_notebook(str(nb), str(tmp), parameters={"root": str(root), **stage_parameters(root, name, params, nb)},
+                pm.execute_notebook(str(nb), str(tmp), parameters={"root": str(root), **stage_parameters(root, name, params, nb, declared)},
                                     kernel_name="python3",
                                     cwd=str(root), progress_bar=progress, log_output=False,  # progress: bool or tqdm options
                                     shutdown_kernel="immediate",  # outputs are saved; a graceful exit only waits
@@ -419,7 +419,6 @@ def execute_stage(name: str, root=".", progress=True, km=None, err=None, noteboo
     if failed.exists(): failed.unlink()
     if name in REPORT_STAGES or name not in STAGES:  # register logs the built-ins' reports to MLflow, a user stage's below
         export_html(out, root / "reports" / "html" / f"{name}.html")
-    declared = ((_dvc_doc(root).get("stages") or {}).get(name) or {}) if (root / "dvc.yaml").exists() else {}
     missing = [o for o in _out_paths(declared) if not (root / o).exists()]
     if missing:
         raise MlopsError(f"stage {name}: dvc.yaml declares output(s) {', '.join(missing)}, which {nb.relative_to(root)} did not write. "
@@ -444,11 +443,15 @@ def _parameter_names(nb_path) -> set:
     src = "".join("".join(c.get("source", "")) for c in cells if "parameters" in c.get("metadata", {}).get("tags", []))
     return set(re.findall(r"^([A-Za-z_]\w*)\s*=", src, flags=re.M))
 
-def stage_parameters(root, name: str, params, nb_path=None) -> dict:
-    """The params.yaml values stage `name` reads (its `params:` in dvc.yaml), one dict per section, e.g.
-    {"train": {...}, "split": {"seed": 42}}: papermill injects those its notebook's parameters cell names."""
+def _stage_entry(root, name: str) -> dict:
+    "Stage `name` as dvc.yaml declares it ({} when there is no dvc.yaml or no such stage)."
     dvc = Path(root) / "dvc.yaml"
-    stage = (yaml.safe_load(dvc.read_text()) or {}).get("stages", {}).get(name) or {} if dvc.exists() else {}
+    return ((yaml.safe_load(dvc.read_text()) or {}).get("stages") or {}).get(name) or {} if dvc.exists() else {}
+
+def stage_parameters(root, name: str, params, nb_path=None, stage: dict | None = None) -> dict:
+    """The params.yaml values stage `name` reads (its `params:` in dvc.yaml, or `stage` when already read), one dict
+    per section, e.g. {"train": {...}, "split": {"seed": 42}}: papermill injects those its notebook's parameters cell names."""
+    stage = _stage_entry(root, name) if stage is None else stage
     values, out = params.model_dump(mode="json"), {}
     for key in stage.get("params", []):
         if not isinstance(key, str): continue  # {file: [keys]} names another params file

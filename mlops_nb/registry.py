@@ -292,14 +292,16 @@ def audit_heads(settings: Settings, names=None) -> dict:
     return out
 
 # %% ../nbs/12_registry.ipynb #760a706d
-def moved_aliases(settings: Settings, name: str | None = None) -> list[str]:
-    "One message per alias whose version in MLflow is not what the last audited action set (or that none set)."
-    name = _name(settings, name); c = _client(settings)
-    try: rm = _get_model(c, name)
-    except RegistryError: return []
+def moved_aliases(settings: Settings, name: str | None = None, rm=None, audit=None) -> list[str]:
+    """One message per alias whose version in MLflow is not what the last audited action set (or that none set).
+    `rm` (the registered model) and `audit` (its history) when the caller has already read them."""
+    name = _name(settings, name)
+    if rm is None:
+        try: rm = _get_model(_client(settings), name)
+        except RegistryError: return []
     last = {}
-    for e in history(settings, name):
-        if e.get("to_alias"): last[e["to_alias"]] = e
+    for e in (history(settings, name) if audit is None else audit):
+        if e.get("to_alias") and e.get("outcome") == "done": last[e["to_alias"]] = e
     when = datetime.fromtimestamp(rm.last_updated_timestamp / 1000, timezone.utc).strftime("%Y-%m-%d %H:%M UTC") \
         if getattr(rm, "last_updated_timestamp", None) else "unknown"
     out = []
