@@ -74,7 +74,7 @@ NB_PEER = ("import io, json, sys, matplotlib; matplotlib.use('Agg'); import matp
            "        for n in plt.get_fignums(): plt.figure(n).savefig(io.BytesIO(), format='png', bbox_inches='tight')\n"
            "        plt.close('all')\n")
 BEGIN, END = "<!-- pipeline -->", "<!-- /pipeline -->"
-CALLS = {"drift": "__import__('mlops_nb.monitor').monitor.drift_stage({r})", "empty": "pass"}  # default: stages.NAME(root)
+CALLS = {"empty": "pass"}  # default: stages.NAME(root)
 
 
 def call(stage: str, r: str = "'.'") -> str: return CALLS.get(stage, "stages.{s}({r})").format(s=stage, r=r)

@@ -2,7 +2,6 @@
 
 # %% ../nbs/15b_batch.ipynb #83bcc4b0
 from __future__ import annotations
-import json
 from pathlib import Path
 
 from .core import DataError, MlopsError
@@ -50,8 +49,8 @@ def check_batch_columns(df: pd.DataFrame, needed, source) -> None:
 
 def _positive(root: Path, params: Params):
     if params.data.positive is not None: return params.data.positive
-    p = root / "reports/data/prepare.json"
-    return json.loads(p.read_text()).get("positive") if p.exists() else None
+    from mlops_nb.results import maybe_result
+    return (maybe_result(root, "prepare") or {}).get("positive")
 
 def batch_labels(df: pd.DataFrame, labels, params: Params, root=".") -> tuple[pd.Series | None, str | None]:
     "(labels encoded like the target at training — NaN where unknown — , where they came from) or (None, None)."

@@ -2,7 +2,7 @@
 
 # %% ../nbs/12d_card.ipynb #0421fe6b
 from __future__ import annotations
-import html, json, tempfile
+import html
 from pathlib import Path
 
 import yaml
@@ -16,20 +16,12 @@ from .registry import _settings, show
 __all__ = ['card_facts', 'render_card_markdown', 'render_card_html', 'write_card', 'add_commands']
 
 # %% ../nbs/12d_card.ipynb #038b184f
-def _run_json(run_id, path):
-    import mlflow
-    try:
-        with tempfile.TemporaryDirectory() as d:
-            return json.loads(Path(mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=path, dst_path=d)).read_text())
-    except Exception: return None
-
 def card_facts(settings: Settings, version, name: str | None = None, params_path=None) -> dict:
     """The recorded facts a model card shows (a dict; `render_card_markdown` / `render_card_html` format it): every one of
     them recorded for this version (mlops_nb.results), never read from the workspace, which may hold a later run."""
-    from mlops_nb.results import version_result
+    from mlops_nb.results import logged_results
     info = show(settings, version, name)
-    rid = info["run_id"]
-    got = lambda kind: version_result(settings, rid, info["version"], kind)
+    got = logged_results(settings, info["run_id"], info["version"]).get  # one download of what was kept with the version
     raw = yaml.safe_load(Path(params_path).read_text()) if params_path else got("params")
     data = (raw or {}).get("data") or {}
     # `card:` (intended use, owner, limitations) documents the model and may be written after registration:
@@ -39,9 +31,7 @@ def card_facts(settings: Settings, version, name: str | None = None, params_path
         pp = Path(settings.root) / "params.yaml"
         card = ((yaml.safe_load(pp.read_text()) if pp.exists() else {}) or {}).get("card")
     card = card or {}
-    # versions registered before results were kept per version: the run's own logged gates/explain, else "not recorded"
-    gates = got("gates") or (_run_json(rid, "reports/gates.json") if rid else None)
-    expl = got("explain") or (_run_json(rid, "reports/explain.json") if rid else None)
+    gates, expl = got("gates"), got("explain")  # None (shown "not recorded") for a version registered without its results
     return {"info": info, "card": card, "features": {"numeric": data.get("numeric"), "categorical": data.get("categorical"),
             "sensitive": data.get("sensitive"), "target": data.get("target")},
             "gates": gates, "explain": expl, "fairness": got("fairness"), "prepare": got("prepare")}

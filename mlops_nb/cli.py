@@ -101,11 +101,14 @@ def build_parser(light: bool = False) -> argparse.ArgumentParser:
     i.add_argument("--no-git", action="store_true", help="write the files only (no git, no DVC)")
     i.set_defaults(func=_cmd_init)
 
+    from mlops_nb.project import PIPELINE  # light: run-stage needs it anyway
     r = sub.add_parser("run-stage", help="run one stage notebook with papermill (what dvc.yaml calls)",
                        description="Execute nbs/pipeline/NAME.ipynb into reports/notebooks/NAME.ipynb, with the params.yaml "
-                                   "sections the stage reads injected after its parameters cell.")
-    r.add_argument("name", help="stage name: prepare, train, evaluate, explain, fairness, gate, register, drift, "
-                                       "or one added with `mlops-nb stage add` (`mlops-nb stage list`)")
+                                   "sections the stage reads injected after its parameters cell.",
+                       epilog="built-in stages, in pipeline order:\n" + "\n".join(f"  {n:<9} {s.about}" for n, s in PIPELINE.items())
+                              + "\nand your own, added with `mlops-nb stage add` (`mlops-nb stage list`).",
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    r.add_argument("name", help="a built-in stage (listed below) or one added with `mlops-nb stage add`")
     r.add_argument("--root", default=".", help="project folder (default: current)")
     r.add_argument("--notebook", help="the stage's notebook, when not nbs/pipeline/NAME.ipynb (set by `stage add`)")
     r.set_defaults(func=_cmd_run_stage)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 # %% auto #0
 __all__ = ['MlopsError', 'ConfigError', 'DataError', 'TrackingError', 'RegistryError', 'LifecycleError', 'did_you_mean',
-           'atomic_write', 'write_json', 'read_json', 'file_hash']
+           'atomic_write', 'write_json', 'read_json', 'shared_tempdir', 'replace_dir', 'file_hash']
 
 # %% ../nbs/00_core.ipynb #2ee6e58a
 class MlopsError(Exception):
@@ -80,6 +80,22 @@ def read_json(path, what: str = "result file") -> dict:
     try: return json.loads(path.read_text())
     except json.JSONDecodeError as e:
         raise MlopsError(f"{path}: not valid JSON ({e}). Delete it and run `dvc repro`.") from None
+
+# %% ../nbs/00_core.ipynb #2d2e3556
+def shared_tempdir(prefix: str, parent) -> Path:
+    "A new folder in `parent` to build a result in, readable like any other folder (mkdtemp makes it 0700)."
+    tmp = Path(tempfile.mkdtemp(prefix=prefix, dir=parent))
+    os.chmod(tmp, 0o777 & ~_UMASK)  # other users of a shared server read the reports
+    return tmp
+
+def replace_dir(src, dst) -> None:
+    "Move the finished folder `src` to `dst`, replacing an older one (never a mix of both)."
+    import shutil
+    src, dst, old = Path(src), Path(dst), None
+    if dst.exists():
+        old = dst.with_name(f".{dst.name}.old-{os.getpid()}"); os.replace(dst, old)
+    os.replace(src, dst)
+    if old is not None: shutil.rmtree(old, ignore_errors=True)
 
 # %% ../nbs/00_core.ipynb #7cd1d589
 def file_hash(path, algo: str = "sha256", chunk: int = 1 << 20) -> str:

@@ -10,8 +10,9 @@ import pandas as pd
 from .core import MlopsError
 
 # %% auto #0
-__all__ = ['SCHEMA', 'LOWER_IS_BETTER', 'GateResult', 'check', 'GateReport', 'make_report', 'performance_gates', 'fairness_gates',
-           'explainability_gates', 'GateFailure', 'enforce']
+__all__ = ['SCHEMA', 'LOWER_IS_BETTER', 'STATUS_TAG', 'GATE_TAG', 'GateResult', 'check', 'GateReport', 'make_report',
+           'performance_gates', 'fairness_gates', 'explainability_gates', 'GateFailure', 'enforce', 'tag_key',
+           'report_status', 'verdict_tags', 'TaggedVerdicts', 'read_verdict_tags']
 
 # %% ../nbs/11_gates.ipynb #810e235d
 SCHEMA = "mlops_nb.gates/1"
@@ -186,3 +187,37 @@ def enforce(report: GateReport, fail_pipeline: bool = True) -> None:
     raise GateFailure(f"{len(report.failures)} validation gate(s) failed; the model will not become challenger:\n{lines}\n"
                       f"See reports/gates.json and reports/html/gate.html. To register it anyway without the alias, "
                       f"set gates.fail_pipeline: false in params.yaml.")
+
+# %% ../nbs/11_gates.ipynb #abbc0245
+STATUS_TAG, GATE_TAG = "validation_status", "gate."
+
+def tag_key(name: str) -> str:
+    "MLflow tag/metric keys allow letters, digits, _ - . space /: 'fairness.x[SEX]' -> 'fairness.x.SEX'."
+    import re
+    return re.sub(r"[^\w\-. /]+", ".", name).strip(".")
+
+def report_status(report: GateReport | None) -> str:
+    "passed | failed, or not_evaluated when no gate ran (no report)."
+    return "not_evaluated" if report is None else {"pass": "passed", "fail": "failed"}[report.verdict]
+
+def verdict_tags(report: GateReport | None) -> dict:
+    "The report as MLflow tags: `validation_status` and one `gate.<name>` per gate ('pass: 0.81 >= 0.7')."
+    tags = {STATUS_TAG: report_status(report)}
+    for g in (report.gates if report else []):
+        v = "n/a" if g.value is None else f"{g.value:.4g}"
+        tags[GATE_TAG + tag_key(g.name)] = f"{'pass' if g.passed else 'FAIL'}: {v} {g.comparison} {g.threshold:g}"
+    return tags
+
+@dataclass(frozen=True)
+class TaggedVerdicts:
+    "Gate verdicts read back from a version's (or run's) tags: the status and {gate: 'pass: …' | 'FAIL: …'}."
+    status: str
+    gates: dict
+    @property
+    def failed(self) -> list: return [k for k, v in self.gates.items() if v.startswith("FAIL")]
+
+def read_verdict_tags(tags: dict | None) -> TaggedVerdicts:
+    "The inverse of `verdict_tags`; status not_evaluated when the tags hold no verdict."
+    tags = tags or {}
+    return TaggedVerdicts(tags.get(STATUS_TAG, "not_evaluated"),
+                          {k[len(GATE_TAG):]: v for k, v in sorted(tags.items()) if k.startswith(GATE_TAG)})

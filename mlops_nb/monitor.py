@@ -7,30 +7,28 @@ from dataclasses import dataclass, field, asdict
 from datetime import datetime, timezone
 from pathlib import Path
 
-from .core import ConfigError, DataError, LifecycleError, MlopsError, _jsonable, atomic_write, file_hash, read_json, write_json
+from .core import (ConfigError, DataError, LifecycleError, MlopsError, _jsonable, atomic_write, file_hash, read_json,
+                           shared_tempdir, write_json)
 from .config import MonitorParams, Params, Settings, load_params, load_settings
 from .batch import apply_contract, batch_labels, check_batch_columns, read_batch, time_window
 from .drift_report import _fmt, drift_table, plot_drift, render_drift_html
 from .model import model_columns
+from .results import RESULTS
 # numpy, pandas and matplotlib are imported where used: `mlops-nb` builds its parser from this module and
 # should start fast for every other command
 
 # %% auto #0
-__all__ = ['DRIFT_DIR', 'REFERENCE', 'DRIFT_JSON', 'DRIFT_HTML', 'MONITORING', 'HISTORY', 'METRICS_PROM', 'REPORTS', 'SCORE',
-           'HISTORY_SCHEMA', 'LOWER_IS_BETTER', 'performance_drops', 'assess', 'MonitorResult', 'append_history',
-           'read_history', 'history_table', 'write_prometheus', 'drift_stage', 'log_monitor_run', 'monitor_batch',
-           'add_commands']
+__all__ = ['REFERENCE', 'DRIFT_JSON', 'HISTORY', 'MONITORING', 'METRICS_PROM', 'REPORTS', 'HISTORY_SCHEMA', 'LOWER_IS_BETTER',
+           'performance_drops', 'assess', 'MonitorResult', 'append_history', 'read_history', 'history_table',
+           'write_prometheus', 'log_monitor_run', 'monitor_batch', 'add_commands']
 
 # %% ../nbs/15_monitor.ipynb #98c3b094
-DRIFT_DIR = Path("reports/drift")
-REFERENCE = DRIFT_DIR / "reference"        # the reference profile (train split + the model's scores on it)
-DRIFT_JSON = DRIFT_DIR / "drift.json"      # train window vs test window
-DRIFT_HTML = Path("reports/html/drift.html")
-MONITORING = Path("monitoring")
-HISTORY = MONITORING / "history.jsonl"     # one record per monitored batch
-METRICS_PROM = MONITORING / "metrics.prom" # the latest batch, for Prometheus' node-exporter textfile collector
-REPORTS = MONITORING / "reports"           # monitoring/reports/<batch>/drift.json + drift.html
-SCORE = "model_score"                      # the column that holds the model's score in the reference and the batch
+REFERENCE = Path(RESULTS["reference"].path)  # the drift stage's reference profile (train split + the model's scores on it)
+DRIFT_JSON = Path(RESULTS["drift"].path)     # the drift stage's train window vs test window
+HISTORY = Path(RESULTS["history"].path)      # one record per monitored batch
+MONITORING = HISTORY.parent
+METRICS_PROM = MONITORING / "metrics.prom"   # the latest batch, for Prometheus' node-exporter textfile collector
+REPORTS = MONITORING / "reports"             # monitoring/reports/<batch>/drift.json + drift.html
 HISTORY_SCHEMA = "mlops_nb.monitor/1"
 LOWER_IS_BETTER = {"log_loss", "mae", "rmse"}
 
@@ -191,64 +189,6 @@ def write_prometheus(path, result: MonitorResult, report: dict, now: float | Non
     write_to_textfile(str(path), reg)
     return path
 
-# %% ../nbs/15_monitor.ipynb #18675afa
-def _window_name(split: str, w: dict | None) -> str:
-    if not w: return split
-    return f"{split} ({w['from']})" if w.get("from") == w.get("to") else f"{split} ({w['from']}–{w['to']})"
-
-def _shared_tempdir(prefix: str, parent: Path) -> Path:
-    "A new folder in `parent` to build a report in, readable like any other folder (mkdtemp makes it 0700)."
-    from mlops_nb.core import _UMASK
-    tmp = Path(tempfile.mkdtemp(prefix=prefix, dir=parent))
-    os.chmod(tmp, 0o777 & ~_UMASK)  # other users of a shared server read the monitoring reports
-    return tmp
-
-def _replace_dir(src: Path, dst: Path) -> None:
-    "Move the finished folder `src` to `dst`, replacing an older one (never a mix of both)."
-    old = None
-    if dst.exists():
-        old = dst.with_name(f".{dst.name}.old-{os.getpid()}"); os.replace(dst, old)
-    os.replace(src, dst)
-    if old is not None: shutil.rmtree(old, ignore_errors=True)
-
-def drift_stage(root=".", params: Params | None = None, settings: Settings | None = None) -> dict:
-    "Build and save the reference profile (train split); compare the test split with it; write drift.json + drift.html."
-    import numpy as np, pandas as pd
-    from mlops_nb import drift as D, drift_reference as DR, stages, tracking
-    root = Path(root); params = params or load_params(root / "params.yaml")
-    settings = settings or load_settings(root / "settings.ini")
-    model, info = stages.load_model(root)
-    for p in (stages.split_path(params, "train"), stages.split_path(params, "test")):
-        if not (root / p).exists(): raise MlopsError(f"{p} not found: run the prepare stage first (`dvc repro`).")
-    train, test = (pd.read_parquet(root / stages.split_path(params, s)) for s in ("train", "test"))
-    cols = model_columns(model, params.data.features)
-    train = train.assign(**{SCORE: stages.predict_score(model, train[cols], params.data.task)})
-    test = test.assign(**{SCORE: stages.predict_score(model, test[cols], params.data.task)})
-    split = read_json(root / stages.PREPARE_REPORT, "prepare summary (written by the prepare stage)").get("split", {})
-    ref = DR.build_reference(train, params.data.numeric, params.data.categorical, params.drift,
-                            prediction=SCORE, target=params.data.target, name=_window_name("train", split.get("reference")),
-                            target_kind="numeric" if params.data.task == "regression" else "categorical")
-    out = root / REFERENCE; out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _shared_tempdir(".reference.", out.parent)
-    try:
-        ref.save(tmp); _replace_dir(tmp, out)
-    finally:
-        if tmp.exists(): shutil.rmtree(tmp, ignore_errors=True)
-    win = time_window(test, params.data.time)
-    rep = D.compare(ref, test, params.drift, current_name=_window_name("test", split.get("current")),
-                    window=win and {"start": win["start"], "end": win["end"]}).to_dict()
-    rep["model"] = {"run_id": info["run_id"], "sha256": info["sha256"], "source": str(stages.MODEL)}
-    write_json(root / DRIFT_JSON, rep)
-    page = render_drift_html(rep, extra={"model": f"{stages.MODEL} (MLflow run {info['run_id'][:8]})"})
-    with atomic_write(root / DRIFT_HTML, ".html") as t: t.write_text(page, encoding="utf-8")
-    pred, tgt = rep.get("prediction") or {}, rep.get("target") or {}
-    tracking.log_to_run(settings, info["run_id"], {
-        "drift_share": rep["share_drifted"], "drift_n_drifted": rep["n_drifted"], "dataset_drift": float(rep["dataset_drift"]),
-        **({"prediction_drift_statistic": pred["statistic"]} if pred.get("statistic") is not None else {}),
-        **({"target_drift_statistic": tgt["statistic"]} if tgt.get("statistic") is not None else {})},
-        artifacts=[root / DRIFT_JSON, root / DRIFT_HTML])
-    return rep
-
 # %% ../nbs/15_monitor.ipynb #5f1168fd
 def _utcnow() -> datetime: return datetime.now(timezone.utc)
 
@@ -316,7 +256,7 @@ def monitor_batch(root, batch, labels=None, params: Params | None = None, settin
     except Exception as e:
         raise DataError(f"{src}: the champion cannot score this batch ({type(e).__name__}: {e}). Check the column types "
                         f"against the training data.") from None
-    current = df.assign(**{SCORE: score})
+    current = df.assign(**{stages.SCORE: score})
     if y is not None: current[params.data.target] = y.to_numpy()
     elif params.data.target in current: current = current.drop(columns=[params.data.target])
     ref = DR.DriftReference.load(root / REFERENCE)
@@ -354,7 +294,7 @@ def monitor_batch(root, batch, labels=None, params: Params | None = None, settin
     rep["monitor"] = {k: v for k, v in result.to_dict().items() if k not in ("schema", "report")}
     # everything computed: write the report folder, log to MLflow, then history and metrics.prom
     final = root / REPORTS / bid; final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _shared_tempdir(f".{bid}.", final.parent)
+    tmp = shared_tempdir(f".{bid}.", final.parent)
     try:
         write_json(tmp / "drift.json", rep)
         extra = {"model": f"{mv.name} v{mv.version} (@champion)",

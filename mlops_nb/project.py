@@ -4,24 +4,50 @@
 from __future__ import annotations
 import json, os, shutil, subprocess, sys, time
 from pathlib import Path
+from typing import NamedTuple
 
 import yaml
 
 import mlops_nb
 from .core import ConfigError, DataError, MlopsError, atomic_write, did_you_mean
 from .config import load_params, load_settings
+from .results import RESULTS
 from . import kernels  # light: jupyter_client is imported where used
 # pandas and mlops_nb.data are imported where used: `mlops-nb run-stage` runs once per DVC stage and
 # should start fast (the stage's kernel imports them anyway)
 
 # %% auto #0
-__all__ = ['STAGES', 'REPORT_STAGES', 'GITIGNORE', 'SMALL_DATA', 'packaged_notebooks', 'infer_columns', 'render_params',
-           'render_settings', 'render_dvc', 'write_project_files', 'init_project', 'starter_train_notebook',
-           'run_stage', 'check_stage', 'execute_stage', 'stage_parameters', 'export_html', 'list_stages',
-           'starter_stage_notebook', 'add_stage', 'pipeline_status', 'status_report']
+__all__ = ['PIPELINE', 'STAGES', 'REPORT_STAGES', 'GITIGNORE', 'SMALL_DATA', 'StageSpec', 'packaged_notebooks', 'infer_columns',
+           'render_params', 'render_settings', 'render_dvc', 'write_project_files', 'init_project',
+           'starter_train_notebook', 'run_stage', 'check_stage', 'execute_stage', 'stage_parameters', 'export_html',
+           'list_stages', 'starter_stage_notebook', 'add_stage', 'pipeline_status', 'status_report']
 
 # %% ../nbs/07_project.ipynb #f000e66b
-STAGES = ("prepare", "train", "evaluate", "explain", "fairness", "gate", "register", "drift")
+class StageSpec(NamedTuple):
+    "A built-in stage: the files it reads, the results it writes (kinds of `results.RESULTS`), the params.yaml keys it reads."
+    reads: tuple   # result kinds, or paths (DVC fills ${...} in from params.yaml)
+    writes: tuple
+    params: tuple
+    about: str
+
+_TRAIN, _TEST = "${data.splits}/train.parquet", "${data.splits}/test.parquet"  # prepare's splits, or a feature stage's
+PIPELINE = {
+    "prepare": StageSpec(("${data.path}", "${contract.path}"),
+                         ("train_split", "test_split", "prepare", "quarantine", "validation", "profile"), ("data", "split", "contract"),
+                         "check the data against its contract, split train/test, profile"),
+    "train": StageSpec((_TRAIN,), ("model", "model_info"), ("data", "split.seed", "train"), "fit the model, log it to MLflow"),
+    "evaluate": StageSpec(("model", "model_info", _TEST), ("metrics", "predictions", "evaluation"), ("data", "evaluate"),
+                          "test-set metrics and plots"),
+    "explain": StageSpec(("model", "model_info", _TEST), ("explain", "local"), ("data", "explain"), "SHAP explanations"),
+    "fairness": StageSpec(("model", _TEST, "predictions"), ("fairness", "mitigation"), ("data.sensitive", "data.target", "fairness"),
+                          "group metrics and disparities (fairlearn)"),
+    "gate": StageSpec(("model", "model_info", _TEST, "metrics", "explain", "fairness"), ("gates",), ("gates",),
+                      "performance, fairness and explainability gates"),
+    "register": StageSpec(("model_info", "metrics", "gates"), ("registry",), (), "register the version; @challenger if it passed"),
+    "drift": StageSpec(("model", "model_info", _TRAIN, _TEST, "prepare"), ("reference", "drift", "drift_html"), ("data", "drift"),
+                       "the drift reference profile (what `mlops-nb monitor` compares with), train vs test drift"),
+}
+STAGES = tuple(PIPELINE)
 REPORT_STAGES = ("evaluate", "explain", "fairness", "gate")  # also exported as code-free HTML
 
 def packaged_notebooks() -> Path:
@@ -178,54 +204,34 @@ def _report(path): return {path: {"cache": False}}
 
 def _plots(task: str) -> list:
     "What `dvc plots show` draws for the task: ROC and confusion (classification), predicted vs actual and residuals."
+    path = lambda kind: RESULTS[kind].path
     if task == "regression":
-        return [{"reports/plots/predictions.csv": {"cache": False, "x": "actual", "y": "predicted", "template": "scatter"}}]
-    return [{"reports/plots/roc.csv": {"cache": False, "x": "fpr", "y": "tpr"}},
-            {"reports/plots/confusion.csv": {"cache": False, "template": "confusion", "x": "predicted", "y": "actual"}}]
+        return [{path("predictions_plot"): {"cache": False, "x": "actual", "y": "predicted", "template": "scatter"}}]
+    return [{path("roc_plot"): {"cache": False, "x": "fpr", "y": "tpr"}},
+            {path("confusion_plot"): {"cache": False, "template": "confusion", "x": "predicted", "y": "actual"}}]
 
-def render_dvc(data_path: str, task: str = "classification") -> str:
-    "dvc.yaml text wiring the stage notebooks."
-    stages = {
-        "prepare": {"deps": [data_path, "contract.yaml"], "params": ["data", "split", "contract"],
-                    "outs": ["data/prepared/train.parquet", "data/prepared/test.parquet",
-                             {"reports/data/prepare.json": {"cache": False}}, "data/quarantine/rows.parquet",
-                             _report("reports/data/validation.json"), _report("reports/data/profile.json")]},
-        "train": {"deps": ["${data.splits}/train.parquet"], "params": ["data", "split.seed", "train"],
-                  "outs": ["models/model.pkl", {"models/model.json": {"cache": False}}]},
-        "evaluate": {"deps": ["models/model.pkl", "models/model.json", "${data.splits}/test.parquet"],
-                     "params": ["data", "evaluate"],
-                     "metrics": [{"reports/metrics.json": {"cache": False}}],
-                     "plots": _plots(task),
-                     "outs": ["data/predictions/test.parquet", _report("reports/evaluation.json")]},
-        "explain": {"deps": ["models/model.pkl", "models/model.json", "${data.splits}/test.parquet"],
-                    "params": ["data", "explain"],
-                    "outs": [_report("reports/explain/explain.json"), _report("reports/explain/local.parquet")]},
-        "fairness": {"deps": ["models/model.pkl", "${data.splits}/test.parquet", "data/predictions/test.parquet"],
-                     "params": ["data.sensitive", "data.target", "fairness"],
-                     "outs": [_report("reports/fairness/fairness.json"), _report("reports/fairness/mitigation.json")]},
-        "gate": {"deps": ["models/model.pkl", "models/model.json", "${data.splits}/test.parquet", "reports/metrics.json",
-                          "reports/explain/explain.json", "reports/fairness/fairness.json"],
-                 "params": ["gates"],
-                 "outs": [_report("reports/gates.json")]},
-        "register": {"deps": ["models/model.json", "reports/metrics.json", "reports/gates.json"],
-                     "outs": [_report("reports/registry.json")]},
-        "drift": {"deps": ["models/model.pkl", "models/model.json", "${data.splits}/train.parquet", "${data.splits}/test.parquet",
-                           "reports/data/prepare.json"],
-                  "params": ["data", "drift"],  # reference profile (reused by `mlops-nb monitor`) + train-vs-test report
-                  "outs": ["reports/drift/reference", _report("reports/drift/drift.json"), _report("reports/html/drift.html")]},
-    }
-    # the model stages read the splits from params.yaml's data.splits (DVC fills ${...} in from params.yaml): prepare's
-    # output by default, or what a feature stage between prepare and train writes
-    for name, st in stages.items():
-        st["deps"].insert(0, f"nbs/pipeline/{name}.ipynb")
-        st["outs"].append(_nb_out(name))
+def _dvc_path(x: str) -> str: return RESULTS[x].path if x in RESULTS else x  # a result kind, or a path
+
+def _dvc_out(kind: str):
+    r = RESULTS[kind]
+    return r.path if r.cached else _report(r.path)
+
+def render_dvc(task: str = "classification") -> str:
+    "dvc.yaml text wiring the stage notebooks, generated from `PIPELINE`."
+    stages = {}
+    for name, spec in PIPELINE.items():
+        st = {"cmd": f"mlops-nb run-stage {name}", "deps": [f"nbs/pipeline/{name}.ipynb", *map(_dvc_path, spec.reads)]}
+        if spec.params: st["params"] = list(spec.params)
+        if "metrics" in spec.writes: st["metrics"] = [_dvc_out("metrics")]
+        if name == "evaluate": st["plots"] = _plots(task)
+        st["outs"] = [_dvc_out(k) for k in spec.writes if k != "metrics"] + [_nb_out(name)]
         if name in REPORT_STAGES: st["outs"].append(_report(f"reports/html/{name}.html"))
-        stages[name] = {"cmd": f"mlops-nb run-stage {name}", **st}
+        stages[name] = st
     head = "# dvc.yaml: each stage runs a parameterized notebook from nbs/pipeline with papermill.\n"
     doc = {"stages": stages}
     if task == "regression":  # a second view of the same file: residuals against the prediction
         doc["plots"] = [{"residuals": {"template": "scatter", "x": "predicted",
-                                       "y": {"reports/plots/predictions.csv": "residual"}}}]
+                                       "y": {RESULTS["predictions_plot"].path: "residual"}}}]
     return head + yaml.safe_dump(doc, sort_keys=False)
 
 GITIGNORE = """# mlops_nb: local MLflow store and run artifacts, executed notebooks, virtual environments
@@ -282,7 +288,7 @@ def write_project_files(dest, data_rel: str, df: pd.DataFrame, target: str, sens
     name = name or dest.resolve().name
     if train_notebook: estimator = "notebook"
     files = {"params.yaml": render_params(data_rel, target, roles, positive, sensitive, time_column, estimator),
-             "dvc.yaml": render_dvc(data_rel, roles["task"]), "settings.ini": render_settings(name, model_name or name)}
+             "dvc.yaml": render_dvc(roles["task"]), "settings.ini": render_settings(name, model_name or name)}
     from mlops_nb.config import parse_params
     parse_params(yaml.safe_load(files["params.yaml"]))  # e.g. a mistyped --estimator, named before any file is written
     from mlops_nb.contract import contract_yaml, infer_contract
@@ -598,6 +604,7 @@ def status_report(root=".", n_runs: int = 5) -> str:
     settings = load_settings(root / "settings.ini")
     lines = [f"project  {root.resolve()}", f"mlflow   {settings.tracking_uri}", ""]
     from dvc.exceptions import NotDvcRepoError
+    from mlops_nb.gates import read_verdict_tags
     try:
         st = pipeline_status(root)
         lines.append("pipeline: up to date" if not st else "pipeline: stages not up to date: " + ", ".join(st))
@@ -627,7 +634,7 @@ def status_report(root=".", n_runs: int = 5) -> str:
         aliases = {}
         for a, v in client.get_registered_model(name).aliases.items(): aliases.setdefault(str(v), []).append("@" + a)
         rows = [{"version": int(v.version), "aliases": " ".join(aliases.get(str(v.version), [])) or "-",
-                 "validation": v.tags.get("validation_status", "-"), "roc_auc": v.tags.get("test_roc_auc", "-"),
+                 "validation": read_verdict_tags(v.tags).status, "roc_auc": v.tags.get("test_roc_auc", "-"),
                  "created": pd.Timestamp(v.creation_timestamp, unit="ms").strftime("%Y-%m-%d %H:%M")}
                 for v in sorted(versions, key=lambda v: -int(v.version))]
         lines.append(pd.DataFrame(rows).to_string(index=False))

@@ -12,6 +12,7 @@ from .core import MlopsError, LifecycleError, RegistryError
 from .config import Settings
 from .access import NEEDS, ROLES, Identity, PermissionDenied, load_roles, resolve_identity, roles_path
 from .audit import AuditError, append_audit, audit_path, read_audit, verify_audit
+from .gates import read_verdict_tags
 from .integrity import SEAL_TAG, IntegrityError, _client, _get_version, _name, _verified_copy, seal_version
 
 # %% auto #0
@@ -51,10 +52,6 @@ def _get_model(c, name):
 def _alias_version(rm, alias):
     return {a: str(v) for a, v in (rm.aliases or {}).items()}.get(alias)
 
-def _gates(tags) -> dict:
-    "Gate name -> verdict text ('pass: …' / 'FAIL: …') from a version's `gate.<name>` tags, by name."
-    return {k[5:]: v for k, v in sorted((tags or {}).items()) if k.startswith("gate.")}
-
 def _created(mv) -> str:
     "When the version was registered (UTC, ISO 8601)."
     return datetime.fromtimestamp(mv.creation_timestamp / 1000, timezone.utc).isoformat(timespec="seconds")
@@ -84,7 +81,7 @@ def _audit(settings, c, ident, role, action, name, version, outcome, reason=None
     e = append_audit(audit_path(settings), user=ident.user, identity_source=ident.source, role=role, action=action,
                      model=name, version=None if version is None else str(version), outcome=outcome, reason=reason,
                      artifact_sha256=(mv.tags.get(SEAL_TAG) if mv else None),
-                     gate_verdict=(mv.tags.get("validation_status", "not_evaluated") if mv else None), **kw)
+                     gate_verdict=(read_verdict_tags(mv.tags).status if mv else None), **kw)
     try: c.set_registered_model_tag(name, HEAD_TAG, f"{e['seq']}:{e['hash']}")
     except Exception: pass  # unknown model: nothing to mirror into
     return e
@@ -158,9 +155,9 @@ def promote(settings: Settings, version, comment: str, user=None, name: str | No
     name = _name(settings, name); c = _client(settings); ident = _identity(user)
     role = _authorize(settings, c, ident, "promote", name, version, comment)
     def gates_passed(mv, rm, refuse):
-        status = mv.tags.get("validation_status", "not_evaluated")
+        verdicts = read_verdict_tags(mv.tags); status = verdicts.status
         if status != "passed":
-            failed = [f"{k} ({v})" for k, v in _gates(mv.tags).items() if "FAIL" in v]
+            failed = [f"{k} ({verdicts.gates[k]})" for k in verdicts.failed]
             refuse(LifecycleError, f"version {mv.version} of '{name}' has validation_status '{status}', not 'passed'"
                    + (f": failed gates {', '.join(failed[:5])}" if failed else "") + ". Only a version that passed every gate "
                    "can become champion.")
@@ -239,10 +236,9 @@ def list_versions(settings: Settings, name: str | None = None) -> list[dict]:
     while True:
         page = c.search_model_versions(f"name='{name}'", max_results=10000, page_token=token)
         for mv in page:
-            t = mv.tags or {}
+            t, verdicts = mv.tags or {}, read_verdict_tags(mv.tags)
             rows.append({"version": str(mv.version), "aliases": sorted(aliases.get(str(mv.version), [])),
-                         "validation_status": t.get("validation_status", "not_evaluated"),
-                         "failed_gates": [k for k, v in _gates(t).items() if "FAIL" in v],
+                         "validation_status": verdicts.status, "failed_gates": verdicts.failed,
                          "retired": t.get(RETIRED_TAG) == "true", "sealed": bool(t.get(SEAL_TAG)),
                          "last_action": t.get("mlops_nb.last_action"), "run_id": mv.run_id,
                          "created": _created(mv)})
@@ -264,11 +260,11 @@ def show(settings: Settings, version, name: str | None = None) -> dict:
     name = _name(settings, name); c = _client(settings)
     mv = _get_version(c, name, version)
     run = c.get_run(mv.run_id) if mv.run_id else None
-    rt = run.data.tags if run else {}
+    rt, verdicts = (run.data.tags if run else {}), read_verdict_tags(mv.tags)
     return {"model": name, "version": str(mv.version), "aliases": sorted(mv.aliases or []),
-            "validation_status": mv.tags.get("validation_status", "not_evaluated"),
+            "validation_status": verdicts.status,
             "retired": mv.tags.get(RETIRED_TAG) == "true", "artifact_sha256": mv.tags.get(SEAL_TAG),
-            "gates": _gates(mv.tags),
+            "gates": verdicts.gates,
             "tags": dict(sorted(mv.tags.items())), "run_id": mv.run_id, "source": mv.source,
             "created": _created(mv),
             "params": dict(sorted(run.data.params.items())) if run else {},

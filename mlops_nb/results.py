@@ -12,8 +12,8 @@ from .core import MlopsError
 from .config import Settings
 
 # %% auto #0
-__all__ = ['RESULTS', 'ResultError', 'Result', 'version_path', 'check_schema', 'parse_result', 'result_path', 'result_stamp',
-           'read_result', 'maybe_result', 'log_version_results', 'version_result', 'logged_results']
+__all__ = ['RESULTS', 'ResultError', 'Result', 'version_path', 'check_schema', 'parse_result', 'typed_result', 'result_path',
+           'result_stamp', 'read_result', 'maybe_result', 'log_version_results', 'version_result', 'logged_results']
 
 # %% ../nbs/18_results.ipynb #cd7b8507
 class ResultError(MlopsError):
@@ -25,20 +25,37 @@ class Result(NamedTuple):
     schema: str | None
     writer: str
     kept: bool = True  # the register stage keeps it under versions/N/ of the version's run
+    cached: bool = False  # data and model files: DVC caches them; reports stay in git (`cache: false`)
+    type: str | None = None  # "module:Class" whose from_dict gives the typed result (`typed_result`)
 
 RESULTS = {
     "metrics": Result("reports/metrics.json", None, "the evaluate stage"),
-    "evaluation": Result("reports/evaluation.json", None, "the evaluate stage"),
-    "explain": Result("reports/explain/explain.json", "mlops_nb.explain/1", "the explain stage"),
+    "evaluation": Result("reports/evaluation.json", None, "the evaluate stage", type="mlops_nb.metrics:Evaluation"),
+    "explain": Result("reports/explain/explain.json", "mlops_nb.explain/1", "the explain stage", type="mlops_nb.explain:Explanation"),
     "local": Result("reports/explain/local.parquet", None, "the explain stage", kept=False),
     "fairness": Result("reports/fairness/fairness.json", "mlops_nb.fairness/1", "the fairness stage"),
     "mitigation": Result("reports/fairness/mitigation.json", "mlops_nb.mitigation/1", "the fairness stage"),
-    "gates": Result("reports/gates.json", "mlops_nb.gates/1", "the gate stage"),
+    "gates": Result("reports/gates.json", "mlops_nb.gates/1", "the gate stage", type="mlops_nb.gates:GateReport"),
     "prepare": Result("reports/data/prepare.json", "mlops_nb.prepare/1", "the prepare stage"),
     "params": Result("params.yaml", None, "`mlops-nb init` (then you)"),
     "drift": Result("reports/drift/drift.json", "mlops_nb.drift/1", "the drift stage", kept=False),
     "history": Result("monitoring/history.jsonl", "mlops_nb.monitor/1", "`mlops-nb monitor BATCH`", kept=False),
     "registry": Result("reports/registry.json", "mlops_nb.registry/1", "the register stage", kept=False),
+    "validation": Result("reports/data/validation.json", "mlops_nb.validation/1", "the prepare stage", kept=False),
+    "profile": Result("reports/data/profile.json", "mlops_nb.profile/1", "the prepare stage", kept=False,
+                      type="mlops_nb.data_profile:Profile"),
+    "drift_html": Result("reports/html/drift.html", None, "the drift stage", kept=False),
+    "roc_plot": Result("reports/plots/roc.csv", None, "the evaluate stage (classification)", kept=False),
+    "confusion_plot": Result("reports/plots/confusion.csv", None, "the evaluate stage (classification)", kept=False),
+    "predictions_plot": Result("reports/plots/predictions.csv", None, "the evaluate stage (regression)", kept=False),
+    # data and model files: what the stages hand each other (DVC versions them)
+    "train_split": Result("data/prepared/train.parquet", None, "the prepare stage", kept=False, cached=True),
+    "test_split": Result("data/prepared/test.parquet", None, "the prepare stage", kept=False, cached=True),
+    "quarantine": Result("data/quarantine/rows.parquet", None, "the prepare stage", kept=False, cached=True),
+    "model": Result("models/model.pkl", None, "the train stage", kept=False, cached=True),
+    "model_info": Result("models/model.json", None, "the train stage", kept=False),
+    "predictions": Result("data/predictions/test.parquet", None, "the evaluate stage", kept=False, cached=True),
+    "reference": Result("reports/drift/reference", None, "the drift stage", kept=False, cached=True),
 }
 
 # %% ../nbs/18_results.ipynb #b7e9e5bb
@@ -69,6 +86,15 @@ def parse_result(kind: str, text: str, where) -> dict:
     except (ValueError, yaml.YAMLError) as e:
         raise ResultError(f"{where}: not valid {Path(path).suffix[1:].upper()} ({e}); delete it and run `dvc repro`.") from None
     return check_schema(d, kind, where)
+
+# %% ../nbs/18_results.ipynb #0c291f11
+def typed_result(kind: str, d):
+    "The typed object of result `kind` (`RESULTS[kind].type`'s from_dict), or `d` itself when the kind has no type (or is None)."
+    t = RESULTS[kind].type
+    if t is None or d is None: return d
+    import importlib
+    module, cls = t.split(":")
+    return getattr(importlib.import_module(module), cls).from_dict(d)
 
 # %% ../nbs/18_results.ipynb #1008c72c
 def result_path(root, kind: str) -> Path:
@@ -133,8 +159,8 @@ def log_version_results(settings: Settings, run_id: str, version, root=".") -> l
     return logged
 
 # %% ../nbs/18_results.ipynb #fbd72a49
-def version_result(settings: Settings, run_id: str | None, version, kind: str) -> dict | None:
-    "Result `kind` recorded for `version` (in its run `run_id`), or None when it was not recorded."
+def version_result(settings: Settings, run_id: str | None, version, kind: str, typed: bool = False):
+    "Result `kind` recorded for `version` (in its run `run_id`; `typed`: as its typed object), or None when it was not recorded."
     if not run_id: return None
     import mlflow
     from mlflow.exceptions import MlflowException
@@ -144,7 +170,8 @@ def version_result(settings: Settings, run_id: str | None, version, kind: str) -
         with tempfile.TemporaryDirectory() as d:
             text = Path(client.download_artifacts(run_id, path, d)).read_text(encoding="utf-8")
     except (MlflowException, OSError): return None
-    return parse_result(kind, text, f"run {run_id} artifact {path}")
+    d = parse_result(kind, text, f"run {run_id} artifact {path}")
+    return typed_result(kind, d) if typed else d
 
 # %% ../nbs/18_results.ipynb #7f46c6b9
 def logged_results(settings: Settings, run_id: str | None, version) -> dict:

@@ -2,40 +2,41 @@
 
 # %% ../nbs/06_stages.ipynb #c31bfe6d
 from __future__ import annotations
-import pickle, re, sys, time
+import pickle, sys, time
 
 import numpy as np
 from pathlib import Path
 
 import pandas as pd
 
-from .core import DataError, MlopsError, atomic_write, file_hash, read_json, write_json
+from .core import DataError, MlopsError, atomic_write, file_hash, read_json, replace_dir, shared_tempdir, write_json
 from .config import Params, Settings, load_params, load_settings
+from .results import RESULTS
 from .data import check_columns, encode_target, read_table, split_train_test
 from .metrics import Evaluation, confusion_table, evaluate_predictions, regression_plot_table, roc_table
 from .model import base_pipeline, build_model, make_estimator, mitigate, model_columns
 from . import tracking
 
 # %% auto #0
-__all__ = ['TRAIN', 'TEST', 'PREPARE_REPORT', 'MODEL', 'MODEL_INFO', 'METRICS', 'EVALUATION', 'ROC_PLOT', 'CONFUSION_PLOT',
-           'REGRESSION_PLOT', 'PREDICTIONS', 'EXPLAIN', 'EXPLAIN_LOCAL', 'FAIRNESS', 'MITIGATION', 'GATES', 'REGISTRY',
-           'QUARANTINE', 'VALIDATION', 'PROFILE', 'split_path', 'prepare', 'training_data', 'train', 'save_model',
-           'load_model', 'predict_score', 'evaluate', 'explain', 'waterfall_rows', 'fairness', 'mitigation_tradeoff',
-           'mitigation_table', 'load_alias', 'gate', 'fairness_with_thresholds', 'plot_fairness_gates',
-           'validation_status', 'register']
+__all__ = ['TRAIN', 'TEST', 'PREPARE_REPORT', 'QUARANTINE', 'VALIDATION', 'PROFILE', 'MODEL', 'MODEL_INFO', 'METRICS',
+           'EVALUATION', 'PREDICTIONS', 'ROC_PLOT', 'CONFUSION_PLOT', 'REGRESSION_PLOT', 'EXPLAIN', 'EXPLAIN_LOCAL',
+           'FAIRNESS', 'MITIGATION', 'GATES', 'REGISTRY', 'DRIFT_REFERENCE', 'DRIFT', 'DRIFT_HTML', 'SCORE',
+           'split_path', 'prepare', 'training_data', 'train', 'save_model', 'load_model', 'predict_score', 'evaluate',
+           'explain', 'waterfall_rows', 'fairness', 'mitigation_tradeoff', 'mitigation_table', 'load_alias', 'gate',
+           'fairness_with_thresholds', 'plot_fairness_gates', 'gate_report', 'register', 'drift']
 
 # %% ../nbs/06_stages.ipynb #be10587e
-TRAIN, TEST = Path("data/prepared/train.parquet"), Path("data/prepared/test.parquet")
-PREPARE_REPORT = Path("reports/data/prepare.json")
-MODEL, MODEL_INFO = Path("models/model.pkl"), Path("models/model.json")
-METRICS, EVALUATION = Path("reports/metrics.json"), Path("reports/evaluation.json")
-ROC_PLOT, CONFUSION_PLOT = Path("reports/plots/roc.csv"), Path("reports/plots/confusion.csv")
-REGRESSION_PLOT = Path("reports/plots/predictions.csv")  # actual, predicted, residual (regression)
-PREDICTIONS = Path("data/predictions/test.parquet")
-EXPLAIN, EXPLAIN_LOCAL = Path("reports/explain/explain.json"), Path("reports/explain/local.parquet")
-FAIRNESS, MITIGATION = Path("reports/fairness/fairness.json"), Path("reports/fairness/mitigation.json")
-GATES, REGISTRY = Path("reports/gates.json"), Path("reports/registry.json")
-QUARANTINE, VALIDATION, PROFILE = Path("data/quarantine/rows.parquet"), Path("reports/data/validation.json"), Path("reports/data/profile.json")
+# where each stage writes, from the one table of results (mlops_nb.results.RESULTS)
+TRAIN, TEST, PREPARE_REPORT = (Path(RESULTS[k].path) for k in ("train_split", "test_split", "prepare"))
+QUARANTINE, VALIDATION, PROFILE = (Path(RESULTS[k].path) for k in ("quarantine", "validation", "profile"))
+MODEL, MODEL_INFO = Path(RESULTS["model"].path), Path(RESULTS["model_info"].path)
+METRICS, EVALUATION, PREDICTIONS = (Path(RESULTS[k].path) for k in ("metrics", "evaluation", "predictions"))
+ROC_PLOT, CONFUSION_PLOT = Path(RESULTS["roc_plot"].path), Path(RESULTS["confusion_plot"].path)
+REGRESSION_PLOT = Path(RESULTS["predictions_plot"].path)  # actual, predicted, residual (regression)
+EXPLAIN, EXPLAIN_LOCAL = Path(RESULTS["explain"].path), Path(RESULTS["local"].path)
+FAIRNESS, MITIGATION = Path(RESULTS["fairness"].path), Path(RESULTS["mitigation"].path)
+GATES, REGISTRY = Path(RESULTS["gates"].path), Path(RESULTS["registry"].path)
+DRIFT_REFERENCE, DRIFT, DRIFT_HTML = (Path(RESULTS[k].path) for k in ("reference", "drift", "drift_html"))
 
 def _say(msg: str) -> None:
     "Progress line on stderr (papermill shows the cell's stderr; DVC shows the stage's)."
@@ -377,8 +378,8 @@ def gate(root=".", params: Params | None = None, settings: Settings | None = Non
     champion = None if champ is None else {"version": str(champ[1].version), "run_id": champ[1].run_id, "metrics": champ_metrics}
     report = G.make_report(results, champion, notes)
     write_json(root / GATES, report)
-    tracking.log_to_run(settings, info["run_id"], {f"gate.{_tag_key(g.name)}": g.value for g in report.gates if g.value is not None},
-                        {"validation_status": {"pass": "passed", "fail": "failed"}[report.verdict]}, artifacts=[root / GATES])
+    tracking.log_to_run(settings, info["run_id"], {G.GATE_TAG + G.tag_key(g.name): g.value for g in report.gates if g.value is not None},
+                        G.verdict_tags(report), artifacts=[root / GATES])
     return report, cfg.fail_pipeline
 
 def fairness_with_thresholds(root=".", params: Params | None = None):
@@ -401,41 +402,78 @@ def plot_fairness_gates(root=".", params: Params | None = None) -> list:
     fair, lines = fairness_with_thresholds(root, params)
     return [plot_fairness(fair, f, lines) for f in fair.features]
 
-def _tag_key(name: str) -> str:
-    "MLflow tag/metric keys allow letters, digits, _ - . space /: 'fairness.x[SEX]' -> 'fairness.x.SEX'."
-    return re.sub(r"[^\w\-. /]+", ".", name).strip(".")
-
 # %% ../nbs/06_stages.ipynb #c39cb072
-def validation_status(root=".") -> str:
-    "'passed' / 'failed' from reports/gates.json, or 'not_evaluated' when there are no gate results."
-    p = Path(root) / GATES
-    if not p.exists(): return "not_evaluated"
-    verdict = read_json(p, "gate results").get("verdict")
-    return {"pass": "passed", "fail": "failed"}.get(verdict, "failed")
+def gate_report(root="."):
+    "The gate stage's `GateReport` (reports/gates.json), or None when no gate ran."
+    from mlops_nb.results import maybe_result, typed_result
+    return typed_result("gates", maybe_result(root, "gates"))
 
 def register(root=".", settings: Settings | None = None) -> dict:
     "Register the trained model as a new version; alias `challenger` unless a gate failed."
     root = Path(root); settings = settings or load_settings(root / "settings.ini")
     _, info = load_model(root)  # verifies the hash before anything is registered
     metrics = read_json(root / METRICS, "metrics (written by the evaluate stage)")
-    status = validation_status(root)
-    gate_tags = {}
-    if (root / GATES).exists():
-        from mlops_nb.gates import GateReport
-        for g in GateReport.from_dict(read_json(root / GATES)).gates:
-            v = "n/a" if g.value is None else f"{g.value:.4g}"
-            gate_tags[f"gate.{_tag_key(g.name)}"] = f"{'pass' if g.passed else 'FAIL'}: {v} {g.comparison} {g.threshold:g}"
+    from mlops_nb.gates import STATUS_TAG, verdict_tags
+    verdicts = verdict_tags(gate_report(root))  # validation_status + one gate.<name> tag per gate
+    status = verdicts[STATUS_TAG]
     logged = tracking.LoggedRun(info["run_id"], info["experiment_id"], info["model_uri"], info["model_id"])
-    reg = tracking.register_version(settings, logged, status, tags={"mlops_nb.model_sha256": info["sha256"], **gate_tags,
+    reg = tracking.register_version(settings, logged, status, tags={"mlops_nb.model_sha256": info["sha256"], **verdicts,
                                     **{f"test_{k}": f"{v:.6g}" for k, v in metrics.items() if isinstance(v, float)}})
     from mlops_nb.integrity import seal_version
     seal_version(settings, reg.version, reg.name)  # SHA-256 of every artifact file, verified at load
     from mlops_nb.results import log_version_results
     log_version_results(settings, info["run_id"], reg.version, root)  # this version's facts, kept with the version
     reports = sorted((root / "reports" / "html").glob("*.html"))  # the stakeholder reports, code-free
-    tracking.log_to_run(settings, info["run_id"], tags={"registered_version": reg.version, "validation_status": status},
+    tracking.log_to_run(settings, info["run_id"], tags={"registered_version": reg.version, STATUS_TAG: status},
                         artifacts=reports)
     out = {"schema": "mlops_nb.registry/1", **reg.to_dict(), "run_id": info["run_id"], "tracking_uri": settings.tracking_uri}
     write_json(root / REGISTRY, out)
     _say(f"registered {reg.name} version {reg.version}" + (f" as @{reg.alias}" if reg.alias else " without alias"))
     return out
+
+# %% ../nbs/06_stages.ipynb #69de63b3
+SCORE = "model_score"  # the column that holds the model's score in the reference and in every monitored batch
+
+def _window_name(split: str, w: dict | None) -> str:
+    if not w: return split
+    return f"{split} ({w['from']})" if w.get("from") == w.get("to") else f"{split} ({w['from']}–{w['to']})"
+
+def drift(root=".", params: Params | None = None, settings: Settings | None = None) -> dict:
+    "Build and save the reference profile (train split); compare the test split with it; write drift.json + drift.html."
+    import shutil
+    from mlops_nb import drift as D, drift_reference as DR
+    from mlops_nb.batch import time_window
+    from mlops_nb.drift_report import render_drift_html
+    root = Path(root); params = params or load_params(root / "params.yaml")
+    settings = settings or load_settings(root / "settings.ini")
+    model, info = load_model(root)
+    for p in (split_path(params, "train"), split_path(params, "test")):
+        if not (root / p).exists(): raise MlopsError(f"{p} not found: run the prepare stage first (`dvc repro`).")
+    train, test = (pd.read_parquet(root / split_path(params, s)) for s in ("train", "test"))
+    cols = model_columns(model, params.data.features)
+    train = train.assign(**{SCORE: predict_score(model, train[cols], params.data.task)})
+    test = test.assign(**{SCORE: predict_score(model, test[cols], params.data.task)})
+    split = read_json(root / PREPARE_REPORT, "prepare summary (written by the prepare stage)").get("split", {})
+    ref = DR.build_reference(train, params.data.numeric, params.data.categorical, params.drift,
+                            prediction=SCORE, target=params.data.target, name=_window_name("train", split.get("reference")),
+                            target_kind="numeric" if params.data.task == "regression" else "categorical")
+    out = root / DRIFT_REFERENCE; out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = shared_tempdir(".reference.", out.parent)
+    try:
+        ref.save(tmp); replace_dir(tmp, out)
+    finally:
+        if tmp.exists(): shutil.rmtree(tmp, ignore_errors=True)
+    win = time_window(test, params.data.time)
+    rep = D.compare(ref, test, params.drift, current_name=_window_name("test", split.get("current")),
+                    window=win and {"start": win["start"], "end": win["end"]}).to_dict()
+    rep["model"] = {"run_id": info["run_id"], "sha256": info["sha256"], "source": str(MODEL)}
+    write_json(root / DRIFT, rep)
+    page = render_drift_html(rep, extra={"model": f"{MODEL} (MLflow run {info['run_id'][:8]})"})
+    with atomic_write(root / DRIFT_HTML, ".html") as t: t.write_text(page, encoding="utf-8")
+    pred, tgt = rep.get("prediction") or {}, rep.get("target") or {}
+    tracking.log_to_run(settings, info["run_id"], {
+        "drift_share": rep["share_drifted"], "drift_n_drifted": rep["n_drifted"], "dataset_drift": float(rep["dataset_drift"]),
+        **({"prediction_drift_statistic": pred["statistic"]} if pred.get("statistic") is not None else {}),
+        **({"target_drift_statistic": tgt["statistic"]} if tgt.get("statistic") is not None else {})},
+        artifacts=[root / DRIFT, root / DRIFT_HTML])
+    return rep

@@ -170,13 +170,18 @@ def log_training(settings: Settings, model, X_sample, params: dict, tags: dict, 
     return LoggedRun(run.info.run_id, exp_id, info.model_uri, info.model_id)
 
 def log_to_run(settings: Settings, run_id: str, metrics: dict | None = None, tags: dict | None = None, artifacts=()) -> None:
-    "Add metrics, tags and artifact files to an existing run (e.g. from the evaluate stage)."
+    """Add metrics, tags and artifact files to an existing run (e.g. from the evaluate stage). A file of the project is
+    logged under its project path (reports/explain/explain.json), so a reader finds it where the project keeps it."""
     import mlflow
     connect(settings)
+    root = Path(settings.root).resolve()
     with mlflow.start_run(run_id=run_id):
         if metrics: mlflow.log_metrics({k: v for k, v in metrics.items() if v == v})  # skip NaN
         if tags: mlflow.set_tags(tags)
-        for a in artifacts: mlflow.log_artifact(str(a), artifact_path="reports")
+        for a in map(Path, artifacts):
+            try: folder = a.resolve().parent.relative_to(root).as_posix()
+            except ValueError: folder = "reports"  # a file outside the project
+            mlflow.log_artifact(str(a), artifact_path=None if folder == "." else folder)
 
 # %% ../nbs/05_tracking.ipynb #12570d91
 @dataclass(frozen=True)

@@ -198,8 +198,9 @@ def test_user_stage_added_run_by_dvc_and_attached(fair_built, tmp_path):
     import mlflow
     info = json.loads((root / "models/model.json").read_text())
     mlflow.set_tracking_uri(f"sqlite:///{root / 'mlflow.db'}")
-    names = {a.path for a in mlflow.MlflowClient().list_artifacts(info["run_id"], "reports")}
-    assert {"reports/summary.ipynb", "reports/summary.html"} <= names
+    client = mlflow.MlflowClient()
+    names = {a.path for folder in ("reports/notebooks", "reports/html") for a in client.list_artifacts(info["run_id"], folder)}
+    assert {"reports/notebooks/summary.ipynb", "reports/html/summary.html"} <= names  # under their project paths
     # a declared output the notebook does not write fails the stage, naming it
     run(["mlops-nb", "stage", "add", "lazy", "--outs", "reports/lazy.csv"], root)
     r = run(["dvc", "repro", "lazy"], root, check=False)

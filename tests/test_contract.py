@@ -97,7 +97,8 @@ def test_contract_written_by_init_readable_no_pii_values(template):
     df = people()
     assert not any(v in text for v in [*df.email, *df.customer_id]), "a raw PII value was written to contract.yaml"
     dvc = yaml.safe_load((template / "dvc.yaml").read_text())["stages"]["prepare"]
-    assert "contract.yaml" in dvc["deps"] and "contract" in dvc["params"]
+    params = yaml.safe_load((template / "params.yaml").read_text())
+    assert "${contract.path}" in dvc["deps"] and params["contract"]["path"] == "contract.yaml" and "contract" in dvc["params"]
 
 def test_contract_infer_refuses_overwrite_and_bad_contract(project):
     msg = error_message(mlops("contract", "infer", cwd=project))
