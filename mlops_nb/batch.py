@@ -9,7 +9,7 @@ from .config import Params
 
 # %% auto #0
 __all__ = ['BATCH_SUFFIXES', 'read_batch', 'coerce_categorical', 'check_batch_columns', 'batch_labels', 'time_window',
-           'apply_contract']
+           'batch_contract', 'apply_contract']
 
 # %% ../nbs/15b_batch.ipynb #fd6b0439
 BATCH_SUFFIXES = (".parquet", ".pq", ".csv", ".tsv", ".txt")
@@ -92,6 +92,20 @@ def time_window(df: pd.DataFrame, column) -> dict | None:
     f = lambda v: v.isoformat() if hasattr(v, "isoformat") else str(v.item() if hasattr(v, "item") else v)
     return {"column": column, "start": f(t.min()), "end": f(t.max())}
 
+def batch_contract(root: Path, columns, params: Params):
+    """(contract, policy) to check data from outside with: the project's contract trimmed to what such data carries (every
+    feature, and the labels, ids or time column only when present in `columns`), unseen categories kept; (None, None)
+    when the project has no contract."""
+    import dataclasses
+    cp = getattr(params, "contract", None)
+    path = Path(root) / getattr(cp, "path", "contract.yaml")
+    if cp is None or not path.exists(): return None, None
+    from mlops_nb import contract as C
+    con = C.load_contract(path)
+    con = dataclasses.replace(con, columns=tuple(r for r in con.columns if r.role == "feature" or r.name in columns),
+                              target=con.target if con.target in columns else None)
+    return con, cp.model_copy(update={"unseen_categories": "keep"}) if cp.unseen_categories == "quarantine" else cp
+
 def apply_contract(root: Path, df: pd.DataFrame, source, params: Params):
     """Check the batch against the data contract (params.yaml `contract.path`) when the project has one.
 
@@ -99,17 +113,10 @@ def apply_contract(root: Path, df: pd.DataFrame, source, params: Params):
     row-level checks are left out of scoring and drift (within `contract.max_quarantine_share`). Categories the contract
     does not list are kept (not quarantined): new categories are exactly what drift monitoring must report."""
     import numpy as np
-    cp = getattr(params, "contract", None)
-    path = root / getattr(cp, "path", "contract.yaml")
-    if cp is None or not path.exists(): return None, []
-    try: from mlops_nb import contract as C
-    except ImportError: return None, []
-    import dataclasses
-    con = C.load_contract(path)
-    # a batch may come without labels, ids or the time column: check what it has, and every feature
-    con = dataclasses.replace(con, columns=tuple(r for r in con.columns if r.role == "feature" or r.name in df.columns),
-                              target=con.target if con.target in df.columns else None)
-    policy = cp.model_copy(update={"unseen_categories": "keep"}) if cp.unseen_categories == "quarantine" else cp
+    con, policy = batch_contract(root, df.columns, params)
+    if con is None: return None, []
+    from mlops_nb import contract as C
+    path = root / params.contract.path
     res = C.validate(df, con, source=str(source), policy=policy)
     if not res.n_quarantined: return None, [f"data contract {path.name}: all {res.n_rows:,} rows pass"]
     keep = np.ones(len(df), bool); keep[res.quarantine["_row"].to_numpy(dtype=int)] = False

@@ -152,6 +152,7 @@ def build_parser(light: bool = False) -> argparse.ArgumentParser:
     from mlops_nb.static_report import add_commands as report_commands; report_commands(sub)  # report --html
     from mlops_nb.monitor import add_commands as monitor_commands
     monitor_commands(sub)  # monitor BATCH, monitor-history
+    from mlops_nb.serve import add_commands as serve_commands; serve_commands(sub)  # serve, predict
 
     s = sub.add_parser("status", help="pipeline state, latest MLflow runs, registered versions and aliases")
     s.add_argument("--root", default=".", help="project folder (default: current)")

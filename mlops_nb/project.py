@@ -239,6 +239,7 @@ GITIGNORE = """# mlops_nb: local MLflow store and run artifacts, executed notebo
 /mlartifacts/
 /mlruns/
 /reports/notebooks/
+/monitoring/predictions/
 /audit/*.lock
 .ipynb_checkpoints/
 .venv/

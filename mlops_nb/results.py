@@ -40,6 +40,7 @@ RESULTS = {
     "params": Result("params.yaml", None, "`mlops-nb init` (then you)"),
     "drift": Result("reports/drift/drift.json", "mlops_nb.drift/1", "the drift stage", kept=False),
     "history": Result("monitoring/history.jsonl", "mlops_nb.monitor/1", "`mlops-nb monitor BATCH`", kept=False),
+    "prediction_log": Result("monitoring/predictions", None, "`mlops-nb serve` and `mlops-nb predict`", kept=False),
     "registry": Result("reports/registry.json", "mlops_nb.registry/1", "the register stage", kept=False),
     "validation": Result("reports/data/validation.json", "mlops_nb.validation/1", "the prepare stage", kept=False),
     "profile": Result("reports/data/profile.json", "mlops_nb.profile/1", "the prepare stage", kept=False,

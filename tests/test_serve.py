@@ -1,0 +1,215 @@
+"""Serving @champion (issue 17): the HTTP service, the prediction log, batch scoring, the hot swap.
+
+One small built project (conftest `fair_built`) is copied; its version 1 is made champion and the
+same run is registered again as version 2, so a swap is visible in every answer's model_version.
+The service is the real `mlops-nb serve` process on 127.0.0.1, stopped by each test."""
+import io, json, os, signal, socket, subprocess, sys, threading, time, urllib.error, urllib.request
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from conftest import clean_env, copy_built
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def served_project(fair_built, tmp_path_factory):
+    "A copy of the small project with version 1 @champion and the same run registered again as version 2."
+    import mlflow
+    from mlops_nb.config import load_settings
+    from mlops_nb.integrity import seal_version
+    from mlops_nb.tracking import LoggedRun, connect, register_version
+    root = copy_built(fair_built, tmp_path_factory.mktemp("serve"), "p")
+    s = load_settings(root / "settings.ini"); connect(s)
+    c = mlflow.MlflowClient(s.tracking_uri, s.registry_uri)
+    v1 = c.get_model_version(s.mlflow.model_name, "1")
+    info = json.loads((root / "models/model.json").read_text())
+    register_version(s, LoggedRun(info["run_id"], info["experiment_id"], info["model_uri"], info["model_id"]), "passed", alias="spare")
+    seal_version(s, "2", s.mlflow.model_name)
+    # serving reads where @champion points; how it got there (promote, with its roles and audit) is the registry's business
+    c.set_registered_model_alias(s.mlflow.model_name, "champion", v1.version)
+    return root
+
+
+def _port() -> int:
+    with socket.socket() as sk:
+        sk.bind(("127.0.0.1", 0)); return sk.getsockname()[1]
+
+
+class Server:
+    def __init__(self, root: Path, reload_seconds=0.5):
+        self.port = _port(); self.url = f"http://127.0.0.1:{self.port}"
+        self.proc = subprocess.Popen(["mlops-nb", "serve", "--root", str(root), "--port", str(self.port),
+                                      "--reload-seconds", str(reload_seconds)], env=clean_env(), stdout=subprocess.PIPE,
+                                     stderr=subprocess.STDOUT, text=True)
+        deadline = time.time() + 120
+        while time.time() < deadline:
+            if self.proc.poll() is not None: raise RuntimeError(f"serve exited: {self.proc.stdout.read()}")
+            try:
+                if self.get("/health")["status"] == "ok": return
+            except OSError: time.sleep(0.3)
+        self.stop(); raise RuntimeError("serve did not answer /health within 120 s")
+
+    def get(self, path):
+        with urllib.request.urlopen(self.url + path, timeout=30) as r: return json.loads(r.read())
+
+    def post(self, body: bytes, content_type="application/json"):
+        "(status, answer)"
+        req = urllib.request.Request(self.url + "/predict", body, {"Content-Type": content_type})
+        try:
+            with urllib.request.urlopen(req, timeout=60) as r: return r.status, json.loads(r.read())
+        except urllib.error.HTTPError as e: return e.code, json.loads(e.read())
+
+    def stop(self, sig=signal.SIGTERM):
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try: self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired: self.proc.kill(); self.proc.wait()
+
+
+@pytest.fixture
+def server(served_project):
+    srv = Server(served_project)
+    yield srv
+    srv.stop()
+
+
+def _rows(root, n=5, seed=0):
+    df = pd.read_parquet(root / "data/prepared/test.parquet").drop(columns=["y"])
+    return df.sample(n, random_state=seed).reset_index(drop=True)
+
+
+def _expected_scores(root, df):
+    from mlops_nb.config import load_params, load_settings
+    from mlops_nb.serve import load_served, score_frame
+    from mlops_nb.tracking import connect
+    p, s = load_params(root / "params.yaml"), load_settings(root / "settings.ini"); connect(s)
+    return score_frame(load_served(s, p), df, p)
+
+
+def test_serve_answers_json_csv_and_parquet_and_logs_every_row(served_project, server):
+    from mlops_nb.serve import read_log
+    df = _rows(served_project, 7)
+    want = _expected_scores(served_project, df)
+    answers = [server.post(df.to_json(orient="records", double_precision=15).encode()),
+               server.post(json.dumps({"records": json.loads(df.to_json(orient="records", double_precision=15))}).encode()),
+               server.post(df.to_csv(index=False).encode(), "text/csv"),
+               server.post(df.to_parquet(index=False), "application/vnd.apache.parquet")]
+    for status, a in answers:
+        assert status == 200 and a["model_version"] == "1" and len(a["request_id"]) == 32
+        np.testing.assert_allclose([p["score"] for p in a["predictions"]], want["score"], rtol=1e-9)
+        assert [p["prediction"] for p in a["predictions"]] == want["prediction"].tolist()
+    v = server.get("/version")
+    assert (v["version"], v["alias"], v["task"]) == ("1", "champion", "classification") and len(v["sha256"]) == 64
+    server.stop()  # a clean stop compacts the log into Parquet
+    log = read_log(served_project)
+    mine = log[log.request_id.isin([a["request_id"] for _, a in answers])]
+    assert len(mine) == 4 * len(df) and set(mine.model_version) == {"1"}
+    assert {"x1", "x2", "group", "score", "prediction", "time", "row"} <= set(mine.columns)
+    assert not list((served_project / "monitoring/predictions").glob("wal-*")), "a clean stop leaves no write-ahead file"
+
+
+@pytest.mark.parametrize("body, ctype, status, message", [
+    (b'[{"x1": 0.5}]', "application/json", 422, "lacks column(s) 'x2', 'group'"),
+    (b'[{"x1": 1e9, "x2": 0.1, "group": "a"}]', "application/json", 422, "row 0: x1: outside"),
+    (b'[{"x1": null, "x2": 0.1, "group": "a"}]', "application/json", 422, "row 0: x1: missing value"),
+    (b'{"x1": 1', "application/json", 400, "not valid application/json"),
+    (b'{"rows": []}', "application/json", 400, 'a list of records, or {"records": [...]}'),
+    (b'[]', "application/json", 422, "no rows"),
+    (b'x1,x2\n', "text/plain", 415, "unsupported Content-Type 'text/plain'"),
+])
+def test_bad_requests_get_a_4xx_that_names_the_problem(server, body, ctype, status, message):
+    got, a = server.post(body, ctype)
+    assert got == status and message in a["error"] and a["request_id"], a
+
+
+def test_a_killed_server_loses_no_answered_row(served_project):
+    "kill -9 in the middle of traffic: every request that got an answer is in the log; the next process compacts it."
+    from mlops_nb.serve import PredictionLog, read_log
+    srv = Server(served_project, reload_seconds=3600)  # no compaction during the test: the rows sit in the write-ahead file
+    df = _rows(served_project, 3, seed=1)
+    body = df.to_json(orient="records", double_precision=15).encode()
+    answered, stop = [], threading.Event()
+    def client():
+        while not stop.is_set():
+            try: status, a = srv.post(body)
+            except OSError: return  # the server is gone
+            if status == 200: answered.append(a["request_id"])
+    threads = [threading.Thread(target=client) for _ in range(3)]
+    for t in threads: t.start()
+    while len(answered) < 150: time.sleep(0.05)
+    srv.proc.send_signal(signal.SIGKILL); srv.proc.wait()
+    stop.set()
+    for t in threads: t.join()
+    wal = list((served_project / "monitoring/predictions").glob("wal-*.jsonl"))
+    assert wal, "the killed server's rows are in its write-ahead file"
+    PredictionLog(served_project).close()  # the next process that opens the log compacts what the dead one left
+    assert not list((served_project / "monitoring/predictions").glob("wal-*"))
+    log = read_log(served_project)
+    assert set(answered) <= set(log.request_id), f"{len(set(answered) - set(log.request_id))} answered requests lost"
+    counts = log[log.request_id.isin(answered)].groupby("request_id").size()
+    assert (counts == len(df)).all()
+
+
+def test_champion_moves_under_load_without_a_dropped_request(served_project):
+    import mlflow
+    from mlops_nb.config import load_settings
+    from mlops_nb.serve import read_log
+    s = load_settings(served_project / "settings.ini")
+    c = mlflow.MlflowClient(s.tracking_uri, s.registry_uri)
+    c.set_registered_model_alias(s.mlflow.model_name, "champion", "1")
+    srv = Server(served_project, reload_seconds=0.3)
+    body = _rows(served_project, 2, seed=2).to_json(orient="records", double_precision=15).encode()
+    seen, errors, stop = [], [], threading.Event()
+    def client(k):
+        while not stop.is_set():
+            status, a = srv.post(body)
+            (seen if status == 200 else errors).append((k, a.get("model_version"), a.get("request_id"), time.time()))
+    threads = [threading.Thread(target=client, args=(k,)) for k in range(3)]
+    try:
+        for t in threads: t.start()
+        time.sleep(2)
+        c.set_registered_model_alias(s.mlflow.model_name, "champion", "2")
+        deadline = time.time() + 60
+        while time.time() < deadline and not any(v == "2" for _, v, _, _ in seen[-5:]): time.sleep(0.1)
+        time.sleep(1)
+    finally:
+        stop.set()
+        for t in threads: t.join()
+        assert srv.get("/version")["version"] == "2"
+        srv.stop()
+    assert not errors, errors[:3]
+    for k in range(3):  # each client sees 1 ... 1 2 ... 2: the swap happens once and never goes back
+        vs = [v for kk, v, _, _ in seen if kk == k]
+        assert vs[0] == "1" and vs[-1] == "2" and vs == sorted(vs), vs
+    log = read_log(served_project).drop_duplicates("request_id").set_index("request_id")["model_version"]
+    assert all(log[rid] == v for _, v, rid, _ in seen), "each logged row names the version that answered"
+
+
+def test_predict_file_in_chunks_refuses_bad_rows_and_logs(served_project, tmp_path):
+    from mlops_nb.serve import predict_file, read_log
+    df = _rows(served_project, 250, seed=3)
+    df.loc[7, "x1"] = 1e9  # outside the contract's range: refused, with the reason
+    src = tmp_path / "batch.csv"; df.to_csv(src, index=False)
+    before = len(read_log(served_project))
+    for out in (tmp_path / "scored.parquet", tmp_path / "scored.csv"):
+        r = predict_file(served_project, src, out, chunk_rows=60, progress=False)
+        assert (r["rows"], r["scored"], r["refused"], r["model_version"]) == (250, 249, 1, r["model_version"])
+        got = pd.read_parquet(out) if out.suffix == ".parquet" else pd.read_csv(out)
+        assert got["row"].tolist() == list(range(250))
+        assert got.loc[7, "problem"].startswith("x1: outside") and np.isnan(got.loc[7, "score"])
+        ok = got.drop(index=7)
+        want = _expected_scores(served_project, df.drop(index=7))
+        np.testing.assert_allclose(ok["score"], want["score"], rtol=1e-9)
+        assert ok["prediction"].astype(int).tolist() == want["prediction"].tolist()
+    assert len(read_log(served_project)) == before + 2 * 249
+
+
+def test_predict_refuses_a_bad_output_name(served_project, tmp_path):
+    from mlops_nb.cli import main
+    src = tmp_path / "b.csv"; _rows(served_project, 3).to_csv(src, index=False)
+    assert main(["predict", str(src), "--out", str(tmp_path / "x.xlsx"), "--root", str(served_project)]) == 2
+    assert not (tmp_path / "x.xlsx").exists()
