@@ -102,7 +102,8 @@ def batch_contract(root: Path, columns, params: Params):
     if cp is None or not path.exists(): return None, None
     from mlops_nb import contract as C
     con = C.load_contract(path)
-    con = dataclasses.replace(con, columns=tuple(r for r in con.columns if r.role == "feature" or r.name in columns),
+    late = lambda r: dataclasses.replace(r, nullable=True, max_null_share=None) if r.role == "target" else r  # outcomes arrive late
+    con = dataclasses.replace(con, columns=tuple(late(r) for r in con.columns if r.role == "feature" or r.name in columns),
                               target=con.target if con.target in columns else None)
     return con, cp.model_copy(update={"unseen_categories": "keep"}) if cp.unseen_categories == "quarantine" else cp
 

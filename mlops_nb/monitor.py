@@ -322,7 +322,16 @@ def _is_float(v) -> bool:
 def _cmd_monitor(args) -> int:
     root = Path(args.root)
     params = load_params(root / "params.yaml")
-    res = monitor_batch(root, args.batch, labels=args.labels, params=params)
+    if (args.batch is None) == (not args.from_log):
+        raise MlopsError("give a BATCH file or --from-log (what `mlops-nb serve` and `predict` logged), one of the two.")
+    batch = args.batch
+    if args.from_log:  # the served rows of the window, with the outcomes `labels add` kept
+        from mlops_nb.serve import export_window
+        batch = export_window(root, args.since, args.window)
+        print(f"monitor: the prediction log's rows {'since ' + args.since if args.since else ''}"
+              f"{' over ' + args.window if args.window else ''} -> {batch.relative_to(root.resolve()) if batch.is_relative_to(root.resolve()) else batch}")
+    elif args.since or args.window: raise MlopsError("--since and --window go with --from-log.")
+    res = monitor_batch(root, batch, labels=args.labels, params=params)
     print(f"monitor: {res.verdict()}")
     for n in res.notes: print(f"  note: {n}")
     print(f"  report: {Path(res.report).with_suffix('.html')}  history: {HISTORY}  prometheus: {METRICS_PROM}"
@@ -345,7 +354,11 @@ def add_commands(subparsers) -> None:
                     "written by the drift stage), append monitoring/history.jsonl, log an MLflow run tagged monitor=true, "
                     "write monitoring/reports/<batch>/drift.{json,html} and monitoring/metrics.prom. Exit status: 0 ok; "
                     "1 when params.yaml monitor.fail_on happened (default: retraining recommended); 2 bad input.")
-    m.add_argument("batch", help="CSV or Parquet file with the model's input columns (labels optional)")
+    m.add_argument("batch", nargs="?", help="CSV or Parquet file with the model's input columns (labels optional)")
+    m.add_argument("--from-log", action="store_true", help="monitor what was served: the prediction log (`mlops-nb serve`, "
+                   "`predict`) with the outcomes of `mlops-nb labels add`")
+    m.add_argument("--since", metavar="TIME", help="with --from-log: rows logged at or after this ISO date/time")
+    m.add_argument("--window", metavar="SPAN", help="with --from-log: a duration such as 7d or 12h (after --since, else up to now)")
     m.add_argument("--labels", metavar="COL|FILE", help="column of the batch, or a file with one label per batch row, "
                    "holding the true outcome (default: data.target when the batch has it)")
     m.add_argument("--root", default=".", help="project folder (default: current)")

@@ -40,10 +40,10 @@ def _port() -> int:
 
 
 class Server:
-    def __init__(self, root: Path, reload_seconds=0.5):
+    def __init__(self, root: Path, reload_seconds=0.5, *extra):
         self.port = _port(); self.url = f"http://127.0.0.1:{self.port}"
         self.proc = subprocess.Popen(["mlops-nb", "serve", "--root", str(root), "--port", str(self.port),
-                                      "--reload-seconds", str(reload_seconds)], env=clean_env(), stdout=subprocess.PIPE,
+                                      "--reload-seconds", str(reload_seconds), *extra], env=clean_env(), stdout=subprocess.PIPE,
                                      stderr=subprocess.STDOUT, text=True)
         deadline = time.time() + 120
         while time.time() < deadline:
@@ -213,3 +213,63 @@ def test_predict_refuses_a_bad_output_name(served_project, tmp_path):
     src = tmp_path / "b.csv"; _rows(served_project, 3).to_csv(src, index=False)
     assert main(["predict", str(src), "--out", str(tmp_path / "x.xlsx"), "--root", str(served_project)]) == 2
     assert not (tmp_path / "x.xlsx").exists()
+
+
+def test_shadow_labels_and_monitoring_what_was_served(fair_built, tmp_path):
+    """serve --shadow challenger: answers are the champion's, the challenger's scores are logged; outcomes joined later by
+    key; the shadow report compares both on the labelled live rows; `monitor --from-log` monitors the served window."""
+    import mlflow
+    from sklearn.linear_model import LogisticRegression
+    from mlops_nb import model as M
+    from mlops_nb.cli import main
+    from mlops_nb.config import load_params, load_settings
+    from mlops_nb.integrity import seal_version
+    from mlops_nb.serve import load_served, read_log, score_frame, shadow_report
+    from mlops_nb.stages import save_model, training_data
+    from mlops_nb.tracking import LoggedRun, register_version
+    root = copy_built(fair_built, tmp_path, "p")
+    s, params = load_settings(root / "settings.ini"), load_params(root / "params.yaml")
+    c = mlflow.MlflowClient(s.tracking_uri, s.registry_uri)
+    c.set_registered_model_alias(s.mlflow.model_name, "champion", "1")
+    X, y = training_data(root)  # a different challenger: a weak model on the same columns
+    weak = M.build_model(LogisticRegression(C=1e-4), params.data.numeric, params.data.categorical).fit(X, y)
+    info = save_model(weak, X, y, root)
+    reg = register_version(s, LoggedRun(info["run_id"], info["experiment_id"], info["model_uri"], info["model_id"]), "passed")
+    seal_version(s, reg.version, s.mlflow.model_name)
+    assert reg.alias == "challenger" and reg.version == "2"
+
+    srv = Server(root, 10, "--shadow", "challenger")
+    assert srv.get("/version")["shadow"]["version"] == "2"
+    test = pd.read_parquet(root / "data/prepared/test.parquet").sample(60, random_state=4).reset_index(drop=True)
+    rids = []
+    try:
+        for i in range(len(test)):
+            status, a = srv.post(test.drop(columns=["y"]).iloc[[i]].to_json(orient="records", double_precision=15).encode())
+            assert status == 200 and a["model_version"] == "1" and set(a["predictions"][0]) == {"row", "prediction", "score"}
+            rids.append(a["request_id"])
+    finally: srv.stop()
+    champ, chall = load_served(s, params, "1"), load_served(s, params, "2")
+    want_c, want_s = score_frame(champ, test, params), score_frame(chall, test, params)
+    log = read_log(root).set_index("request_id").loc[rids]
+    np.testing.assert_allclose(log["score"], want_c["score"], rtol=1e-9)
+    np.testing.assert_allclose(log["shadow_score"], want_s["score"], rtol=1e-9)
+    assert set(log["shadow_version"]) == {"2"}
+
+    labels = pd.DataFrame({"request_id": rids[:40], "y": test["y"][:40]})
+    labels.to_csv(tmp_path / "outcomes.csv", index=False)
+    assert main(["labels", "add", str(tmp_path / "outcomes.csv"), "--key", "rid", "--root", str(root)]) == 2  # names the column
+    assert main(["labels", "add", str(tmp_path / "outcomes.csv"), "--key", "request_id", "--root", str(root)]) == 0
+
+    r = shadow_report(root)
+    agree = float((want_c["prediction"] == want_s["prediction"]).mean())
+    assert (r["rows"], r["labelled"], r["shadow_versions"]) == (60, 40, ["2"]) and r["agreement"] == pytest.approx(agree)
+    from sklearn.metrics import roc_auc_score
+    assert r["champion_metrics"]["roc_auc"] == pytest.approx(roc_auc_score(test["y"][:40], want_c["score"][:40]))
+    assert r["shadow_metrics"]["roc_auc"] == pytest.approx(roc_auc_score(test["y"][:40], want_s["score"][:40]))
+
+    assert main(["monitor", "--from-log", "some.csv", "--root", str(root)]) == 2  # a file or the log, not both
+    code = main(["monitor", "--from-log", "--since", "2000-01-01", "--root", str(root)])
+    assert code in (0, 1)
+    last = json.loads((root / "monitoring/history.jsonl").read_text().splitlines()[-1])
+    assert last["rows"] == 60 and last["performance"]["n_labelled"] == 40
+    assert last["performance"]["roc_auc"] == pytest.approx(roc_auc_score(test["y"][:40], want_c["score"][:40]))
