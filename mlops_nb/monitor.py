@@ -18,8 +18,8 @@ from .model import model_columns
 # %% auto #0
 __all__ = ['DRIFT_DIR', 'REFERENCE', 'DRIFT_JSON', 'DRIFT_HTML', 'MONITORING', 'HISTORY', 'METRICS_PROM', 'REPORTS', 'SCORE',
            'HISTORY_SCHEMA', 'LOWER_IS_BETTER', 'performance_drops', 'assess', 'MonitorResult', 'append_history',
-           'read_history', 'history_table', 'write_prometheus', 'drift_stage', 'log_monitor_run', 'monitor_batch',
-           'add_commands']
+           'read_history', 'history_table', 'write_prometheus', 'probability_columns', 'class_names', 'scored_columns',
+           'drift_stage', 'log_monitor_run', 'monitor_batch', 'add_commands']
 
 # %% ../nbs/15_monitor.ipynb #98c3b094
 DRIFT_DIR = Path("reports/drift")
@@ -53,8 +53,11 @@ def assess(report: dict, policy: MonitorParams, performance: dict | None = None,
                        f"({report['share_drifted']:.0%} >= threshold {report['threshold_share']:.0%})")
     pred = report.get("prediction")
     if when.prediction_drift and pred and pred.get("drifted"):
-        reasons.append(f"prediction drift: {pred['test']} {_fmt(pred['statistic'])} on the model's scores "
-                       f"(threshold {_fmt(pred['threshold'])})")
+        reasons.append(f"prediction drift: {pred['test']} {_fmt(pred['statistic'])} on the model's "
+                       f"{'predicted classes' if pred.get('kind') == 'categorical' else 'scores'} (threshold {_fmt(pred['threshold'])})")
+    for pr in report.get("probabilities") or []:  # a multiclass model: each class's probability
+        if when.prediction_drift and pr.get("drifted"):
+            reasons.append(f"prediction drift: {pr['test']} {_fmt(pr['statistic'])} on {pr['column']} (threshold {_fmt(pr['threshold'])})")
     drops = performance_drops(performance, baseline)
     for m, tol in when.performance_drop.items():
         if m in drops and drops[m] > tol:
@@ -211,6 +214,24 @@ def _replace_dir(src: Path, dst: Path) -> None:
     os.replace(src, dst)
     if old is not None: shutil.rmtree(old, ignore_errors=True)
 
+def probability_columns(params: Params) -> list[str]:
+    "The names of a multiclass model's class probabilities in the reference and batches: 'p(low)', ...; none otherwise."
+    return [f"p({c})" for c in params.data.classes] if params.data.task == "multiclass" else []
+
+def class_names(codes, params: Params) -> pd.Series:
+    "Class positions 0..k-1 (missing: NaN) as the labels of data.classes, as text."
+    import pandas as pd
+    names = pd.Series([str(c) for c in params.data.classes])
+    codes = pd.Series(codes)
+    return codes.map(lambda v: names[int(v)] if v == v else None).astype(object).set_axis(codes.index)
+
+def scored_columns(score, params: Params) -> dict:
+    """The model's output as drift columns: the score (binary, regression), or for a multiclass model the predicted
+    class by name (categorical) and each class's probability."""
+    if params.data.task != "multiclass": return {SCORE: score}
+    return {SCORE: class_names(score.argmax(axis=1), params).to_numpy(),
+            **{c: score[:, i] for i, c in enumerate(probability_columns(params))}}
+
 def drift_stage(root=".", params: Params | None = None, settings: Settings | None = None) -> dict:
     "Build and save the reference profile (train split); compare the test split with it; write drift.json + drift.html."
     import numpy as np, pandas as pd
@@ -222,12 +243,16 @@ def drift_stage(root=".", params: Params | None = None, settings: Settings | Non
         if not (root / p).exists(): raise MlopsError(f"{p} not found: run the prepare stage first (`dvc repro`).")
     train, test = (pd.read_parquet(root / stages.split_path(params, s)) for s in ("train", "test"))
     cols = model_columns(model, params.data.features)
-    train = train.assign(**{SCORE: stages.predict_score(model, train[cols], params.data.task)})
-    test = test.assign(**{SCORE: stages.predict_score(model, test[cols], params.data.task)})
+    train = train.assign(**scored_columns(stages.predict_score(model, train[cols], params.data.task), params))
+    test = test.assign(**scored_columns(stages.predict_score(model, test[cols], params.data.task), params))
+    if params.data.task == "multiclass":  # the labels by name, as the predicted classes
+        train[params.data.target], test[params.data.target] = (class_names(s[params.data.target], params) for s in (train, test))
     split = read_json(root / stages.PREPARE_REPORT, "prepare summary (written by the prepare stage)").get("split", {})
     ref = DR.build_reference(train, params.data.numeric, params.data.categorical, params.drift,
                             prediction=SCORE, target=params.data.target, name=_window_name("train", split.get("reference")),
-                            target_kind="numeric" if params.data.task == "regression" else "categorical")
+                            target_kind="numeric" if params.data.task == "regression" else "categorical",
+                            prediction_kind="categorical" if params.data.task == "multiclass" else "numeric",
+                            probabilities=probability_columns(params))
     out = root / REFERENCE; out.parent.mkdir(parents=True, exist_ok=True)
     tmp = _shared_tempdir(".reference.", out.parent)
     try:
@@ -316,8 +341,9 @@ def monitor_batch(root, batch, labels=None, params: Params | None = None, settin
     except Exception as e:
         raise DataError(f"{src}: the champion cannot score this batch ({type(e).__name__}: {e}). Check the column types "
                         f"against the training data.") from None
-    current = df.assign(**{SCORE: score})
-    if y is not None: current[params.data.target] = y.to_numpy()
+    current = df.assign(**scored_columns(score, params))
+    if y is not None:
+        current[params.data.target] = (class_names(y, params) if params.data.task == "multiclass" else y).to_numpy()
     elif params.data.target in current: current = current.drop(columns=[params.data.target])
     ref = DR.DriftReference.load(root / REFERENCE)
     window = time_window(df, params.data.time)
@@ -327,8 +353,8 @@ def monitor_batch(root, batch, labels=None, params: Params | None = None, settin
     if y is not None and y.notna().sum() > 0:
         from mlops_nb.metrics import evaluate_predictions
         k = y.notna().to_numpy()
-        ev = evaluate_predictions(y[k].astype(int if params.data.task == "classification" else float), score[k],
-                                  params.data.task, params.evaluate.threshold)
+        ev = evaluate_predictions(y[k].astype(float if params.data.task == "regression" else int), score[k],
+                                  params.data.task, params.evaluate.threshold, params.data.classes)
         perf = {m: (None if v != v else v) for m, v in ev.metrics.items()}; perf["n_labelled"] = int(k.sum())
         baseline = {m[5:]: float(v) for m, v in mv.tags.items() if m.startswith("test_") and _is_float(v)} or None
         notes.append(f"labels: {label_source}, {int(k.sum()):,} of {len(df):,} rows")
