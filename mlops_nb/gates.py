@@ -167,6 +167,7 @@ def multiclass_fairness_gates(report: dict, cfg) -> tuple[list, list]:
             gates.append(check(f"fairness.{metric}[{f}]", "fairness", metric, values[worst], cmp, thr, worst_class=worst,
                                per_class=values, ci=per[worst]["summary"][metric]["ci"], groups=groups, excluded=excluded,
                                note=WORST_CLASS))
+    if gates: notes.append(f"fairness gates: {WORST_CLASS}")
     return gates, notes
 
 def _regression_fairness_gates(report: dict, cfg) -> tuple[list, list]:

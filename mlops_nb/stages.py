@@ -268,9 +268,9 @@ def evaluate(root=".", params: Params | None = None, settings: Settings | None =
     _write_parquet(preds, root / PREDICTIONS)  # row-aligned with the test split; fairness reads it
     write_json(root / METRICS, {**ev.metrics, "n_test": ev.n, **({"per_class": ev.per_class} if ev.per_class else {})})
     write_json(root / EVALUATION, ev)
-    tables = {"classification": ((roc_table(ev), ROC_PLOT), (confusion_table(ev), CONFUSION_PLOT)),
-              "multiclass": ((confusion_table(ev), CONFUSION_PLOT),),  # no single ROC curve: dvc.yaml declares none
-              "regression": ((regression_plot_table(y, score), REGRESSION_PLOT),)}[ev.task]
+    tables = {"classification": lambda: ((roc_table(ev), ROC_PLOT), (confusion_table(ev), CONFUSION_PLOT)),
+              "multiclass": lambda: ((confusion_table(ev), CONFUSION_PLOT),),  # no single ROC curve: dvc.yaml declares none
+              "regression": lambda: ((regression_plot_table(y, score), REGRESSION_PLOT),)}[ev.task]()
     for table, path in tables:
         with atomic_write(root / path, ".csv") as tmp: table.to_csv(tmp, index=False)
     tracking.log_to_run(settings, info["run_id"], {f"test_{k}": v for k, v in ev.metrics.items()},
