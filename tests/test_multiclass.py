@@ -288,8 +288,8 @@ def test_drift_pages_card_and_monitor(built, tmp_path):
     run(["mlops-nb", "models", "card", "1"], root)
     card = (root / "reports/cards/edu-v1/model_card.md").read_text()
     assert "Metrics per class" in card and "high school" in card and "SEX · class no diploma" in card
-    education_bands(800, seed=5).to_parquet(tmp_path / "batch.parquet")
-    out = run(["mlops-nb", "monitor", str(tmp_path / "batch.parquet")], root, check=False)
+    education_bands(800, seed=5).to_csv(tmp_path / "batch.csv", index=False)  # a later export, labels included
+    out = run(["mlops-nb", "monitor", str(tmp_path / "batch.csv")], root, check=False)
     assert out.returncode in (0, 1), out.stderr
     hist = json.loads((root / "monitoring/history.jsonl").read_text().splitlines()[-1])
     assert {"f1_macro", "roc_auc_ovr", "accuracy"} <= set(hist["performance"]) and hist["performance"]["n_labelled"] == 800
