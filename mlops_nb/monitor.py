@@ -110,7 +110,7 @@ class MonitorResult:
         pred = self.prediction_drift
         p = "n/a" if pred is None else ("DRIFTED" if pred["drifted"] else "stable")
         perf = "" if not self.performance else " " + ", ".join(f"{k} {v:.3f}" for k, v in self.performance.items()
-                                                                if k in ("roc_auc", "accuracy", "r2", "rmse") and v is not None) + ";"
+                                                                if k in ("roc_auc", "roc_auc_ovr", "f1_macro", "accuracy", "r2", "rmse") and v is not None) + ";"
         head = (f"batch {self.batch} ({self.rows:,} rows) vs reference, {m.get('name')} v{m.get('version')}: "
                 f"{self.n_drifted}/{self.n_columns} columns drifted ({self.share_drifted:.0%}, threshold "
                 f"{self.threshold_share:.0%}) -> {'DATASET DRIFT' if self.dataset_drift else 'no dataset drift'}; "
@@ -386,7 +386,7 @@ def monitor_batch(root, batch, labels=None, params: Params | None = None, settin
         extra = {"model": f"{mv.name} v{mv.version} (@champion)",
                  "retraining": ("RECOMMENDED: " + "; ".join(reasons)) if retrain else "not recommended",
                  **({"performance": ", ".join(f"{k} {perf[k]:.3f}" + (f" (champion's test {baseline[k]:.3f})" if baseline and k in baseline else "")
-                                              for k in ("roc_auc", "accuracy", "r2", "rmse") if perf.get(k) is not None)} if perf else {}),
+                                              for k in ("roc_auc", "roc_auc_ovr", "f1_macro", "accuracy", "r2", "rmse") if perf.get(k) is not None)} if perf else {}),
                  **({"notes": " | ".join(notes)} if notes else {})}
         (tmp / "drift.html").write_text(render_drift_html(rep, title=f"Monitoring: batch {bid}", extra=extra), encoding="utf-8")
         if log_mlflow:

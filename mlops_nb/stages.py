@@ -98,7 +98,9 @@ def prepare(root=".", params: Params | None = None) -> dict:
     if absent:  # the model could not predict them: its probabilities would have fewer columns than data.classes
         raise DataError(f"class(es) {absent} of data.classes have no rows in the training split of '{d.target}'; "
                         f"remove them from data.classes, merge them with another class, or use more data.")
-    prof = data_profile.profile(df, d.target, d.sensitive, hide=[*d.id, *d.pii], source=d.path)
+    named = (df.assign(**{d.target: pd.Categorical.from_codes(df[d.target], [str(c) for c in d.classes])})
+             if d.task == "multiclass" else df)  # a multiclass profile counts the classes by name (no base rate)
+    prof = data_profile.profile(named, d.target, d.sensitive, hide=[*d.id, *d.pii], source=d.path)
     _write_parquet(train, root / TRAIN); _write_parquet(test, root / TEST)
     _write_parquet(quarantine, root / QUARANTINE)
     write_json(root / VALIDATION, val.to_dict()); write_json(root / PROFILE, prof.to_dict())

@@ -238,6 +238,8 @@ def test_init_and_evaluate(built):
     assert not (root / "reports/plots/roc.csv").exists()
     shown = run(["dvc", "plots", "show", "--json"], root).stdout
     assert "confusion.csv" in shown and '"actual": "high school"' in shown  # class names on the axes
+    prof = json.loads((root / "reports/data/profile.json").read_text())["target"]
+    assert set(prof["counts"]) == set(CLASSES) and prof["base_rate"] is None  # classes by name; no mean of positions
     preds = pd.read_parquet(root / "data/predictions/test.parquet")
     assert list(preds.columns) == ["score", "prediction", "proba_0", "proba_1", "proba_2"]
     assert np.allclose(preds[["proba_0", "proba_1", "proba_2"]].sum(1), 1)
@@ -291,5 +293,6 @@ def test_drift_pages_card_and_monitor(built, tmp_path):
     education_bands(800, seed=5).to_csv(tmp_path / "batch.csv", index=False)  # a later export, labels included
     out = run(["mlops-nb", "monitor", str(tmp_path / "batch.csv")], root, check=False)
     assert out.returncode in (0, 1), out.stderr
+    assert "f1_macro" in out.stdout and "labels: column 'education' of the batch" in out.stdout
     hist = json.loads((root / "monitoring/history.jsonl").read_text().splitlines()[-1])
     assert {"f1_macro", "roc_auc_ovr", "accuracy"} <= set(hist["performance"]) and hist["performance"]["n_labelled"] == 800
