@@ -242,7 +242,7 @@ def test_init_and_evaluate(built):
     assert set(prof["counts"]) == set(CLASSES) and prof["base_rate"] is None  # classes by name; no mean of positions
     preds = pd.read_parquet(root / "data/predictions/test.parquet")
     assert list(preds.columns) == ["score", "prediction", "proba_0", "proba_1", "proba_2"]
-    assert np.allclose(preds[["proba_0", "proba_1", "proba_2"]].sum(1), 1)
+    assert np.allclose(preds[["proba_0", "proba_1", "proba_2"]].sum(axis=1), 1)
 
 
 @pytest.mark.slow
