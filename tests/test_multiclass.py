@@ -287,6 +287,7 @@ def test_drift_pages_card_and_monitor(built, tmp_path):
         if build is P.fairness_panel: assert "SEX · class college" in t and "fairness.equalized_odds_difference[SEX]" in t
         if build is P.explain_panel: assert "of class no diploma" in t
         if build is P.registry_panel: assert "f1_macro" in t and "roc_auc_ovr" in t
+        if build is P.drift_panel: assert "p(high school)" in t  # prediction drift: the predicted class and each probability
     run(["mlops-nb", "models", "card", "1"], root)
     card = (root / "reports/cards/edu-v1/model_card.md").read_text()
     assert "Metrics per class" in card and "high school" in card and "SEX · class no diploma" in card
