@@ -12,9 +12,10 @@ from .core import DataError, MlopsError, did_you_mean, _jsonable
 
 # %% auto #0
 __all__ = ['MISSING', 'CELLS', 'METRICS', 'METRIC_NAMES', 'SUMMARIES', 'FOUR_FIFTHS', 'UNDEFINED', 'BOOTSTRAP', 'MAX_GROUPS',
-           'REGRESSION_METRICS', 'MULTICLASS_NOTE', 'GroupCounts', 'group_counts', 'group_metrics', 'FeatureFairness',
-           'FairnessReport', 'fairness_report', 'regression_fairness', 'class_feature', 'multiclass_fairness',
-           'plot_fairness', 'regression_fairness_table', 'plot_regression_fairness', 'show_fairness']
+           'REGRESSION_METRICS', 'MULTICLASS_NOTE', 'CLASS_SEP', 'GroupCounts', 'group_counts', 'group_metrics',
+           'FeatureFairness', 'FairnessReport', 'fairness_report', 'regression_fairness', 'class_feature',
+           'multiclass_fairness', 'plot_fairness', 'regression_fairness_table', 'plot_regression_fairness',
+           'show_fairness']
 
 # %% ../nbs/09_fairness.ipynb #34e9b64a
 MISSING = "(missing)"
@@ -423,9 +424,11 @@ MULTICLASS_NOTE = ("Multiclass: each class is evaluated one-vs-rest (predicted a
                    "not); the selection rate of a group is the share of its rows predicted as the class. The fairness "
                    "gates apply their thresholds to the worst class.")
 
+CLASS_SEP = " · class "
+
 def class_feature(feature: str, cls) -> str:
     "The name of one class's one-vs-rest entry for a sensitive feature in a multiclass report: 'SEX · class high'."
-    return f"{feature} · class {cls}"
+    return f"{feature}{CLASS_SEP}{cls}"
 
 def multiclass_fairness(y_true, y_pred, classes, sensitive: pd.DataFrame, min_group_size: int = 30, n_boot: int = 200,
                         ci: float = 0.95, seed: int | None = 0, intersections: bool = False) -> FairnessReport:

@@ -288,6 +288,10 @@ def test_drift_pages_card_and_monitor(built, tmp_path):
         if build is P.explain_panel: assert "of class no diploma" in t
         if build is P.registry_panel: assert "f1_macro" in t and "roc_auc_ovr" in t
         if build is P.drift_panel: assert "p(high school)" in t  # prediction drift: the predicted class and each probability
+    run(["mlops-nb", "run-stage", "gate"], root)  # the same model again, now against the champion it became
+    vs = {g["name"]: g for g in json.loads((root / "reports/gates.json").read_text())["gates"] if "vs_champion" in g["name"]}
+    assert set(vs) == {"performance.vs_champion[roc_auc_ovr]", "performance.vs_champion[f1_macro]"}
+    assert all(g["passed"] and g["value"] == pytest.approx(0, abs=1e-12) for g in vs.values())
     run(["mlops-nb", "models", "card", "1"], root)
     card = (root / "reports/cards/edu-v1/model_card.md").read_text()
     assert "Metrics per class" in card and "high school" in card and "SEX · class no diploma" in card
