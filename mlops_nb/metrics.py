@@ -22,7 +22,10 @@ class Evaluation:
     roc: dict = field(default_factory=dict)        # {"fpr": [...], "tpr": [...], "threshold": [...]}
     confusion: dict = field(default_factory=dict)  # {"labels": [0, 1], "matrix": [[tn, fp], [fn, tp]]}
     per_class: dict = field(default_factory=dict)  # multiclass: {class: {"precision", "recall", "f1", "support"}}
-    def to_dict(self): return asdict(self)
+    def to_dict(self):
+        d = asdict(self)
+        if not d["per_class"]: del d["per_class"]  # binary and regression files stay as they were
+        return d
     @classmethod
     def from_dict(cls, d): return cls(**d)
 
