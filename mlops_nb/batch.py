@@ -79,6 +79,9 @@ def batch_labels(df: pd.DataFrame, labels, params: Params, root=".") -> tuple[pd
     if known.any():
         yk = y[known]
         if params.data.task == "classification" and set(pd.unique(yk)) <= {0, 1, True, False}: enc = yk.astype(float)
+        elif params.data.task == "multiclass":
+            from mlops_nb.data import encode_classes
+            enc = encode_classes(yk.rename(target), params.data.classes).astype(float)
         else: enc = encode_target(yk.rename(target), _positive(Path(root), params), params.data.task).astype(float)
         out[known] = enc.to_numpy()
     return out, where

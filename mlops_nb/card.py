@@ -33,8 +33,8 @@ def card_facts(settings: Settings, version, name: str | None = None, params_path
     card = card or {}
     gates, expl = got("gates"), got("explain")  # None (shown "not recorded") for a version registered without its results
     return {"info": info, "card": card, "features": {"numeric": data.get("numeric"), "categorical": data.get("categorical"),
-            "sensitive": data.get("sensitive"), "target": data.get("target")},
-            "gates": gates, "explain": expl, "fairness": got("fairness"), "prepare": got("prepare")}
+            "sensitive": data.get("sensitive"), "target": data.get("target"), "classes": data.get("classes")},
+            "gates": gates, "explain": expl, "fairness": got("fairness"), "prepare": got("prepare"), "metrics": got("metrics")}
 
 # %% ../nbs/12d_card.ipynb #6095b68d
 def _fmt(v):
@@ -65,6 +65,10 @@ def _sections(f: dict) -> list:
     S.append(("Features", "kv", [(k, ", ".join(v) if isinstance(v, list) else _fmt(v)) for k, v in feats.items() if v] or [("features", nr)]))
     mets = [(k, _fmt(v)) for k, v in i["metrics"].items() if k.startswith("test_")]
     S.append(("Metrics on test data", "table", (["metric", "value"], mets) if mets else (["metric", "value"], [[nr, ""]])))
+    per_class = (f.get("metrics") or {}).get("per_class")  # a multiclass model: each class's precision and recall
+    if per_class:
+        S.append(("Metrics per class (test data)", "table", (["class", "precision", "recall", "F1", "rows"],
+                  [[c, _fmt(m["precision"]), _fmt(m["recall"]), _fmt(m["f1"]), m["support"]] for c, m in per_class.items()])))
     g = f.get("gates")
     if g:
         rows = [[x["name"], _fmt(x["value"]), f"{x['comparison']} {x['threshold']:g}", "pass" if x["passed"] else "FAIL"] for x in g["gates"]]

@@ -17,7 +17,7 @@ def _cmd_init(a):
     from mlops_nb.project import init_project
     roles = init_project(a.path, a.data, a.target, a.sensitive, a.time_column, a.positive, a.id,
                          model_name=a.model_name, estimator=a.estimator, git=not a.no_git,
-                         train_notebook=a.train_notebook)
+                         train_notebook=a.train_notebook, task=a.task)
     print(f"created {a.path}: {roles['task']} on target '{a.target}' with {len(roles['numeric'])} numeric "
           f"and {len(roles['categorical'])} categorical features")
     for col, why in roles["exclude"].items(): print(f"  excluded {col}: {why}")
@@ -91,6 +91,8 @@ def build_parser(light: bool = False) -> argparse.ArgumentParser:
                    help="columns defining groups for fairness (repeat the flag or list several)")
     i.add_argument("--time-column", metavar="COL", help="date, datetime or integer period: the latest periods become the test set")
     i.add_argument("--positive", help="positive class label, when it cannot be inferred")
+    i.add_argument("--task", choices=["classification", "multiclass", "regression"],
+                   help="default: inferred (2 labels: classification; 3-50 text labels: multiclass; numbers: regression)")
     i.add_argument("--id", nargs="+", action="extend", default=[], metavar="COL", help="identifier columns (never features)")
     i.add_argument("--model-name", help="registered model name (default: the folder name)")
     i.add_argument("--estimator", default="hist_gradient_boosting", metavar="NAME",

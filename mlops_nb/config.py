@@ -28,8 +28,11 @@ class DataParams(_Strict):
     "Where the data is and what each column is for."
     path: str = Field(description="CSV or Parquet file, relative to the project")
     target: str
-    task: Literal["classification", "regression"] = "classification"
+    task: Literal["classification", "multiclass", "regression"] = Field("classification", description="classification: "
+                                                                         "two classes; multiclass: 3 to 50 (data.classes)")
     positive: Optional[Scalar] = Field(None, description="label of the positive class (classification)")
+    classes: list[Scalar] = Field([], description="multiclass: the class labels, in the order reports show them "
+                                  "(`mlops-nb init` writes them from the data); the model predicts their positions 0..k-1")
     numeric: list[str] = []
     categorical: list[str] = []
     sensitive: list[str] = []
@@ -47,6 +50,10 @@ class DataParams(_Strict):
 
     @property
     def features(self) -> list[str]: return [*self.numeric, *self.categorical]
+    @property
+    def classifier(self) -> bool:
+        "True for a classifier (binary or multiclass): the model has predict_proba."
+        return self.task != "regression"
 
 class SplitParams(_Strict):
     "Train/test split: by time when data.time is set (the latest periods are the test set), else stratified random."

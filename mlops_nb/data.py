@@ -12,8 +12,9 @@ import pandas as pd
 from .core import DataError, ConfigError, did_you_mean
 
 # %% auto #0
-__all__ = ['DEFAULT_NA', 'sniff_delimiter', 'first_bad_utf8', 'read_table', 'date_format', 'parse_dates', 'infer_kind',
-           'infer_positive', 'encode_target', 'check_columns', 'SplitResult', 'time_values', 'split_train_test']
+__all__ = ['DEFAULT_NA', 'MAX_CLASSES', 'sniff_delimiter', 'first_bad_utf8', 'read_table', 'date_format', 'parse_dates',
+           'infer_kind', 'infer_positive', 'encode_target', 'infer_classes', 'encode_classes', 'check_columns',
+           'SplitResult', 'time_values', 'split_train_test']
 
 # %% ../nbs/02_data.ipynb #8fdfdb70
 DEFAULT_NA = ["", "?", "NA", "N/A", "n/a", "NaN", "nan", "null", "NULL", "None", "-"]
@@ -148,13 +149,15 @@ def infer_kind(s: pd.Series, max_codes: int = 12, max_categories: int = 50) -> s
 
 # %% ../nbs/02_data.ipynb #b94f7743
 _POSITIVE_WORDS = {"1", "true", "yes", "y", "t", "positive", "pos", "1.0"}
+MAX_CLASSES = 50  # more distinct labels is a code or an id, not classes a report can show one by one
 
 def infer_positive(values, name: str = "target") -> object:
     "The positive label among two target values, or raise `ConfigError` asking for --positive."
     vals = [v for v in pd.unique(pd.Series(list(values)).dropna())]
     if len(vals) != 2:
         raise ConfigError(f"target '{name}' has {len(vals)} distinct values {sorted(map(str, vals))[:10]}; a binary classifier "
-                          f"needs exactly 2. Recode the column into two classes, or set data.task: regression for a numeric target.")
+                          f"needs exactly 2. Recode the column into two classes, set data.task: multiclass (with data.classes) "
+                          f"for {MAX_CLASSES} classes at most, or data.task: regression for a numeric target.")
     low = {str(v).strip().lower(): v for v in vals}
     hits = [low[k] for k in low if k in _POSITIVE_WORDS]
     if len(hits) == 1: return hits[0]
@@ -174,12 +177,38 @@ def encode_target(y: pd.Series, positive, task: str = "classification") -> pd.Se
     if len(vals) > 2:
         shown = ", ".join(map(repr, sorted(map(str, vals))[:10]))
         raise DataError(f"target '{y.name}' has {len(vals)} distinct values ({shown}); a binary classifier needs exactly 2. "
-                        f"Set data.task: regression in params.yaml for a numeric target, or recode the column.")
+                        f"Set data.task: regression in params.yaml for a numeric target, data.task: multiclass (with "
+                        f"data.classes: [{', '.join(sorted(map(str, vals))[:10])}]) for classes, or recode the column.")
     if positive is None: positive = infer_positive(vals, y.name)
     matches = y.astype(str).str.strip() == str(positive).strip()
     if not matches.any() and not (pd.api.types.is_numeric_dtype(y) and (y == positive).any()):
         raise ConfigError(f"data.positive = {positive!r} does not occur in target '{y.name}' (values: {sorted(map(str, vals))}).")
     return (matches | ((y == positive) if pd.api.types.is_numeric_dtype(y) and not isinstance(positive, str) else False)).astype("int64")
+
+# %% ../nbs/02_data.ipynb #adbccc7c
+def infer_classes(values, name: str = "target") -> list:
+    "The sorted distinct labels of a multiclass target (3 to MAX_CLASSES), or a `ConfigError` saying what to do."
+    vals = pd.Series(list(values)).dropna().unique().tolist()
+    if not 3 <= len(vals) <= MAX_CLASSES:
+        raise ConfigError(f"target '{name}' has {len(vals)} distinct values; a multiclass target has 3 to {MAX_CLASSES} classes. "
+                          + ("Use data.task: classification for two classes." if len(vals) < 3 else
+                             "Group the labels into fewer classes, or use data.task: regression for a numeric target."))
+    try: return sorted(vals)
+    except TypeError: return sorted(vals, key=str)  # mixed types: order by their text
+
+def encode_classes(y: pd.Series, classes: list) -> pd.Series:
+    "Each label's position in `classes` (int64); a `DataError` naming the labels `classes` does not list."
+    if not 3 <= len(classes) <= MAX_CLASSES:
+        raise ConfigError(f"params.yaml: data.classes lists {len(classes)} classes; a multiclass target has 3 to {MAX_CLASSES}. "
+                          f"List the target's labels, e.g. data.classes: {sorted(map(str, pd.unique(y.dropna())))[:10]}.")
+    text = [str(c).strip() for c in classes]
+    if len(set(text)) < len(text): raise ConfigError(f"params.yaml: data.classes {classes} lists a class twice.")
+    codes = y.astype(str).str.strip().map({t: i for i, t in enumerate(text)})
+    bad = y[codes.isna() & y.notna()]
+    if len(bad):
+        raise DataError(f"target '{y.name}': {len(bad):,} rows have labels that data.classes {classes} does not list: "
+                        f"{sorted(map(str, pd.unique(bad)))[:10]}. Add them to data.classes in params.yaml, or fix the data.")
+    return codes.astype("int64")
 
 # %% ../nbs/02_data.ipynb #2950ea34
 def check_columns(df: pd.DataFrame, data_params, source: str) -> None:
@@ -247,6 +276,7 @@ def split_train_test(df, target: str, time: str | None = None, test_size: float 
         res = SplitResult("time", len(train), len(test), win(t[~is_test]), win(t[is_test]))
         return train, test, res
     from sklearn.model_selection import train_test_split
-    strat = df[target] if stratify and df[target].nunique() <= 2 else None
+    counts = df[target].value_counts()
+    strat = df[target] if stratify and len(counts) <= MAX_CLASSES and counts.min() >= 2 else None
     train, test = train_test_split(df, test_size=test_size, random_state=seed, stratify=strat)
     return train, test, SplitResult("random", len(train), len(test))

@@ -274,6 +274,7 @@ class DriftReport:
     prediction: ColumnDrift | None = None
     target: ColumnDrift | None = None
     created: str = ""
+    probabilities: tuple = ()  # a multiclass model's class probabilities (ColumnDrift each); not counted in the share
 
     def to_dict(self) -> dict:
         d = {"schema": SCHEMA, "created": self.created, "mode": self.mode, "reference": self.reference,
@@ -282,6 +283,7 @@ class DriftReport:
              "columns": [c.to_dict() for c in self.columns], "findings": [f.to_dict() for f in self.findings],
              "prediction": self.prediction.to_dict() if self.prediction else None,
              "target": self.target.to_dict() if self.target else None}
+        if self.probabilities: d["probabilities"] = [c.to_dict() for c in self.probabilities]
         return _jsonable(d)
 
     @classmethod
@@ -292,14 +294,14 @@ class DriftReport:
         return cls(d["mode"], d["reference"], d["current"], d["threshold_share"], d["n_columns"], d["n_drifted"],
                    d["share_drifted"], d["dataset_drift"], tuple(ColumnDrift.from_dict(c) for c in d["columns"]),
                    tuple(Finding.from_dict(f) for f in d["findings"]), col(d.get("prediction")), col(d.get("target")),
-                   d.get("created", ""))
+                   d.get("created", ""), tuple(ColumnDrift.from_dict(c) for c in d.get("probabilities", [])))
 
     def save(self, path) -> Path: return write_json(path, self.to_dict())
     @classmethod
     def load(cls, path) -> "DriftReport": return cls.from_dict(read_json(path, "drift report"))
 
     def column(self, name: str) -> ColumnDrift:
-        for c in (*self.columns, self.prediction, self.target):
+        for c in (*self.columns, self.prediction, self.target, *self.probabilities):
             if c is not None and c.column == name: return c
         raise KeyError(name)
 
@@ -309,7 +311,7 @@ class DriftReport:
         rows = [{"column": c.column, "kind": c.kind, "test": c.test, "statistic": c.statistic, "threshold": c.threshold,
                  "drifted": c.drifted, "psi": c.psi, "missing": c.missing["current"], "out_of_range": c.out_of_range["share"],
                  "new_categories": len(c.new_categories), "status": c.status}
-                for c in (*self.columns, *(x for x in (self.prediction, self.target) if x))]
+                for c in (*self.columns, *(x for x in (self.prediction, self.target) if x), *self.probabilities)]
         return pd.DataFrame(rows).set_index("column")
 
     def summary(self) -> str:
@@ -323,21 +325,23 @@ class DriftReport:
 # %% ../nbs/14_drift.ipynb #ef6bc252
 def _report(reference: DriftReference, results: dict, cur_rows: int, p: DriftParams, mode: str, current_name: str,
             window=None) -> DriftReport:
-    feats, pred, targ = [], None, None
+    feats, pred, targ, probs = [], None, None, []
     for prof in reference.columns:
         c = results[prof.column]
         if prof.role == "prediction": pred = c
         elif prof.role == "target": targ = c
+        elif prof.role == "probability":
+            if c is not None: probs.append(c)
         else: feats.append(c)
     tested = [c for c in feats if c.status == "ok"]
     n_drift = sum(c.drifted for c in tested)
     share = n_drift / len(tested) if tested else 0.0
-    findings = [f for c in (*feats, *(x for x in (pred, targ) if x)) for f in findings_for(c, p, cur_rows)]
+    findings = [f for c in (*feats, *(x for x in (pred, targ) if x), *probs) for f in findings_for(c, p, cur_rows)]
     cur = {"name": current_name, "rows": int(cur_rows)}
     if window is not None: cur["window"] = window
     return DriftReport(mode, {"name": reference.name, "rows": reference.rows}, cur, p.threshold_share, len(tested),
                        n_drift, share, bool(tested) and share >= p.threshold_share, tuple(feats), tuple(findings),
-                       pred, targ, _now())
+                       pred, targ, _now(), tuple(probs))
 
 def _missing_column(prof: ColumnProfile) -> ColumnDrift | None:
     "A feature missing from the batch is a finding; a missing score or label (not there yet) is simply not reported."

@@ -70,7 +70,7 @@ class ColumnProfile:
     "What the reference knows about one column."
     column: str
     kind: str                 # "numeric" | "categorical"
-    role: str                 # "feature" | "prediction" | "target"
+    role: str                 # "feature" | "prediction" | "target" | "probability" (a multiclass model's, per class)
     rows: int
     missing: int              # missing (or infinite) values
     n_unique: int
@@ -229,19 +229,21 @@ def _per_column(fn, items, n_jobs: int | None = None) -> list:
 
 # %% ../nbs/14b_drift_reference.ipynb #3eb48e80
 def _profile_all(read, available, rows: int, numeric, categorical, params, prediction, target, name: str,
-                 keep_values, n_jobs, target_kind: str = "categorical") -> DriftReference:
+                 keep_values, n_jobs, target_kind: str = "categorical", prediction_kind: str = "numeric",
+                 probabilities=()) -> DriftReference:
     """Profile each listed column, read by `read(column)` (a pandas Series) when its turn comes: besides the sorted
     values kept for exact mode, only the columns being profiled (one per thread) are in memory."""
     p = _drift_params(params)
     keep = (p.mode == "exact") if keep_values is None else keep_values
     spec = [(c, "numeric", "feature") for c in numeric] + [(c, "categorical", "feature") for c in categorical]
-    if prediction: spec.append((prediction, "numeric", "prediction"))
+    if prediction: spec.append((prediction, prediction_kind, "prediction"))
+    spec += [(c, "numeric", "probability") for c in probabilities]
     if target_kind not in ("categorical", "numeric"):
         raise ConfigError(f"drift: target_kind = {target_kind!r}: expected 'categorical' (classes) or 'numeric' (a regression target).")
     if target: spec.append((target, target_kind, "target"))
     names = [c for c, _, _ in spec]
     dup = sorted({c for c in names if names.count(c) > 1})
-    if dup: raise ConfigError(f"drift: column(s) {dup} listed twice (numeric, categorical, prediction, target): list each once.")
+    if dup: raise ConfigError(f"drift: column(s) {dup} listed twice (numeric, categorical, prediction, probabilities, target): list each once.")
     have = set(available)
     missing = [c for c in names if c not in have]
     if missing:
@@ -264,13 +266,15 @@ def _profile_all(read, available, rows: int, numeric, categorical, params, predi
 # %% ../nbs/14b_drift_reference.ipynb #be838772
 def build_reference(df: pd.DataFrame, numeric, categorical, params=None, prediction: str | None = None,
                     target: str | None = None, name: str = "reference", keep_values: bool | None = None,
-                    n_jobs: int | None = None, target_kind: str = "categorical") -> DriftReference:
+                    n_jobs: int | None = None, target_kind: str = "categorical", prediction_kind: str = "numeric",
+                    probabilities=()) -> DriftReference:
     """Profile the reference window `df`: `numeric` and `categorical` feature columns, and optionally the model's
-    score column (`prediction`, numeric) and the label column (`target`: `target_kind` categorical for classes,
-    numeric for a regression target). Keeps sorted numeric values
+    score column (`prediction`: `prediction_kind` numeric for a score, categorical for a multiclass model's predicted
+    class), a multiclass model's class `probabilities` columns, and the label column (`target`: `target_kind`
+    categorical for classes, numeric for a regression target). Keeps sorted numeric values
     (for exact mode) unless `keep_values=False` or `params.mode` is streaming."""
     return _profile_all(lambda c: df[c], df.columns, len(df), numeric, categorical, params, prediction, target, name,
-                        keep_values, n_jobs, target_kind)
+                        keep_values, n_jobs, target_kind, prediction_kind, probabilities)
 
 # %% ../nbs/14b_drift_reference.ipynb #da36b1a9
 def _open_parquet(path: Path):
@@ -291,10 +295,12 @@ def _read_column(path: Path, column: str):
 # %% ../nbs/14b_drift_reference.ipynb #46c24b32
 def build_reference_parquet(path, numeric, categorical, params=None, prediction: str | None = None,
                             target: str | None = None, name: str | None = None, keep_values: bool | None = None,
-                            n_jobs: int | None = None, target_kind: str = "categorical") -> DriftReference:
+                            n_jobs: int | None = None, target_kind: str = "categorical", prediction_kind: str = "numeric",
+                            probabilities=()) -> DriftReference:
     """`build_reference` of a Parquet file, read one column at a time: the same profile (and sorted values) as
     `build_reference(pd.read_parquet(path), ...)`, without the whole reference DataFrame in memory."""
     path = Path(path)
     pf = _open_parquet(path)
     return _profile_all(lambda c: _read_column(path, c), pf.schema_arrow.names, pf.metadata.num_rows, numeric,
-                        categorical, params, prediction, target, name or path.name, keep_values, n_jobs, target_kind)
+                        categorical, params, prediction, target, name or path.name, keep_values, n_jobs, target_kind,
+                        prediction_kind, probabilities)

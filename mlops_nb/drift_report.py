@@ -44,6 +44,7 @@ def _entries(report: dict) -> list[dict]:
     out = [dict(e, role="feature") for e in report.get("columns", [])]
     for role in ("prediction", "target"):
         if report.get(role): out.append(dict(report[role], role=role))
+    out += [dict(e, role="probability") for e in report.get("probabilities") or []]  # a multiclass model's, per class
     return out
 
 def drift_table(report: dict) -> pd.DataFrame:

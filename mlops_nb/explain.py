@@ -108,7 +108,7 @@ _BOOSTING = ("lightgbm", "xgboost")
 def _package(model) -> str: return type(model).__module__.split(".")[0]
 
 def _margin(model):
-    "The raw (log-odds) output of a binary classifier, as TreeExplainer explains it."
+    "The raw output of a classifier as TreeExplainer explains it: log-odds (binary), one raw score per class (multiclass)."
     if _package(model) == "lightgbm": return lambda Z: model.predict(Z, raw_score=True)
     if _package(model) == "xgboost": return lambda Z: model.predict(Z, output_margin=True)
     return model.decision_function
@@ -127,7 +127,8 @@ def _model_output(model, explainer: str):
     if not is_classifier(model): return "value", model.predict
     if explainer == "LinearExplainer" or (explainer == "TreeExplainer" and type(model).__name__ not in _PROBABILITY_TREES):
         return "log_odds", _margin(model)
-    if hasattr(model, "predict_proba"): return "probability", lambda Z: model.predict_proba(Z)[:, 1]
+    if hasattr(model, "predict_proba"):
+        return "probability", ((lambda Z: model.predict_proba(Z)) if len(getattr(model, "classes_", ())) > 2 else (lambda Z: model.predict_proba(Z)[:, 1]))
     return "margin", model.decision_function
 
 # %% ../nbs/10_explain.ipynb #075ee3bb
@@ -152,6 +153,7 @@ def check_additivity(values, expected_value: float, outputs, explainer: str, mod
 # %% ../nbs/10_explain.ipynb #18484385
 _UNITS = {"log_odds": "log-odds", "probability": "probability of class 1", "value": "model output units",
           "margin": "decision function"}
+_CLASS_UNITS = {"log_odds": "raw score (softmax input)", "probability": "probability", "margin": "decision function"}
 
 def _plain(v):
     "A JSON value: None, bool, int, float, str as they are (NaN becomes null later), anything else as text."
@@ -190,9 +192,18 @@ class Explanation:
     stratified: bool            # sample stratified by the label
     seed: int
     explainer_options: dict = field(default_factory=dict)
+    # multiclass: every class is explained; values/expected_value/outputs above are those of `shown_class` (the last
+    # class), `importance` is mean |SHAP| averaged over the classes, and each class keeps its own importance and check
+    classes: list = field(default_factory=list)
+    shown_class: str | None = None
+    class_importance: dict = field(default_factory=dict)   # class -> {feature: mean |SHAP|}
+    class_expected_value: dict = field(default_factory=dict)
+    class_additivity_error: dict = field(default_factory=dict)
 
     @property
-    def unit(self) -> str: return _UNITS.get(self.output, self.output)
+    def unit(self) -> str:
+        if self.classes: return f"{_CLASS_UNITS.get(self.output, self.output)} of class {self.shown_class}"
+        return _UNITS.get(self.output, self.output)
 
     def local_frame(self) -> pd.DataFrame:
         "One row per explained row: its position, SHAP per feature (`shap_<col>`), model output and expected value."
@@ -223,6 +234,11 @@ class Explanation:
              "n_rows": int(self.n_rows), "n_sample": int(self.n_sample), "stratified": bool(self.stratified), "seed": int(self.seed),
              "additivity": {"max_abs_error": float(self.additivity_error), "tolerance": float(self.tolerance)},
              "local": local}
+        if self.classes:
+            d.update({"classes": [str(c) for c in self.classes], "shown_class": str(self.shown_class),
+                      "class_importance": {str(c): {k: float(v) for k, v in imp.items()} for c, imp in self.class_importance.items()},
+                      "class_expected_value": {str(c): float(v) for c, v in self.class_expected_value.items()},
+                      "class_additivity_error": {str(c): float(v) for c, v in self.class_additivity_error.items()}})
         return _jsonable(d)
 
     @classmethod
@@ -237,7 +253,11 @@ class Explanation:
                    data=data, positions=np.array(loc["position"], dtype=np.int64), outputs=np.array(loc["output"], dtype=float),
                    additivity_error=nan(d["additivity"]["max_abs_error"]), tolerance=float(d["additivity"]["tolerance"]),
                    n_rows=d["n_rows"], n_sample=d["n_sample"], stratified=d["stratified"], seed=d["seed"],
-                   explainer_options=dict(d.get("explainer_options", {})))
+                   explainer_options=dict(d.get("explainer_options", {})), classes=list(d.get("classes", [])),
+                   shown_class=d.get("shown_class"), class_importance={c: {k: nan(v) for k, v in imp.items()}
+                                                                       for c, imp in d.get("class_importance", {}).items()},
+                   class_expected_value={c: nan(v) for c, v in d.get("class_expected_value", {}).items()},
+                   class_additivity_error={c: nan(v) for c, v in d.get("class_additivity_error", {}).items()})
 
 # %% ../nbs/10_explain.ipynb #05c2dfc7
 def _dense(Z) -> np.ndarray:
@@ -245,8 +265,12 @@ def _dense(Z) -> np.ndarray:
     return np.asarray(Z, dtype=float)
 
 def _positive_class(sv, ev, probability: bool):
-    "SHAP values (rows, columns) and expected value of the explained output (class 1 when SHAP gives one per class)."
+    """SHAP values (rows, columns) and expected value of the explained output (class 1 when SHAP gives one per class);
+    for more than two classes, all of them: (rows, columns, classes) and one expected value per class. shap 0.51 gives
+    a 3-D array (rows, columns, classes) for multiclass trees, linear and kernel explainers; older versions a list."""
+    if isinstance(sv, list): sv = np.stack(sv, axis=-1)
     sv, ev = np.asarray(sv, dtype=float), np.ravel(np.asarray(ev, dtype=float))
+    if sv.ndim == 3 and sv.shape[2] > 2: return sv, ev
     k = 1 if sv.ndim == 3 and sv.shape[2] == 2 and probability else 0
     if sv.ndim == 3: sv = sv[..., k]
     return sv, float(ev[k] if len(ev) > 1 else ev[0])
@@ -286,16 +310,30 @@ def _shap_values(shap, explainer, model, output, Zs, Zb, f, groups, seed, nsampl
     sv, ev = _positive_class(*_kernel_shap(shap, f, Zs, Zb, groups, nsamples, seed), False)
     return sv, ev, {"background": len(Zb), "nsamples": nsamples, "players": "original columns"}
 
+def _per_class(sv, ev, outputs, model, classes, explainer, output, tolerance, hint, features):
+    """Multiclass SHAP (rows, columns, classes): additivity checked class by class, each class's importance; the values
+    of the last class as the ones the per-row views show. Returns (values, expected, outputs, max error, extra fields)."""
+    names = [str(c) for c in (model.classes_ if classes is None else classes)]
+    if len(names) != sv.shape[2]:
+        raise MlopsError(f"explain: {len(names)} class labels given for a model with {sv.shape[2]} classes.")
+    errors = {c: check_additivity(sv[..., k], ev[k], outputs[:, k], explainer, type(model).__name__,
+                                  f"{output} of class {c}", tolerance, hint) for k, c in enumerate(names)}
+    importance = {c: dict(zip(features, np.abs(sv[..., k]).mean(axis=0).tolist())) for k, c in enumerate(names)}
+    extra = {"classes": names, "shown_class": names[-1], "class_importance": importance,
+             "class_expected_value": dict(zip(names, map(float, ev))), "class_additivity_error": errors}
+    return sv[..., -1], float(ev[-1]), outputs[:, -1], max(errors.values()), extra
+
 def explain_pipeline(pipeline, X: pd.DataFrame, y=None, sample_size: int = 1000, background_size: int = 200,
                      seed: int = 0, tolerance: float = 1e-4, agnostic_budget: int = 1_000_000,
-                     forest_budget: int = 1_000_000, max_seconds: float | None = None) -> Explanation:
+                     forest_budget: int = 1_000_000, max_seconds: float | None = None, classes=None) -> Explanation:
     """SHAP values per original column for a sample of `X`'s rows (stratified by `y` for classifiers), explaining the
     fitted `pipeline`'s model on its preprocessed features. Raises `AdditivityError` if the values do not add up.
     Background rows (drawn with `seed`): `background_size` for linear models, at most 50 for forests and for the
     model-agnostic explainer. The costly explainers shrink the sample to fit a budget: `forest_budget` (rows x trees x
     background rows) for forests, `agnostic_budget` (rows x coalitions x background rows model predictions) for
     the model-agnostic one, and for the latter also `max_seconds` of model predictions (estimated from timing one
-    batch); `n_sample` and `explainer_options` record what was done."""
+    batch); `n_sample` and `explainer_options` record what was done. A multiclass model is explained per class
+    (`classes`: the labels of its classes, default `model.classes_`), each class's additivity checked."""
     import shap
     if not isinstance(X, pd.DataFrame): raise MlopsError(f"explain: X must be a pandas DataFrame, got {type(X).__name__}.")
     if len(X) == 0: raise MlopsError("explain: X has no rows to explain.")
@@ -311,9 +349,8 @@ def explain_pipeline(pipeline, X: pd.DataFrame, y=None, sample_size: int = 1000,
         model, pre, origins = pipeline, None, names  # explain the whole pipeline on its raw columns, model-agnostically
     black_box = model is pipeline and pre is None and len(steps) > 1
     classifier = is_classifier(model)
-    if classifier and len(model.classes_) != 2:
-        raise MlopsError(f"explain: {type(model).__name__} has {len(model.classes_)} classes; "
-                         "explain_pipeline explains binary classifiers and regressors.")
+    if classifier and len(model.classes_) < 2:
+        raise MlopsError(f"explain: {type(model).__name__} was fitted on one class; there is nothing to explain.")
     explainer = explainer_for(model)
     output, predict = _model_output(model, explainer)
     if black_box:  # rows of raw values (object array) back to a DataFrame with the original dtypes
@@ -356,20 +393,23 @@ def explain_pipeline(pipeline, X: pd.DataFrame, y=None, sample_size: int = 1000,
     if explainer != "KernelExplainer":  # sum each original column's output columns
         A = np.zeros((len(origins), len(features)))
         A[np.arange(len(origins)), groups] = 1.0
-        sv = sv @ A
+        sv = np.einsum("rtk,tf->rfk", sv, A) if sv.ndim == 3 else sv @ A
     outputs = f(Zs)
     hint, native = "", getattr(model, "is_categorical_", None)
     if native is not None and np.any(native):
         hint = (" Cause: shap's TreeExplainer mishandles HistGradientBoosting's native categorical splits "
                 "(categorical_features=...); one-hot encode the categories in the preprocessing instead (build_pipeline does).")
-    err = check_additivity(sv, ev, outputs, explainer, type(model).__name__, output, tolerance, hint)
-    mean_abs = np.abs(sv).mean(axis=0)
+    per_class = {}
+    if sv.ndim == 3: sv, ev, outputs, err, per_class = _per_class(sv, ev, outputs, model, classes, explainer, output, tolerance, hint, features)
+    else: err = check_additivity(sv, ev, outputs, explainer, type(model).__name__, output, tolerance, hint)
+    mean_abs = (np.mean([list(imp.values()) for imp in per_class["class_importance"].values()], axis=0) if per_class
+                else np.abs(sv).mean(axis=0))  # multiclass: mean |SHAP| averaged over the classes
     order = sorted(range(len(features)), key=lambda j: (-mean_abs[j], j))
     return Explanation(explainer=explainer, model=type(model).__name__, output=output, expected_value=ev,
                        features=features, importance={features[j]: float(mean_abs[j]) for j in order},
                        values=sv.astype(np.float32), data=X.iloc[pos][features], positions=pos, outputs=outputs,
                        additivity_error=err, tolerance=tolerance, n_rows=len(X), n_sample=len(pos),
-                       stratified=stratify, seed=seed, explainer_options=options)
+                       stratified=stratify, seed=seed, explainer_options=options, **per_class)
 
 # %% ../nbs/10_explain.ipynb #ae13c3e2
 def _importance_of(d) -> dict:

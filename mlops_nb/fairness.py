@@ -3,7 +3,7 @@
 # %% ../nbs/09_fairness.ipynb #5d91a9a4
 from __future__ import annotations
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -12,9 +12,10 @@ from .core import DataError, MlopsError, did_you_mean, _jsonable
 
 # %% auto #0
 __all__ = ['MISSING', 'CELLS', 'METRICS', 'METRIC_NAMES', 'SUMMARIES', 'FOUR_FIFTHS', 'UNDEFINED', 'BOOTSTRAP', 'MAX_GROUPS',
-           'REGRESSION_METRICS', 'GroupCounts', 'group_counts', 'group_metrics', 'FeatureFairness', 'FairnessReport',
-           'fairness_report', 'regression_fairness', 'plot_fairness', 'regression_fairness_table',
-           'plot_regression_fairness', 'show_fairness']
+           'REGRESSION_METRICS', 'MULTICLASS_NOTE', 'CLASS_SEP', 'GroupCounts', 'group_counts', 'group_metrics',
+           'FeatureFairness', 'FairnessReport', 'fairness_report', 'regression_fairness', 'class_feature',
+           'multiclass_fairness', 'plot_fairness', 'regression_fairness_table', 'plot_regression_fairness',
+           'show_fairness']
 
 # %% ../nbs/09_fairness.ipynb #34e9b64a
 MISSING = "(missing)"
@@ -417,6 +418,37 @@ def regression_fairness(y_true, y_pred, sensitive: pd.DataFrame, min_group_size:
     overall = {"count": int(n), **{m: float(v.mean()) for m, v in values.items()}}
     return {"task": "regression", "n": int(n), "min_group_size": int(min_group_size), "overall": overall, "features": features}
 
+
+# %% ../nbs/09_fairness.ipynb #032905ae
+MULTICLASS_NOTE = ("Multiclass: each class is evaluated one-vs-rest (predicted as the class or not, actually the class or "
+                   "not); the selection rate of a group is the share of its rows predicted as the class. The fairness "
+                   "gates apply their thresholds to the worst class.")
+
+CLASS_SEP = " · class "
+
+def class_feature(feature: str, cls) -> str:
+    "The name of one class's one-vs-rest entry for a sensitive feature in a multiclass report: 'SEX · class high'."
+    return f"{feature}{CLASS_SEP}{cls}"
+
+def multiclass_fairness(y_true, y_pred, classes, sensitive: pd.DataFrame, min_group_size: int = 30, n_boot: int = 200,
+                        ci: float = 0.95, seed: int | None = 0, intersections: bool = False) -> FairnessReport:
+    """`fairness_report` of each class one-vs-rest: `y_true` and `y_pred` hold class positions 0..k-1 of `classes`.
+    The features are `class_feature(feature, class)` for every feature and class; `overall` has the accuracy and
+    each class's selection rate."""
+    yt, yp = np.asarray(y_true), np.asarray(y_pred)
+    k = len(classes)
+    for name, a in (("y_true", yt), ("y_pred", yp)):
+        bad = ~np.isin(a, np.arange(k))
+        if bad.any(): raise DataError(f"{name} must hold class positions 0..{k - 1} (one per class of {list(classes)}); "
+                                      f"{int(bad.sum()):,} values are not, e.g. {pd.unique(a[bad])[:3].tolist()}.")
+    features, overall = {}, {"count": float(len(yt)), "accuracy": float(np.mean(yt == yp)) if len(yt) else float("nan")}
+    for i, c in enumerate(classes):
+        rep = fairness_report((yt == i).astype(np.int8), (yp == i).astype(np.int8), sensitive, min_group_size, n_boot, ci,
+                              seed, intersections)
+        features.update({class_feature(f, c): replace(ff, feature=class_feature(f, c)) for f, ff in rep.features.items()})
+        overall[f"selection_rate[{c}]"] = rep.overall["selection_rate"]
+    notes = {"multiclass": MULTICLASS_NOTE, "four_fifths_rule": FOUR_FIFTHS, "undefined_ratios": UNDEFINED, "intervals": BOOTSTRAP}
+    return FairnessReport(len(yt), min_group_size, n_boot, ci, seed, overall, features, notes)
 
 # %% ../nbs/09_fairness.ipynb #9c24f6c9
 def _fmt_group(g) -> str: return "×".join(map(str, g)) if isinstance(g, tuple) else str(g)

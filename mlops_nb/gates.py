@@ -10,9 +10,9 @@ import pandas as pd
 from .core import MlopsError
 
 # %% auto #0
-__all__ = ['SCHEMA', 'LOWER_IS_BETTER', 'STATUS_TAG', 'GATE_TAG', 'GateResult', 'check', 'GateReport', 'make_report',
-           'performance_gates', 'fairness_gates', 'explainability_gates', 'GateFailure', 'enforce', 'tag_key',
-           'report_status', 'verdict_tags', 'TaggedVerdicts', 'read_verdict_tags']
+__all__ = ['SCHEMA', 'LOWER_IS_BETTER', 'WORST_CLASS', 'STATUS_TAG', 'GATE_TAG', 'GateResult', 'check', 'GateReport',
+           'make_report', 'performance_gates', 'fairness_gates', 'multiclass_fairness_gates', 'explainability_gates',
+           'GateFailure', 'enforce', 'tag_key', 'report_status', 'verdict_tags', 'TaggedVerdicts', 'read_verdict_tags']
 
 # %% ../nbs/11_gates.ipynb #810e235d
 SCHEMA = "mlops_nb.gates/1"
@@ -103,6 +103,7 @@ def fairness_gates(report: dict, cfg) -> tuple[list, list]:
     "(gates, notes) from a fairness report dict (FairnessReport.to_dict()) and `gates.fairness`."
     gates, notes = [], []
     if report.get("task") == "regression": return _regression_fairness_gates(report, cfg)
+    if report.get("task") == "multiclass": return multiclass_fairness_gates(report, cfg)
     feats = report.get("features", {})
     if not feats:
         notes.append(f"fairness gates: {report.get('skipped') or 'not applicable: no sensitive features (data.sensitive) evaluated'}")
@@ -129,6 +130,45 @@ def fairness_gates(report: dict, cfg) -> tuple[list, list]:
             gates.append(check(f"fairness.min_{m}[{f}]", "fairness", f"min_{m}", summ[f"min_{m}"]["value"], ">=",
                                cfg.group_floor, ci=summ[f"min_{m}"]["ci"], groups=groups, excluded=excluded))
     if (report.get("notes") or {}).get("zero_selection"): notes.append(report["notes"]["zero_selection"])
+    return gates, notes
+
+WORST_CLASS = "multiclass: the threshold applies to the worst class (one-vs-rest); per_class has every class's value"
+
+def _worst(values: dict, cmp: str):
+    "The class whose value is furthest on the failing side of `cmp` (a missing value counts as worst: no evidence)."
+    missing = [c for c, v in values.items() if v is None or v != v]
+    if missing: return missing[0]
+    return (max if cmp == "<=" else min)(values, key=values.get)
+
+def multiclass_fairness_gates(report: dict, cfg) -> tuple[list, list]:
+    """(gates, notes) of a multiclass fairness report (`fairness.multiclass_fairness`, one-vs-rest per class): one gate
+    per sensitive feature and measure, on the worst class, the other classes' values in the evidence."""
+    from mlops_nb.fairness import class_feature
+    gates, notes, feats, classes = [], [], report.get("features", {}), [str(c) for c in report.get("classes", [])]
+    if not feats:
+        return gates, [f"fairness gates: {report.get('skipped') or 'not applicable: no sensitive features evaluated'}"]
+    bases = list(dict.fromkeys("×".join(ff["columns"]) for ff in feats.values()))
+    for f in cfg.features or bases:
+        if f not in bases:
+            raise MlopsError(f"params.yaml: gates.fairness.features names '{f}', which the fairness stage did not evaluate "
+                             f"(evaluated: {', '.join(bases)}). Add it to data.sensitive or remove it.")
+        per = {c: feats[class_feature(f, c)] for c in classes}
+        excluded = {str(e["group"]): e["count"] for e in per[classes[0]]["excluded"]}
+        if excluded:
+            notes.append(f"{f}: groups {', '.join(excluded)} have fewer than {report.get('min_group_size')} rows; "
+                         f"reported, but excluded from the gates")
+        rules = [(m, cmp, getattr(cfg, m)) for m, cmp in _FAIR] + (
+            [(f"min_{cfg.group_floor_metric}", ">=", cfg.group_floor)] if cfg.group_floor is not None else [])
+        for metric, cmp, thr in rules:
+            if thr is None: continue
+            values = {c: per[c]["summary"][metric]["value"] for c in classes}
+            worst = _worst(values, cmp)
+            groups = {str(g["group"]): {"count": g["count"], "selection_rate": g["selection_rate"], "tpr": g["tpr"], "fpr": g["fpr"]}
+                      for g in per[worst]["groups"] if g.get("included", True)}
+            gates.append(check(f"fairness.{metric}[{f}]", "fairness", metric, values[worst], cmp, thr, worst_class=worst,
+                               per_class=values, ci=per[worst]["summary"][metric]["ci"], groups=groups, excluded=excluded,
+                               note=WORST_CLASS))
+    if gates: notes.append(f"fairness gates: {WORST_CLASS}")
     return gates, notes
 
 def _regression_fairness_gates(report: dict, cfg) -> tuple[list, list]:

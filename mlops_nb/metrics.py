@@ -9,7 +9,8 @@ import pandas as pd
 from sklearn import metrics as skm
 
 # %% auto #0
-__all__ = ['Evaluation', 'evaluate_predictions', 'roc_table', 'confusion_table', 'plot_evaluation', 'regression_plot_table']
+__all__ = ['Evaluation', 'evaluate_predictions', 'evaluate_multiclass', 'roc_table', 'confusion_table', 'plot_evaluation',
+           'plot_confusion', 'regression_plot_table']
 
 # %% ../nbs/04_metrics.ipynb #6c81a986
 @dataclass(frozen=True)
@@ -20,7 +21,11 @@ class Evaluation:
     metrics: dict
     roc: dict = field(default_factory=dict)        # {"fpr": [...], "tpr": [...], "threshold": [...]}
     confusion: dict = field(default_factory=dict)  # {"labels": [0, 1], "matrix": [[tn, fp], [fn, tp]]}
-    def to_dict(self): return asdict(self)
+    per_class: dict = field(default_factory=dict)  # multiclass: {class: {"precision", "recall", "f1", "support"}}
+    def to_dict(self):
+        d = asdict(self)
+        if not d["per_class"]: del d["per_class"]  # binary and regression files stay as they were
+        return d
     @classmethod
     def from_dict(cls, d): return cls(**d)
 
@@ -30,8 +35,10 @@ def _thin(fpr, tpr, thr, max_points=200):
     thr = np.where(np.isfinite(thr), thr, 1.0)
     return {"fpr": fpr[idx].round(6).tolist(), "tpr": tpr[idx].round(6).tolist(), "threshold": thr[idx].round(6).tolist()}
 
-def evaluate_predictions(y_true, score, task: str = "classification", threshold: float = 0.5) -> Evaluation:
-    "Metrics of predictions `score` (probability of the positive class, or the regression value)."
+def evaluate_predictions(y_true, score, task: str = "classification", threshold: float = 0.5, classes=None) -> Evaluation:
+    """Metrics of predictions `score` (probability of the positive class, the regression value, or for a multiclass
+    model the (rows, classes) probabilities with `classes` the labels of its columns)."""
+    if task == "multiclass": return evaluate_multiclass(y_true, score, classes)
     y_true, score = np.asarray(y_true), np.asarray(score, dtype=float)
     if task == "regression":
         m = {"mae": skm.mean_absolute_error(y_true, score),
@@ -52,6 +59,30 @@ def evaluate_predictions(y_true, score, task: str = "classification", threshold:
     return Evaluation(task, len(y_true), {k: float(v) for k, v in m.items()}, roc,
                       {"labels": [0, 1], "matrix": cm.tolist()})
 
+# %% ../nbs/04_metrics.ipynb #8316ee95
+def evaluate_multiclass(y_true, proba, classes) -> Evaluation:
+    """Multiclass metrics of class probabilities `proba` (rows x classes; `y_true` holds column positions 0..k-1):
+    accuracy, macro and weighted F1, macro precision and recall, log loss, one-vs-rest ROC AUC (macro), and per
+    class precision, recall, F1 and support. The predicted class is the most probable one."""
+    y_true, proba = np.asarray(y_true).astype(int), np.asarray(proba, dtype=float)
+    k = proba.shape[1] if proba.ndim == 2 else 0
+    if classes is None or len(classes) != k:
+        raise ValueError(f"evaluate_multiclass: proba has {k} columns but {0 if classes is None else len(classes)} class labels were given.")
+    labels, pred, names = list(range(k)), proba.argmax(axis=1), [str(c) for c in classes]
+    all_present = len(np.unique(y_true)) == k  # one-vs-rest AUC needs every class among the true labels
+    m = {"accuracy": skm.accuracy_score(y_true, pred),
+         "f1_macro": skm.f1_score(y_true, pred, labels=labels, average="macro", zero_division=0),
+         "f1_weighted": skm.f1_score(y_true, pred, labels=labels, average="weighted", zero_division=0),
+         "precision_macro": skm.precision_score(y_true, pred, labels=labels, average="macro", zero_division=0),
+         "recall_macro": skm.recall_score(y_true, pred, labels=labels, average="macro", zero_division=0),
+         "roc_auc_ovr": skm.roc_auc_score(y_true, proba, multi_class="ovr", average="macro", labels=labels) if all_present else float("nan"),
+         "log_loss": skm.log_loss(y_true, np.clip(proba, 1e-15, 1), labels=labels)}
+    p, r, f, s = skm.precision_recall_fscore_support(y_true, pred, labels=labels, zero_division=0)
+    per_class = {n: {"precision": float(p[i]), "recall": float(r[i]), "f1": float(f[i]), "support": int(s[i])} for i, n in enumerate(names)}
+    cm = skm.confusion_matrix(y_true, pred, labels=labels)
+    return Evaluation("multiclass", len(y_true), {k: float(v) for k, v in m.items()}, {},
+                      {"labels": names, "matrix": cm.tolist()}, per_class)
+
 # %% ../nbs/04_metrics.ipynb #863edaf6
 def roc_table(ev: Evaluation) -> pd.DataFrame:
     "ROC points as a table (fpr, tpr, threshold) for `dvc plots`."
@@ -65,8 +96,9 @@ def confusion_table(ev: Evaluation) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 def plot_evaluation(ev: Evaluation):
-    "ROC curve and confusion matrix side by side (matplotlib figure)."
+    "ROC curve and confusion matrix side by side (matplotlib figure); the confusion matrix alone for a multiclass model."
     import matplotlib.pyplot as plt
+    if ev.task == "multiclass": return plot_confusion(ev)
     fig, (a, b) = plt.subplots(1, 2, figsize=(10, 4))
     a.plot(ev.roc["fpr"], ev.roc["tpr"], label=f"ROC AUC = {ev.metrics['roc_auc']:.3f}")
     a.plot([0, 1], [0, 1], "--", color="grey", label="chance")
@@ -77,6 +109,19 @@ def plot_evaluation(ev: Evaluation):
     b.set(xticks=[0, 1], yticks=[0, 1], xlabel="predicted", ylabel="actual", title=f"confusion matrix (n = {ev.n:,})")
     fig.tight_layout()
     return fig
+
+def plot_confusion(ev: Evaluation, ax=None):
+    "The confusion matrix with the class labels (rows: actual, columns: predicted)."
+    import matplotlib.pyplot as plt
+    m, names = np.array(ev.confusion["matrix"]), [str(c) for c in ev.confusion["labels"]]
+    if ax is None: fig, ax = plt.subplots(figsize=(1.2 + 0.7 * len(names), 0.8 + 0.6 * len(names)))
+    ax.imshow(m, cmap="Blues")
+    for (i, j), v in np.ndenumerate(m): ax.text(j, i, f"{v:,}", ha="center", va="center", color="black", fontsize=8)
+    ax.set_xticks(range(len(names)), names, rotation=45 if len(names) > 4 else 0, ha="right" if len(names) > 4 else "center")
+    ax.set_yticks(range(len(names)), names)
+    ax.set(xlabel="predicted", ylabel="actual", title=f"confusion matrix (n = {ev.n:,})")
+    ax.figure.tight_layout()
+    return ax.figure
 
 def regression_plot_table(y_true, y_pred, max_points: int = 2000, seed: int = 0) -> pd.DataFrame:
     "Actual, predicted and residual (actual - predicted) of at most `max_points` test rows, for `dvc plots`."

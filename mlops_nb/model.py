@@ -155,7 +155,7 @@ def import_factory(spec: str, root=None):
 
 def check_estimator_api(obj, task: str, spec: str = "") -> None:
     "A ConfigError unless `obj` can be fitted and scored for `task` (predict_proba for classification)."
-    need = ["fit", "predict_proba" if task == "classification" else "predict"]
+    need = ["fit", "predict" if task == "regression" else "predict_proba"]
     missing = [m for m in need if not callable(getattr(obj, m, None))]
     if missing:
         raise ConfigError(f"{KEY} = '{spec}' gives a {type(obj).__name__}, which has no {' or '.join(missing)}(): a "

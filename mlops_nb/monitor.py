@@ -51,8 +51,11 @@ def assess(report: dict, policy: MonitorParams, performance: dict | None = None,
                        f"({report['share_drifted']:.0%} >= threshold {report['threshold_share']:.0%})")
     pred = report.get("prediction")
     if when.prediction_drift and pred and pred.get("drifted"):
-        reasons.append(f"prediction drift: {pred['test']} {_fmt(pred['statistic'])} on the model's scores "
-                       f"(threshold {_fmt(pred['threshold'])})")
+        reasons.append(f"prediction drift: {pred['test']} {_fmt(pred['statistic'])} on the model's "
+                       f"{'predicted classes' if pred.get('kind') == 'categorical' else 'scores'} (threshold {_fmt(pred['threshold'])})")
+    for pr in report.get("probabilities") or []:  # a multiclass model: each class's probability
+        if when.prediction_drift and pr.get("drifted"):
+            reasons.append(f"prediction drift: {pr['test']} {_fmt(pr['statistic'])} on {pr['column']} (threshold {_fmt(pr['threshold'])})")
     drops = performance_drops(performance, baseline)
     for m, tol in when.performance_drop.items():
         if m in drops and drops[m] > tol:
@@ -105,7 +108,7 @@ class MonitorResult:
         pred = self.prediction_drift
         p = "n/a" if pred is None else ("DRIFTED" if pred["drifted"] else "stable")
         perf = "" if not self.performance else " " + ", ".join(f"{k} {v:.3f}" for k, v in self.performance.items()
-                                                                if k in ("roc_auc", "accuracy", "r2", "rmse") and v is not None) + ";"
+                                                                if k in ("roc_auc", "roc_auc_ovr", "f1_macro", "accuracy", "r2", "rmse") and v is not None) + ";"
         head = (f"batch {self.batch} ({self.rows:,} rows) vs reference, {m.get('name')} v{m.get('version')}: "
                 f"{self.n_drifted}/{self.n_columns} columns drifted ({self.share_drifted:.0%}, threshold "
                 f"{self.threshold_share:.0%}) -> {'DATASET DRIFT' if self.dataset_drift else 'no dataset drift'}; "
@@ -256,8 +259,9 @@ def monitor_batch(root, batch, labels=None, params: Params | None = None, settin
     except Exception as e:
         raise DataError(f"{src}: the champion cannot score this batch ({type(e).__name__}: {e}). Check the column types "
                         f"against the training data.") from None
-    current = df.assign(**{stages.SCORE: score})
-    if y is not None: current[params.data.target] = y.to_numpy()
+    current = df.assign(**stages.scored_columns(score, params))
+    if y is not None:
+        current[params.data.target] = (stages.class_names(y, params) if params.data.task == "multiclass" else y).to_numpy()
     elif params.data.target in current: current = current.drop(columns=[params.data.target])
     ref = DR.DriftReference.load(root / REFERENCE)
     window = time_window(df, params.data.time)
@@ -267,8 +271,8 @@ def monitor_batch(root, batch, labels=None, params: Params | None = None, settin
     if y is not None and y.notna().sum() > 0:
         from mlops_nb.metrics import evaluate_predictions
         k = y.notna().to_numpy()
-        ev = evaluate_predictions(y[k].astype(int if params.data.task == "classification" else float), score[k],
-                                  params.data.task, params.evaluate.threshold)
+        ev = evaluate_predictions(y[k].astype(float if params.data.task == "regression" else int), score[k],
+                                  params.data.task, params.evaluate.threshold, params.data.classes)
         perf = {m: (None if v != v else v) for m, v in ev.metrics.items()}; perf["n_labelled"] = int(k.sum())
         baseline = {m[5:]: float(v) for m, v in mv.tags.items() if m.startswith("test_") and _is_float(v)} or None
         notes.append(f"labels: {label_source}, {int(k.sum()):,} of {len(df):,} rows")
@@ -300,7 +304,7 @@ def monitor_batch(root, batch, labels=None, params: Params | None = None, settin
         extra = {"model": f"{mv.name} v{mv.version} (@champion)",
                  "retraining": ("RECOMMENDED: " + "; ".join(reasons)) if retrain else "not recommended",
                  **({"performance": ", ".join(f"{k} {perf[k]:.3f}" + (f" (champion's test {baseline[k]:.3f})" if baseline and k in baseline else "")
-                                              for k in ("roc_auc", "accuracy", "r2", "rmse") if perf.get(k) is not None)} if perf else {}),
+                                              for k in ("roc_auc", "roc_auc_ovr", "f1_macro", "accuracy", "r2", "rmse") if perf.get(k) is not None)} if perf else {}),
                  **({"notes": " | ".join(notes)} if notes else {})}
         (tmp / "drift.html").write_text(render_drift_html(rep, title=f"Monitoring: batch {bid}", extra=extra), encoding="utf-8")
         if log_mlflow:

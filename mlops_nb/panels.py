@@ -400,7 +400,8 @@ def drift_panel(root=".", model=None, version=None):
     body.append(html_w("<h3>Prediction drift</h3>"))
     if d.get("prediction"):
         p = d["prediction"]
-        body += [html_w(drift_table({"columns": [p]}, cls="mlops-prediction-drift-table")),
+        probs = d.get("probabilities") or []  # a multiclass model: the predicted class, then each class's probability
+        body += [html_w(drift_table({"columns": [p, *probs]}, cls="mlops-prediction-drift-table")),
                  image_w(cached_png(key + ("__prediction__",), lambda: fig_distribution(p, rn, cn)), "mlops-prediction-drift-plot")]
     else: body.append(message_w("empty", "No prediction drift in this report (the model's scores were not part of it)."))
     if d.get("findings"): body += [html_w("<h3>Findings</h3>"), html_w(findings_table(d))]

@@ -58,8 +58,10 @@ def packaged_notebooks() -> Path:
     raise MlopsError(f"stage notebooks not found next to {here}; reinstall mlops_nb.")
 
 # %% ../nbs/07_project.ipynb #cf292dbc
-def infer_columns(df: pd.DataFrame, target: str, sensitive=(), time_column=None, ids=()) -> dict:
-    "Roles for every column: numeric, categorical, id, exclude (with reasons), plus the task."
+def infer_columns(df: pd.DataFrame, target: str, sensitive=(), time_column=None, ids=(), task: str | None = None) -> dict:
+    """Roles for every column: numeric, categorical, id, exclude (with reasons), plus the task (`task`, or inferred:
+    two labels a classification, 3 to 50 text labels a multiclass one, more numbers a regression) and, for a
+    multiclass target, its classes."""
     import pandas as pd
     from mlops_nb.data import infer_kind
     cols = [str(c) for c in df.columns]
@@ -80,7 +82,11 @@ def infer_columns(df: pd.DataFrame, target: str, sensitive=(), time_column=None,
                                    "constant": "a single value"}[kind]
     y = df[target].dropna()
     numeric_target = pd.api.types.is_numeric_dtype(y) and not pd.api.types.is_bool_dtype(y)
-    out["task"] = "regression" if numeric_target and y.nunique() > 2 else "classification"
+    inferred = "classification" if y.nunique() <= 2 else "regression" if numeric_target else "multiclass"
+    out["task"] = task or inferred
+    if out["task"] == "multiclass":
+        from mlops_nb.data import infer_classes
+        out["classes"] = infer_classes(y.unique(), target)  # 3 to 50 labels, or what to do instead
     return out
 
 # %% ../nbs/07_project.ipynb #dead5a0f
@@ -92,14 +98,20 @@ def render_params(data_path: str, target: str, roles: dict, positive=None, sensi
     excl = roles["exclude"]
     excl_comment = "".join(f"\n  #   {c}: {why}" for c, why in excl.items())
     pos = "null  # inferred from the target values" if positive is None else yaml.safe_dump(positive, default_flow_style=True).strip().removesuffix("\n...")
-    clf = roles["task"] == "classification"
-    floor = "roc_auc: 0.7" if clf else "r2: 0.0"
+    clf, multi = roles["task"] != "regression", roles["task"] == "multiclass"
+    floor = "roc_auc_ovr: 0.7" if multi else "roc_auc: 0.7" if clf else "r2: 0.0"
+    primary = "roc_auc_ovr" if multi else "roc_auc" if clf else "r2"
     hyperparameters = "{max_iter: 200, learning_rate: 0.1}" if estimator == "notebook" else "{}"  # the starter notebook's defaults
     fairness_gates = ("    demographic_parity_difference: 0.1\n    equalized_odds_difference: 0.1\n"
                       "    selection_rate_ratio: 0.8   # the \"four-fifths rule\": a US employment-law heuristic\n"
                       "    group_floor_metric: tpr\n    group_floor: null") if clf else (
                       "    mae_ratio: 0.8      # regression: best-served group's MAE / worst-served group's MAE (1 = equal errors)")
-    regression = "\n".join(f"      {m}: {{absolute: 0.01, relative: 0.02}}" for m in (("roc_auc", "accuracy") if clf else ("r2",)))
+    regression = "\n".join(f"      {m}: {{absolute: 0.01, relative: 0.02}}" for m in
+                           (("roc_auc_ovr", "f1_macro") if multi else ("roc_auc", "accuracy") if clf else ("r2",)))
+    if multi:
+        pos = ("null  # multiclass: no positive class\n  classes: " + _yaml_list(roles["classes"]) +
+               "  # in the order reports show them; the model predicts their positions 0..k-1")
+        fairness_gates = ("    # multiclass: each class one-vs-rest; every threshold applies to the worst class\n" + fairness_gates)
     return f"""# params.yaml: what changes results. DVC tracks it: `dvc params diff` shows a change,
 # `dvc repro` reruns only the stages that read the changed section.
 data:
@@ -170,7 +182,7 @@ monitor:                # `mlops-nb monitor BATCH`: when to recommend retraining
   retrain_when:         # any one of these recommends retraining
     dataset_drift: true
     prediction_drift: true
-    performance_drop: {{{"roc_auc" if clf else "r2"}: 0.05}}  # largest tolerated drop vs the champion's test metric (needs labels)
+    performance_drop: {{{primary}: 0.05}}  # largest tolerated drop vs the champion's test metric (needs labels)
 """
 
 def render_settings(name: str, model_name: str) -> str:
@@ -207,8 +219,9 @@ def _plots(task: str) -> list:
     path = lambda kind: RESULTS[kind].path
     if task == "regression":
         return [{path("predictions_plot"): {"cache": False, "x": "actual", "y": "predicted", "template": "scatter"}}]
-    return [{path("roc_plot"): {"cache": False, "x": "fpr", "y": "tpr"}},
-            {path("confusion_plot"): {"cache": False, "template": "confusion", "x": "predicted", "y": "actual"}}]
+    confusion = {path("confusion_plot"): {"cache": False, "template": "confusion", "x": "predicted", "y": "actual"}}
+    if task == "multiclass": return [confusion]  # class labels on both axes; no single ROC curve
+    return [{path("roc_plot"): {"cache": False, "x": "fpr", "y": "tpr"}}, confusion]
 
 def _dvc_path(x: str) -> str: return RESULTS[x].path if x in RESULTS else x  # a result kind, or a path
 
@@ -261,19 +274,23 @@ SMALL_DATA = 500  # fewer rows than this: init warns that the test set will be t
 
 def write_project_files(dest, data_rel: str, df: pd.DataFrame, target: str, sensitive=(), time_column=None,
                         positive=None, ids=(), name: str | None = None, model_name: str | None = None,
-                        estimator: str = "hist_gradient_boosting", train_notebook: bool = False) -> dict:
+                        estimator: str = "hist_gradient_boosting", train_notebook: bool = False, task: str | None = None) -> dict:
     """Write params.yaml, dvc.yaml, settings.ini, .gitignore and the stage notebooks into `dest`; return the roles.
     `train_notebook`: the train stage is the user's own notebook, started from `starter_train_notebook`."""
     import pandas as pd
     from mlops_nb.data import date_format, infer_positive, time_values
     dest = Path(dest)
-    roles = infer_columns(df, target, sensitive, time_column, ids)
+    roles = infer_columns(df, target, sensitive, time_column, ids, task)
     if roles["task"] == "classification":
         if positive is None: infer_positive(df[target].dropna().unique(), target)  # raises with a --positive hint
         elif str(positive) not in set(df[target].dropna().astype(str).str.strip()):
             raise ConfigError(f"--positive {positive!r} is not a value of '{target}' "
                               f"(values: {sorted(set(df[target].dropna().astype(str)))[:10]}).")
     roles["notes"] = []  # printed by `mlops-nb init`: what a user should check before the first dvc repro
+    codes = df[target].dropna()
+    if roles["task"] == "regression" and task is None and codes.nunique() <= 10 and (codes == codes.round()).all():
+        roles["notes"].append(f"target '{target}' has {codes.nunique()} whole-number values: read as a regression; "
+                              f"if they are classes (levels, bands, codes), run init again with --task multiclass")
     if time_column:
         time_values(df[time_column])  # a date, datetime or integer period, or a clear error
         s = df[time_column]
@@ -309,7 +326,7 @@ def write_project_files(dest, data_rel: str, df: pd.DataFrame, target: str, sens
 
 def init_project(dest, data, target: str, sensitive=(), time_column=None, positive=None, ids=(),
                  model_name: str | None = None, estimator: str = "hist_gradient_boosting", git: bool = True,
-                 train_notebook: bool = False) -> dict:
+                 train_notebook: bool = False, task: str | None = None) -> dict:
     "Scaffold a self-contained project around a CSV/Parquet file: files, git, DVC (data under `dvc add`)."
     dest, data = Path(dest), Path(data)
     if dest.exists() and any(dest.iterdir()):
@@ -322,7 +339,7 @@ def init_project(dest, data, target: str, sensitive=(), time_column=None, positi
         data_rel = f"data/raw/{data.name}"
         (dest / "data" / "raw").mkdir(parents=True)
         roles = write_project_files(dest, data_rel, df, target, sensitive, time_column, positive, ids,
-                                    model_name=model_name, estimator=estimator, train_notebook=train_notebook)
+                                    model_name=model_name, estimator=estimator, train_notebook=train_notebook, task=task)
         shutil.copyfile(data, dest / data_rel)
         if git:
             _run(["git", "init", "-q", "-b", "main"], dest, "git init")
@@ -343,7 +360,7 @@ def starter_train_notebook(task: str = "classification"):
     "A training notebook to start from: parameters, the training data, a fit, `save_model`."
     import nbformat
     from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
-    est = "HistGradientBoostingClassifier" if task == "classification" else "HistGradientBoostingRegressor"
+    est = "HistGradientBoostingRegressor" if task == "regression" else "HistGradientBoostingClassifier"
     cells = [
         new_markdown_cell("# Stage: train (your notebook)\n\nThis notebook is yours: load, engineer, fit as you like. Keep the "
                           "last cell: `save_model` saves the fitted model with its SHA-256, logs it to MLflow (params, "

@@ -12,7 +12,7 @@ import pandas as pd
 from .core import DataError, MlopsError, atomic_write, file_hash, read_json, replace_dir, shared_tempdir, write_json
 from .config import Params, Settings, load_params, load_settings
 from .results import RESULTS
-from .data import check_columns, encode_target, read_table, split_train_test
+from .data import check_columns, encode_classes, encode_target, read_table, split_train_test
 from .metrics import Evaluation, confusion_table, evaluate_predictions, regression_plot_table, roc_table
 from .model import base_pipeline, build_model, make_estimator, mitigate, model_columns
 from . import tracking
@@ -21,9 +21,10 @@ from . import tracking
 __all__ = ['TRAIN', 'TEST', 'PREPARE_REPORT', 'QUARANTINE', 'VALIDATION', 'PROFILE', 'MODEL', 'MODEL_INFO', 'METRICS',
            'EVALUATION', 'PREDICTIONS', 'ROC_PLOT', 'CONFUSION_PLOT', 'REGRESSION_PLOT', 'EXPLAIN', 'EXPLAIN_LOCAL',
            'FAIRNESS', 'MITIGATION', 'GATES', 'REGISTRY', 'DRIFT_REFERENCE', 'DRIFT', 'DRIFT_HTML', 'SCORE',
-           'split_path', 'prepare', 'training_data', 'train', 'save_model', 'load_model', 'predict_score', 'evaluate',
-           'explain', 'waterfall_rows', 'fairness', 'mitigation_tradeoff', 'mitigation_table', 'load_alias', 'gate',
-           'fairness_with_thresholds', 'plot_fairness_gates', 'gate_report', 'register', 'drift']
+           'split_path', 'prepare', 'training_data', 'train', 'save_model', 'load_model', 'predict_score',
+           'predictions_frame', 'evaluate', 'explain', 'waterfall_rows', 'fairness', 'mitigation_tradeoff',
+           'mitigation_table', 'load_alias', 'gate', 'fairness_with_thresholds', 'plot_fairness_gates', 'gate_report',
+           'register', 'probability_columns', 'class_names', 'scored_columns', 'drift']
 
 # %% ../nbs/06_stages.ipynb #be10587e
 # where each stage writes, from the one table of results (mlops_nb.results.RESULTS)
@@ -50,6 +51,15 @@ def split_path(params: Params, split: str) -> Path:
     return Path(params.data.splits) / f"{split}.parquet"
 
 # %% ../nbs/06_stages.ipynb #47ff0fd1
+def _check_classes(y: pd.Series, d) -> None:
+    "Before the contract: data.classes is set for a multiclass target and lists every label (else what to write)."
+    if not d.classes:
+        from mlops_nb.data import infer_classes
+        found = infer_classes(y.dropna().unique(), d.target)
+        raise DataError(f"params.yaml: data.task is multiclass but data.classes is empty; list the classes of '{d.target}' "
+                        f"in the order reports should show them, e.g. data.classes: [{', '.join(map(str, found))}].")
+    encode_classes(pd.Series(y.dropna().unique(), name=d.target), d.classes)
+
 def prepare(root=".", params: Params | None = None) -> dict:
     "Read the data, check it against params.yaml and the data contract (quarantine, PII), encode the target, split; write the splits and reports."
     from mlops_nb import contract as C, data_profile, pii as P
@@ -65,6 +75,7 @@ def prepare(root=".", params: Params | None = None) -> dict:
     check_columns(df, d, d.path)
     if d.task == "classification":  # a third class: the clear message of encode_target, before the contract's
         encode_target(pd.Series(df[d.target].dropna().unique(), name=d.target), d.positive, d.task)
+    if d.task == "multiclass": _check_classes(df[d.target], d)
     val = C.validate(df, con, d.path, params.contract, pii=list(d.pii))  # DataError listing every dataset-level problem
     _say(f"contract {params.contract.path}: {val.n_valid:,} rows pass, {val.n_quarantined:,} quarantined")
     rows_read, df = len(df), val.valid
@@ -79,12 +90,19 @@ def prepare(root=".", params: Params | None = None) -> dict:
     if params.data.task == "classification" and positive is None:
         from mlops_nb.data import infer_positive
         positive = infer_positive(df[d.target].unique(), d.target)
-    df = df.assign(**{d.target: encode_target(df[d.target], positive, d.task)})
+    df = df.assign(**{d.target: encode_classes(df[d.target], d.classes) if d.task == "multiclass"
+                      else encode_target(df[d.target], positive, d.task)})
     train, test, split = split_train_test(df, d.target, d.time, params.split.test_size, params.split.seed,
-                                          stratify=d.task == "classification")
-    if d.task == "classification" and (train[d.target].nunique() < 2):
+                                          stratify=d.classifier)
+    if d.classifier and (train[d.target].nunique() < 2):
         raise DataError(f"the training split has only one class of '{d.target}'; use more data or another split.")
-    prof = data_profile.profile(df, d.target, d.sensitive, hide=[*d.id, *d.pii], source=d.path)
+    absent = [str(c) for i, c in enumerate(d.classes) if d.task == "multiclass" and not (train[d.target] == i).any()]
+    if absent:  # the model could not predict them: its probabilities would have fewer columns than data.classes
+        raise DataError(f"class(es) {absent} of data.classes have no rows in the training split of '{d.target}'; "
+                        f"remove them from data.classes, merge them with another class, or use more data.")
+    named = (df.assign(**{d.target: pd.Categorical.from_codes(df[d.target], [str(c) for c in d.classes])})
+             if d.task == "multiclass" else df)  # a multiclass profile counts the classes by name (no base rate)
+    prof = data_profile.profile(named, d.target, d.sensitive, hide=[*d.id, *d.pii], source=d.path)
     _write_parquet(train, root / TRAIN); _write_parquet(test, root / TEST)
     _write_parquet(quarantine, root / QUARANTINE)
     write_json(root / VALIDATION, val.to_dict()); write_json(root / PROFILE, prof.to_dict())
@@ -92,6 +110,7 @@ def prepare(root=".", params: Params | None = None) -> dict:
                "inputs": {d.path: file_hash(src), params.contract.path: file_hash(root / params.contract.path)},
                "rows_read": rows_read, "rows_quarantined": val.n_quarantined, "rows_missing_target": missing_target,
                "task": d.task, "target": d.target, "positive": positive,
+               **({"classes": [str(c) for c in d.classes]} if d.task == "multiclass" else {}),
                "features": {"numeric": d.numeric, "categorical": d.categorical}, "sensitive": d.sensitive,
                "split": split.to_dict(),
                "positive_rate": ({"train": float(train[d.target].mean()), "test": float(test[d.target].mean())}
@@ -137,6 +156,9 @@ def train(root=".", params: Params | None = None, settings: Settings | None = No
                          "set train.preprocess: auto, or return a Pipeline that encodes them from a factory.") from e
     fit_s = time.perf_counter() - t0
     m = params.train.mitigation
+    if m and params.data.task != "classification":
+        raise MlopsError(f"params.yaml: train.mitigation: fairlearn's ThresholdOptimizer needs a binary classifier; this is a "
+                         f"{params.data.task} model. Remove train.mitigation (set it to null).")
     if m:
         _say(f"mitigating: fairlearn ThresholdOptimizer, {m.constraint} across '{m.feature}' ...")
         pipe = mitigate(pipe, X, y, m.feature, m.constraint, m.min_group_size, params.split.seed)
@@ -162,7 +184,7 @@ def save_model(model, X_train: pd.DataFrame, y_train=None, root=".", fit_seconds
         raise MlopsError(f"save_model: X_train has column(s) {extra} that {train_path} does not: evaluate, monitoring and serving "
                          "would not have them. Compute them inside the model (a scikit-learn Pipeline with a "
                          "FunctionTransformer), or add them in the prepare stage.")
-    need = "predict_proba" if params.data.task == "classification" else "predict"
+    need = "predict_proba" if params.data.classifier else "predict"
     if not callable(getattr(model, need, None)):
         raise MlopsError(f"save_model: a {params.data.task} model needs {need}(); {type(model).__name__} has none.")
     try: getattr(model, need)(X_train.head(5))
@@ -218,12 +240,25 @@ def load_model(root="."):
 
 # %% ../nbs/06_stages.ipynb #ad56f0ae
 def predict_score(model, X: pd.DataFrame, task: str):
-    "Positive-class probability (classification) or the prediction (regression), from the columns the model takes."
+    """Positive-class probability (classification), the (rows, classes) probabilities (multiclass) or the prediction
+    (regression), from the columns the model takes."""
     cols = model_columns(model, list(X.columns))
     missing = [c for c in cols if c not in X.columns]
     if missing: raise MlopsError(f"the model needs column(s) {missing} that the data to score lacks.")
     X = X[cols]
+    if task == "multiclass": return model.predict_proba(X)
     return model.predict_proba(X)[:, 1] if task == "classification" else model.predict(X)
+
+def predictions_frame(score, params: Params) -> pd.DataFrame:
+    """The test predictions fairness and drift read: `score` (probability of the positive class, the regression value,
+    or the predicted class's probability), `prediction` (0/1, or the class position 0..k-1) and, for a multiclass
+    model, `proba_<i>` for each class i of data.classes."""
+    t = params.data.task
+    if t == "regression": return pd.DataFrame({"score": score})
+    if t == "classification":
+        return pd.DataFrame({"score": score, "prediction": (score >= params.evaluate.threshold).astype("int8")})
+    return pd.DataFrame({"score": score.max(axis=1), "prediction": score.argmax(axis=1).astype("int16"),
+                         **{f"proba_{i}": score[:, i] for i in range(score.shape[1])}})
 
 def evaluate(root=".", params: Params | None = None, settings: Settings | None = None) -> Evaluation:
     "Score the test split; write DVC metrics and plots; add the metrics to the training run."
@@ -232,14 +267,14 @@ def evaluate(root=".", params: Params | None = None, settings: Settings | None =
     model, info = load_model(root)
     X, y = _features(root, params, split_path(params, "test"), info["features"])
     score = predict_score(model, X, params.data.task)
-    ev = evaluate_predictions(y, score, params.data.task, params.evaluate.threshold)
-    preds = pd.DataFrame({"score": score})
-    if params.data.task == "classification": preds["prediction"] = (score >= params.evaluate.threshold).astype("int8")
+    ev = evaluate_predictions(y, score, params.data.task, params.evaluate.threshold, params.data.classes)
+    preds = predictions_frame(score, params)
     _write_parquet(preds, root / PREDICTIONS)  # row-aligned with the test split; fairness reads it
-    write_json(root / METRICS, {**ev.metrics, "n_test": ev.n})
+    write_json(root / METRICS, {**ev.metrics, "n_test": ev.n, **({"per_class": ev.per_class} if ev.per_class else {})})
     write_json(root / EVALUATION, ev)
-    tables = (((roc_table(ev), ROC_PLOT), (confusion_table(ev), CONFUSION_PLOT)) if ev.task == "classification" else
-              ((regression_plot_table(y, score), REGRESSION_PLOT),))
+    tables = {"classification": lambda: ((roc_table(ev), ROC_PLOT), (confusion_table(ev), CONFUSION_PLOT)),
+              "multiclass": lambda: ((confusion_table(ev), CONFUSION_PLOT),),  # no single ROC curve: dvc.yaml declares none
+              "regression": lambda: ((regression_plot_table(y, score), REGRESSION_PLOT),)}[ev.task]()
     for table, path in tables:
         with atomic_write(root / path, ".csv") as tmp: table.to_csv(tmp, index=False)
     tracking.log_to_run(settings, info["run_id"], {f"test_{k}": v for k, v in ev.metrics.items()},
@@ -257,8 +292,8 @@ def explain(root=".", params: Params | None = None, settings: Settings | None = 
     e = params.explain
     _say(f"explaining {type(base_pipeline(model)[-1]).__name__} on {min(e.sample_size, len(X)):,} of {len(X):,} test rows ...")
     if model is not base_pipeline(model): _say("the model is mitigated: explaining its underlying pipeline (before the group thresholds)")
-    expl = explain_pipeline(base_pipeline(model), X, y if params.data.task == "classification" else None, e.sample_size,
-                            e.background_size, e.seed, e.tolerance, max_seconds=e.max_seconds)
+    expl = explain_pipeline(base_pipeline(model), X, y if params.data.classifier else None, e.sample_size,
+                            e.background_size, e.seed, e.tolerance, max_seconds=e.max_seconds, classes=params.data.classes or None)
     write_json(root / EXPLAIN, expl.to_dict())
     _write_parquet(expl.local_frame(), root / EXPLAIN_LOCAL)
     tracking.log_to_run(settings, info["run_id"], {"explain_additivity_error": expl.additivity_error},
@@ -274,7 +309,7 @@ def waterfall_rows(expl) -> list[int]:
 # %% ../nbs/06_stages.ipynb #c3e4efef
 def fairness(root=".", params: Params | None = None):
     "Group metrics of the test-set decisions per sensitive feature; write reports/fairness/fairness.json."
-    from mlops_nb.fairness import FairnessReport, fairness_report, regression_fairness
+    from mlops_nb.fairness import FairnessReport, fairness_report, multiclass_fairness, regression_fairness
     root = Path(root); params = params or load_params(root / "params.yaml")
     test = pd.read_parquet(root / split_path(params, "test"))
     preds = pd.read_parquet(root / PREDICTIONS)
@@ -289,6 +324,11 @@ def fairness(root=".", params: Params | None = None):
         _say(f"fairness (regression: MAE and mean prediction per group) over {', '.join(params.data.sensitive)}")
         rep = out = {"schema": "mlops_nb.fairness/1", **regression_fairness(test[params.data.target], preds["score"],
                                                                              test[params.data.sensitive], f.min_group_size)}
+    elif params.data.task == "multiclass":
+        _say(f"fairness per class, one-vs-rest, over {', '.join(params.data.sensitive)} on {len(test):,} test rows")
+        rep = multiclass_fairness(test[params.data.target].to_numpy(), preds["prediction"].to_numpy(), params.data.classes,
+                                  test[params.data.sensitive], f.min_group_size, f.n_boot, f.ci, f.seed, f.intersections)
+        out = {**rep.to_dict(), "task": "multiclass", "classes": [str(c) for c in params.data.classes]}
     else:
         _say(f"fairness over {', '.join(params.data.sensitive)} on {len(test):,} test rows ({f.n_boot} bootstrap resamples)")
         rep = fairness_report(test[params.data.target].to_numpy(), preds["prediction"].to_numpy(), test[params.data.sensitive],
@@ -364,11 +404,12 @@ def gate(root=".", params: Params | None = None, settings: Settings | None = Non
         except Exception as e:
             raise MlopsError(f"the champion (version {mv.version}) cannot score this test data ({type(e).__name__}: {e}); "
                              f"it was trained on other columns. Compare by hand, or remove the champion alias.") from None
-        champ_metrics = evaluate_predictions(test[params.data.target], score, params.data.task, params.evaluate.threshold).metrics
+        champ_metrics = evaluate_predictions(test[params.data.target], score, params.data.task, params.evaluate.threshold,
+                                             params.data.classes).metrics
         e = params.explain
-        y = test[params.data.target] if params.data.task == "classification" else None
+        y = test[params.data.target] if params.data.classifier else None
         champ_imp = explain_pipeline(base_pipeline(model), test, y, e.sample_size, e.background_size, e.seed, e.tolerance,
-                                     max_seconds=e.max_seconds).importance
+                                     max_seconds=e.max_seconds, classes=params.data.classes or None).importance
     cfg = params.gates
     results, notes = [], []
     for gs, ns in (G.performance_gates(metrics, champ_metrics, cfg.performance),
@@ -434,6 +475,23 @@ def register(root=".", settings: Settings | None = None) -> dict:
 # %% ../nbs/06_stages.ipynb #69de63b3
 SCORE = "model_score"  # the column that holds the model's score in the reference and in every monitored batch
 
+def probability_columns(params: Params) -> list[str]:
+    "The names of a multiclass model's class probabilities in the reference and batches: 'p(low)', ...; none otherwise."
+    return [f"p({c})" for c in params.data.classes] if params.data.task == "multiclass" else []
+
+def class_names(codes, params: Params) -> pd.Series:
+    "Class positions 0..k-1 (missing: NaN) as the labels of data.classes, as text."
+    names = pd.Series([str(c) for c in params.data.classes])
+    codes = pd.Series(codes)
+    return codes.map(lambda v: names[int(v)] if v == v else None).astype(object).set_axis(codes.index)
+
+def scored_columns(score, params: Params) -> dict:
+    """The model's output as drift columns: the score (binary, regression), or for a multiclass model the predicted
+    class by name (categorical) and each class's probability."""
+    if params.data.task != "multiclass": return {SCORE: score}
+    return {SCORE: class_names(score.argmax(axis=1), params).to_numpy(),
+            **{c: score[:, i] for i, c in enumerate(probability_columns(params))}}
+
 def _window_name(split: str, w: dict | None) -> str:
     if not w: return split
     return f"{split} ({w['from']})" if w.get("from") == w.get("to") else f"{split} ({w['from']}–{w['to']})"
@@ -451,12 +509,16 @@ def drift(root=".", params: Params | None = None, settings: Settings | None = No
         if not (root / p).exists(): raise MlopsError(f"{p} not found: run the prepare stage first (`dvc repro`).")
     train, test = (pd.read_parquet(root / split_path(params, s)) for s in ("train", "test"))
     cols = model_columns(model, params.data.features)
-    train = train.assign(**{SCORE: predict_score(model, train[cols], params.data.task)})
-    test = test.assign(**{SCORE: predict_score(model, test[cols], params.data.task)})
+    train = train.assign(**scored_columns(predict_score(model, train[cols], params.data.task), params))
+    test = test.assign(**scored_columns(predict_score(model, test[cols], params.data.task), params))
+    if params.data.task == "multiclass":  # the labels by name, as the predicted classes
+        train[params.data.target], test[params.data.target] = (class_names(s[params.data.target], params) for s in (train, test))
     split = read_json(root / PREPARE_REPORT, "prepare summary (written by the prepare stage)").get("split", {})
     ref = DR.build_reference(train, params.data.numeric, params.data.categorical, params.drift,
                             prediction=SCORE, target=params.data.target, name=_window_name("train", split.get("reference")),
-                            target_kind="numeric" if params.data.task == "regression" else "categorical")
+                            target_kind="numeric" if params.data.task == "regression" else "categorical",
+                            prediction_kind="categorical" if params.data.task == "multiclass" else "numeric",
+                            probabilities=probability_columns(params))
     out = root / DRIFT_REFERENCE; out.parent.mkdir(parents=True, exist_ok=True)
     tmp = shared_tempdir(".reference.", out.parent)
     try:

@@ -430,7 +430,9 @@ def fig_importance_vs_champion(ex: dict, champion_importance: dict, label: str, 
 
 # %% ../nbs/16a_views.ipynb #4d5fcc17
 def fairness_gates(gates: dict | None, feature: str) -> list:
-    "The fairness gates of `gates` (a gates.json) on one sensitive feature."
+    "The fairness gates of `gates` (a gates.json) on one sensitive feature (a multiclass class entry 'SEX · class c': SEX's)."
+    from mlops_nb.fairness import CLASS_SEP
+    feature = feature.split(CLASS_SEP)[0]  # multiclass: one gate per feature, on its worst class
     return [g for g in (gates or {}).get("gates", []) if g.get("family") == "fairness" and g["name"].endswith(f"[{feature}]")]
 
 # %% ../nbs/16a_views.ipynb #9ed56cba

@@ -377,13 +377,20 @@ def test_init_positive_not_present(csv_dir):
     msg = _init_fails(csv_dir, "--data", "pets.csv", "--target", "y", "--positive", "bird")
     assert "--positive 'bird' is not a value of 'y'" in msg and "'cat'" in msg and "'dog'" in msg
 
-def test_init_three_class_target(csv_dir):
+def test_init_three_class_target_with_task_classification(csv_dir):
     df = make_frame(120)
     df["y"] = np.array(["cat", "dog", "bird"])[df.index % 3]
-    df.to_csv(csv_dir / "three.csv", index=False)
-    msg = _init_fails(csv_dir, "--data", "three.csv", "--target", "y")
-    assert "binary classifier needs exactly 2" in msg
+    df.to_csv(csv_dir / "three.csv", index=False)  # inferred as multiclass (tests/test_multiclass.py); forced binary:
+    msg = _init_fails(csv_dir, "--data", "three.csv", "--target", "y", "--task", "classification")
+    assert "binary classifier needs exactly 2" in msg and "data.task: multiclass" in msg
     assert "'y'" in msg
+
+def test_init_too_many_classes(csv_dir):
+    df = make_frame(120)
+    df["y"] = [f"code{i % 60}" for i in df.index]
+    df.to_csv(csv_dir / "codes.csv", index=False)
+    msg = _init_fails(csv_dir, "--data", "codes.csv", "--target", "y")
+    assert "target 'y' has 60 distinct values; a multiclass target has 3 to 50 classes" in msg
 
 def test_init_destination_not_empty(csv_dir):
     dest = csv_dir / "existing"
