@@ -12,13 +12,13 @@ __all__ = ['CSS', 'DASHBOARDS', 'TITLES', 'FOUR_FIFTHS', 'NEAR', 'COLORS', 'KEY_
            'flags_html', 'png_bytes', 'cached_png', 'img_tag', 'short_times', 'versions_table', 'champion_line',
            'no_model_text', 'metrics_compare_table', 'gates_table', 'fairness_compare_table', 'top_features',
            'shap_compare_table', 'latest_drift_html', 'lineage_words', 'lineage_table', 'audit_table',
-           'compare_sections', 'explain_unit', 'explain_features', 'version_label', 'fig_importance', 'fig_beeswarm',
-           'fig_waterfall', 'row_output', 'fig_row_waterfall', 'fig_dependence', 'fig_feature_dependence',
-           'fig_importance_vs_champion', 'fairness_gates', 'fig_fairness', 'fairness_group_table',
-           'fairness_groups_html', 'fairness_summary_table', 'fairness_gates_html', 'mitigation_html',
-           'fairness_verdict', 'fairness_about_html', 'no_fairness_text', 'severity', 'rule_text', 'fig_distribution',
-           'fig_history', 'drift_table', 'drift_names', 'most_drifted', 'column_info_html', 'findings_table',
-           'history_table', 'drift_verdict']
+           'compare_sections', 'explain_unit', 'unit_text', 'explain_features', 'version_label', 'fig_importance',
+           'fig_beeswarm', 'fig_waterfall', 'row_output', 'fig_row_waterfall', 'fig_dependence',
+           'fig_feature_dependence', 'fig_importance_vs_champion', 'fairness_gates', 'fig_fairness',
+           'fairness_group_table', 'fairness_groups_html', 'fairness_summary_table', 'fairness_gates_html',
+           'mitigation_html', 'fairness_verdict', 'fairness_about_html', 'no_fairness_text', 'severity', 'rule_text',
+           'fig_distribution', 'fig_history', 'drift_table', 'drift_names', 'most_drifted', 'column_info_html',
+           'findings_table', 'history_table', 'drift_verdict']
 
 # %% ../nbs/16a_views.ipynb #3444f881
 CSS = """
@@ -372,6 +372,15 @@ def compare_sections(state, chall_v, champ: dict, chall: dict, latest) -> list:
 def explain_unit(ex: dict) -> str:
     "The unit of explain.json's SHAP values ('log-odds', 'probability', ...)."
     return ex.get("unit") or "model output"
+
+# %% ../nbs/16a_views.ipynb #c03d8b8d
+def unit_text(unit: str) -> str:
+    "What a SHAP value in `unit` means, in one sentence for a reader who is not a statistician."
+    if unit == "log-odds":
+        return ("SHAP values are in log-odds, the model's score before it becomes a probability: 0 is an even chance, "
+                "each +1 multiplies the odds by about 2.7 (−1 divides them); a feature's value is how far it moved this score.")
+    if unit == "probability": return "SHAP values are in probability points: +0.05 raises the predicted probability by 5 points."
+    return f"SHAP values are in the model's output units ({unit}): how far each feature moved the prediction from the average."
 
 # %% ../nbs/16a_views.ipynb #04fca8ed
 def explain_features(ex: dict) -> list:
