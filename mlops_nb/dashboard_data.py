@@ -232,11 +232,11 @@ def fairness_data(root=".", model=None, version=None) -> dict:
 # %% ../nbs/16b_dashboard_data.ipynb #69fec4e2
 def value_labels(root=".") -> dict:
     "{column: {code: text}} from the project's data contract (params.yaml contract.path, else contract.yaml); {} without one."
+    import yaml
     from mlops_nb.contract import load_contract
-    root = Path(root); path = root / "contract.yaml"
-    if (root / "params.yaml").exists():
-        from mlops_nb.config import load_params
-        path = root / load_params(root / "params.yaml").contract.path
+    root = Path(root); pp = root / "params.yaml"
+    raw = (yaml.safe_load(pp.read_text(encoding="utf-8")) if pp.exists() else None) or {}
+    path = root / (((raw.get("contract") or {}) if isinstance(raw, dict) else {}).get("path") or "contract.yaml")
     if not path.exists(): return {}
     return {c.name: c.labels for c in load_contract(path).columns if c.labels}
 

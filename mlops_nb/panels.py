@@ -218,7 +218,7 @@ def registry_panel(root=".", model=None, version=None, user=None):
         "Draw the whole page from `st` (a fresh read of the registry): header, versions, comparison, actions, history."
         ui["state"] = st
         if "box" in ui: ui["box"].children[0].value = frame_head("registry", subtitle(st))
-        if chosen_v == st.champion or chosen_v not in {r["version"] for r in st.versions}: chosen_v = pick_challenger(st)
+        if chosen_v not in {r["version"] for r in st.versions}: chosen_v = pick_challenger(st)
         versions_w.value = versions_table(st)
         champ_w.value = champion_line(st)
         may = [a for a, ok in st.allowed.items() if ok]
@@ -248,7 +248,9 @@ def registry_panel(root=".", model=None, version=None, user=None):
                 comment.value = ""
             except MlopsError as e:
                 msg = message_html("error", e)
-            try: render(registry_state(root, st.model, access.Identity(st.user, st.identity_source)), v)
+            try:
+                new = registry_state(root, st.model, access.Identity(st.user, st.identity_source))
+                render(new, None if new.champion == v != st.champion else v)  # the chosen version became champion: compare the next one
             except MlopsError as e: msg += message_html("error", e)
             status.value = msg  # last: once it shows, the view is already re-read
         return run
@@ -436,7 +438,9 @@ def drift_panel(root=".", model=None, version=None):
         verdict_w.value = drift_verdict(d)
         meta_w.value = f'<div class="mlops-muted">mode {esc(d.get("mode"))}, created {esc(d.get("created"))}</div>'
         tbl.value = drift_table(d, sort.value)
-        colsel.unobserve(show, "value"); colsel.options = [c["column"] for c in most_drifted(d)]; colsel.observe(show, "value"); show()
+        order = [c["column"] for c in most_drifted(d)]
+        colsel.unobserve(show, "value"); colsel.options = order; colsel.value = order[0] if order else None
+        colsel.observe(show, "value"); show()
         if d.get("prediction"):
             p = d["prediction"]
             pred_box.children = [html_w(drift_table({"columns": [p]}, cls="mlops-prediction-drift-table")),
