@@ -129,10 +129,13 @@ def four_fifths_flag(ff: dict, labels: dict | None = None) -> str:
     if len(inc) < 2: return ""
     lo, hi = min(inc, key=lambda g: g["selection_rate"]), max(inc, key=lambda g: g["selection_rate"])
     if not hi["selection_rate"] or lo["selection_rate"] / hi["selection_rate"] >= FOUR_FIFTHS: return ""
-    col = ff.get("feature", "")
-    return (f"{col}: group {value_label(labels, col, lo['group'])} is selected {lo['selection_rate'] / hi['selection_rate']:.2f}× as often "
+    col, r = ff.get("feature", ""), lo["selection_rate"] / hi["selection_rate"]
+    ci = ((ff.get("summary") or {}).get("selection_rate_ratio") or {})
+    ci = ci.get("ci") if isinstance(ci, dict) else None
+    straddles = f" Its 95% interval [{ci[0]:.2f}, {ci[1]:.2f}] straddles 0.8: another sample could land above it." if ci and ci[0] < FOUR_FIFTHS < ci[1] else ""
+    return (f"{col}: group {value_label(labels, col, lo['group'])} is selected {r:.3f}× as often "
             f"as group {value_label(labels, col, hi['group'])} ({fmt(lo['selection_rate'], 3)} vs {fmt(hi['selection_rate'], 3)}): below the "
-            f"four-fifths rule (0.8, a US employment-law heuristic for adverse impact).")
+            f"four-fifths rule (0.8, a US employment-law heuristic for adverse impact).{straddles}")
 
 # %% ../nbs/16a_views.ipynb #a4c5efe5
 def flags_html(flags) -> str:
