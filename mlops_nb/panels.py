@@ -224,7 +224,7 @@ def registry_panel(root=".", model=None, version=None, user=None):
         may = [a for a, ok in st.allowed.items() if ok]
         ident_w.value = (f'<div>Signed in as <b>{esc(st.user)}</b> (role <b>{esc(st.role)}</b>, from '
                          f'{esc(st.identity_source)}): ' + (f'you may {", ".join(may)}.' if may else "view only: the buttons below "
-                         f'need {" / ".join(sorted(set(access.NEEDS.values())))} (ask an admin to change your role in roles.yaml).') + "</div>")
+                         f'need a role: {", ".join(f"{a} needs {access.NEEDS[a]}" for a in btn)} (an admin sets roles in roles.yaml).') + "</div>")
         ui["quiet"] = True
         pick.options = options(st)
         pick.value = chosen_v
@@ -326,7 +326,7 @@ def explain_panel(root=".", model=None, version=None):
             row_desc = "; ".join(f"{k}: {value_label(labels, k, loc['data'][k][i])}" for k in list(loc.get("data", {}))[:6])
             pred_w.value = (f'<div>Row {esc(rowsel.value)}: model output <b>{o:.3f}</b> {esc(unit)}{prob} '
                             f'(expected value {base:.3f}). <span class="mlops-muted">{esc(row_desc)}</span></div>')
-            wf_w.value = cached_png(fkey + ("wf", rowsel.value), lambda: fig_row_waterfall(ex, i))  # feature names only: no values to label
+            wf_w.value = cached_png(fkey + ("wf", rowsel.value), lambda: fig_row_waterfall(ex, i, labels))
         colsel.observe(filt, "value"); valsel.observe(filt, "value"); rowsel.observe(show_row, "value")
         show_row()
         body += [html_w("<h3>One row: waterfall and prediction</h3>"), W.HBox([colsel, valsel]), rowsel, pred_w, wf_w]
@@ -339,7 +339,7 @@ def explain_panel(root=".", model=None, version=None):
             dep_w.value = cached_png(fkey + ("dep", f), lambda: fig_feature_dependence(ex, f, labels))
         depsel.observe(show_dep, "value"); show_dep()
         prefetch([(fkey + ("dep", f), lambda f=f: fig_feature_dependence(ex, f, labels)) for f in depsel.options] +
-                 [(fkey + ("wf", rows[i]), lambda i=i: fig_row_waterfall(ex, i)) for i in range(min(10, len(rows)))])
+                 [(fkey + ("wf", rows[i]), lambda i=i: fig_row_waterfall(ex, i, labels)) for i in range(min(10, len(rows)))])
         body += [html_w("<h3>Dependence</h3>"), depsel, dep_w]
     else: body.append(message_w("empty", "No per-row explanations in explain.json (local block): waterfall and dependence plots need them."))
     body.append(html_w("<h3>Compared with the champion</h3>"))

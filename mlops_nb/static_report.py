@@ -40,7 +40,7 @@ def _static_explain(root, st) -> tuple[str, str]:
         desc = "; ".join(f"{k}: {value_label(labels, k, v[0])}" for k, v in list((loc.get("data") or {}).items())[:6])
         parts += [f"<h3>One row (row {esc(loc['index'][0])}): model output {row_output(ex, 0):.3f} {esc(unit)}</h3>",
                   f'<div class="mlops-muted">{esc(desc)}</div>',
-                  img_tag(png_bytes(fig_row_waterfall(ex, 0)), "waterfall"), "<h3>Dependence of the top 3 features</h3>"]
+                  img_tag(png_bytes(fig_row_waterfall(ex, 0, labels)), "waterfall"), "<h3>Dependence of the top 3 features</h3>"]
         for f in sorted(explain_features(ex), key=lambda f: -ex["importance"].get(f, 0))[:3]:
             parts.append(img_tag(png_bytes(fig_feature_dependence(ex, f, labels)), f"dependence {f}"))
     if d["champion_importance"]:

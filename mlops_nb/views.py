@@ -314,7 +314,7 @@ _LINEAGE = {"git.commit": "code version (git commit)", "git.dirty": "uncommitted
 def lineage_words(key: str) -> str:
     "A run tag in plain words, its key beside: 'uncommitted code changes (git.dirty)'."
     if key in _LINEAGE: return f"{_LINEAGE[key]} ({key})"
-    if key.startswith("dvc."): return f"data version of {key[4:]} (DVC hash, {key})"
+    if key.startswith("dvc."): return f"data version of {key[4:].removeprefix('md5.')} (DVC hash)"
     return key
 
 def _dirty(key, v):
@@ -474,10 +474,12 @@ def row_output(ex: dict, i: int) -> float:
     return o if o is not None else (ex.get("expected_value") or 0.0) + sum(loc["values"][i])
 
 # %% ../nbs/16a_views.ipynb #3d0ea909
-def fig_row_waterfall(ex: dict, i: int):
-    "The waterfall of the `i`-th row sampled in explain.json."
+def fig_row_waterfall(ex: dict, i: int, labels: dict | None = None):
+    "The waterfall of the `i`-th row sampled in explain.json, each feature named with this row's value ('SEX = Female (2)')."
     loc, o = ex["local"], row_output(ex, i)
-    return fig_waterfall(dict(zip(explain_features(ex), loc["values"][i])), ex.get("expected_value") or 0.0, o, explain_unit(ex),
+    data = loc.get("data") or {}
+    name = lambda f: f"{f} = {value_label(labels, f, data[f][i], short=24)}" if f in data else f
+    return fig_waterfall({name(f): v for f, v in zip(explain_features(ex), loc["values"][i])}, ex.get("expected_value") or 0.0, o, explain_unit(ex),
                          f"Why row {loc['index'][i]} got {o:.3f}")
 
 # %% ../nbs/16a_views.ipynb #b121151b
@@ -495,7 +497,7 @@ def fig_dependence(x, shap_values, feature: str, unit: str, labels: dict | None 
         jit = np.random.default_rng(0).uniform(-0.25, 0.25, len(sv))
         ax.scatter([idx[str(v)] + j for v, j in zip(x, jit)], sv, s=8, color=COLORS["challenger"], alpha=0.7, linewidths=0)
         names = [value_label(labels, feature, c, short=22) for c in cats]
-        ax.set_xticks(range(len(cats)), names, fontsize=7, rotation=90 if len(cats) > 12 else 30 if names != cats else 0, ha="right" if names != cats and len(cats) <= 12 else "center"); ax.set_xlabel(f"{feature} (category)")
+        ax.set_xticks(range(len(cats)), names, fontsize=7, rotation=90 if len(cats) > 12 or names != cats else 0)  # words: upright would overlap; ax.set_xlabel(f"{feature} (category)")
     ax.axhline(0, color=COLORS["neutral"], lw=0.8); ax.set_ylabel(f"SHAP value of {feature} ({unit})")
     ax.set_title(f"How {feature} moves the model output ({len(sv)} rows)", fontsize=10)
     return fig
@@ -633,7 +635,7 @@ def fig_distribution(col: dict, ref_name="reference", cur_name="current", labels
     if h.get("categories"):
         names = [value_label(labels, col["column"], c, short=22) for c in h["categories"]]; x = np.arange(len(names))
         ax.bar(x - 0.2, ref, 0.4, color=COLORS["reference"], label=ref_name); ax.bar(x + 0.2, cur, 0.4, color=COLORS["current"], label=cur_name)
-        ax.set_xticks(x, names, fontsize=7, rotation=90 if len(names) > 10 else 30 if labels and col["column"] in labels else 0, ha="right" if 1 < len(names) <= 10 and labels and col["column"] in labels else "center"); ax.set_xlabel(f"{col['column']} (category)")
+        ax.set_xticks(x, names, fontsize=7, rotation=90 if len(names) > 10 or col["column"] in (labels or {}) else 0); ax.set_xlabel(f"{col['column']} (category)")
     elif h.get("edges"):
         e = np.asarray(h["edges"], float); w = np.diff(e)
         ax.bar(e[:-1], ref, w, align="edge", color=COLORS["reference"], alpha=0.6, label=ref_name)
