@@ -497,7 +497,8 @@ def fig_dependence(x, shap_values, feature: str, unit: str, labels: dict | None 
         jit = np.random.default_rng(0).uniform(-0.25, 0.25, len(sv))
         ax.scatter([idx[str(v)] + j for v, j in zip(x, jit)], sv, s=8, color=COLORS["challenger"], alpha=0.7, linewidths=0)
         names = [value_label(labels, feature, c, short=22) for c in cats]
-        ax.set_xticks(range(len(cats)), names, fontsize=7, rotation=90 if len(cats) > 12 or names != cats else 0)  # words: upright would overlap; ax.set_xlabel(f"{feature} (category)")
+        ax.set_xticks(range(len(cats)), names, fontsize=7, rotation=90 if len(cats) > 12 or names != cats else 0)  # words side by side would overlap
+        ax.set_xlabel(f"{feature} (category)")
     ax.axhline(0, color=COLORS["neutral"], lw=0.8); ax.set_ylabel(f"SHAP value of {feature} ({unit})")
     ax.set_title(f"How {feature} moves the model output ({len(sv)} rows)", fontsize=10)
     return fig
