@@ -271,7 +271,10 @@ def fairness_compare_table(champ: dict, chall: dict) -> str:
     if not keys: return '<div class="mlops-empty">No fairness results recorded for these versions.</div>'
     rows = [[f, k, a.get((f, k)), b.get((f, k)),
              (b[(f, k)] - a[(f, k)]) if a.get((f, k)) is not None and b.get((f, k)) is not None else None] for f, k in keys]
-    return table_html(["feature", "measure", "champion", "challenger", "Δ"], rows, "mlops-fairness-compare")
+    missing = sorted({v for (f, k) in keys for v, side in ((champ.get("version"), a), (chall.get("version"), b)) if side.get((f, k)) is None} - {None})
+    note = (f'<div class="mlops-muted">— : not recorded for version {esc(", ".join(missing))} (no fairness results kept with it, '
+            f'and no gate on that measure).</div>' if missing else "")
+    return table_html(["feature", "measure", "champion", "challenger", "Δ"], rows, "mlops-fairness-compare") + note
 
 # %% ../nbs/16a_views.ipynb #31a5863d
 def top_features(expl: dict | None, k: int = 8) -> list:
