@@ -167,7 +167,7 @@ def render_drift_html(report: dict, title: str | None = None, extra: dict | None
     title = title or f"Drift report: {cur.get('name', 'current')} vs {ref.get('name', 'reference')}"
     level, words = drift_status(report)  # the colour every drift headline takes
     verdict = (f"<p style='color:{STATUS_COLORS[level]};font-weight:bold;font-size:1.2em'>{esc(words)}: "
-               f"{'dataset drift' if report.get('dataset_drift') else 'no dataset drift'}, {report.get('n_drifted')} of {report.get('n_columns')} columns drifted "
+               f"Dataset drift {'YES' if report.get('dataset_drift') else 'NO'}, {report.get('n_drifted')} of {report.get('n_columns')} columns drifted "
                f"({(report.get('share_drifted') or 0):.0%}; threshold {(report.get('threshold_share') or 0):.0%}).</p>")
     facts = [("reference", f"{ref.get('name', '')} — {ref.get('rows', 0):,} rows"),
              ("current", f"{cur.get('name', '')} — {cur.get('rows', 0):,} rows"
