@@ -781,6 +781,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                 'mlops_nb.views.fairness_gates_html': ('views.html#fairness_gates_html', 'mlops_nb/views.py'),
                                 'mlops_nb.views.fairness_group_table': ('views.html#fairness_group_table', 'mlops_nb/views.py'),
                                 'mlops_nb.views.fairness_groups_html': ('views.html#fairness_groups_html', 'mlops_nb/views.py'),
+                                'mlops_nb.views.fairness_readings_html': ('views.html#fairness_readings_html', 'mlops_nb/views.py'),
                                 'mlops_nb.views.fairness_summary_table': ('views.html#fairness_summary_table', 'mlops_nb/views.py'),
                                 'mlops_nb.views.fairness_verdict': ('views.html#fairness_verdict', 'mlops_nb/views.py'),
                                 'mlops_nb.views.fig_beeswarm': ('views.html#fig_beeswarm', 'mlops_nb/views.py'),

@@ -16,9 +16,9 @@ __all__ = ['CSS', 'DASHBOARDS', 'TITLES', 'FOUR_FIFTHS', 'NEAR', 'COLORS', 'KEY_
            'fig_beeswarm', 'fig_waterfall', 'row_output', 'fig_row_waterfall', 'fig_dependence',
            'fig_feature_dependence', 'fig_importance_vs_champion', 'fairness_gates', 'fig_fairness',
            'fairness_group_table', 'fairness_groups_html', 'fairness_summary_table', 'fairness_gates_html',
-           'mitigation_html', 'fairness_verdict', 'fairness_about_html', 'no_fairness_text', 'severity', 'rule_text',
-           'fig_distribution', 'fig_history', 'drift_table', 'drift_names', 'most_drifted', 'column_info_html',
-           'findings_table', 'history_table', 'drift_verdict']
+           'mitigation_html', 'fairness_verdict', 'fairness_about_html', 'no_fairness_text', 'fairness_readings_html',
+           'severity', 'rule_text', 'fig_distribution', 'fig_history', 'drift_table', 'drift_names', 'most_drifted',
+           'column_info_html', 'findings_table', 'history_table', 'drift_verdict']
 
 # %% ../nbs/16a_views.ipynb #3444f881
 CSS = """
@@ -139,8 +139,9 @@ def four_fifths_flag(ff: dict, labels: dict | None = None) -> str:
 
 # %% ../nbs/16a_views.ipynb #a4c5efe5
 def flags_html(flags) -> str:
-    "Each reading in a yellow box marked ⚠ (nothing when there is none)."
-    return "".join(f'<div class="mlops-flag">⚠ {esc(f)}</div>' for f in flags if f)
+    "Each reading in a yellow box marked ⚠ (nothing when there is none); styled inline, so it reads the same in any report."
+    return "".join(f'<div class="mlops-flag" style="background:#fff8c5;border-left:4px solid #d4a72c;padding:.25rem .6rem;margin:.25rem 0">'
+                   f'⚠ {esc(f)}</div>' for f in flags if f)
 
 # %% ../nbs/16a_views.ipynb #698ef673
 COLORS = {"champion": "#0969da", "challenger": "#bc4c00", "pass": "#1a7f37", "fail": "#cf222e",
@@ -613,6 +614,18 @@ def fairness_about_html(f: dict) -> str:
 def no_fairness_text(f: dict) -> str:
     "What a page says when fairness.json holds no analysis (no sensitive features, or skipped)."
     return f"No fairness analysis: {f.get('skipped') or 'no sensitive features'} (set data.sensitive in params.yaml and run `dvc repro`)."
+
+# %% ../nbs/16a_views.ipynb #23920675
+def fairness_readings_html(f: dict, labels: dict | None = None) -> str:
+    """For a report that shows group codes (the fairness stage's tables): per sensitive feature of fairness.json, the
+    four-fifths reading and the key to its codes ('SEX: 1 = Male, 2 = Female'); '' when there is nothing to say."""
+    out = []
+    for feat, ff in (f.get("features") or {}).items():
+        out.append(flags_html([four_fifths_flag({"feature": feat, **ff}, labels)]))
+        names = (labels or {}).get(feat) or {}
+        codes = [str(g["group"]) for g in ff.get("groups", []) if str(g["group"]) in names]
+        if codes: out.append(f'<div class="mlops-muted">{esc(feat)} groups: ' + "; ".join(f"{esc(c)} = {esc(names[c])}" for c in codes) + "</div>")
+    return "".join(out)
 
 # %% ../nbs/16a_views.ipynb #fe51f2bc
 def severity(c: dict) -> float:
