@@ -20,6 +20,7 @@ def card_facts(settings: Settings, version, name: str | None = None, params_path
     """The recorded facts a model card shows (a dict; `render_card_markdown` / `render_card_html` format it): every one of
     them recorded for this version (mlops_nb.results), never read from the workspace, which may hold a later run."""
     from mlops_nb.results import logged_results
+    from mlops_nb.dashboard_data import value_labels
     info = show(settings, version, name)
     got = logged_results(settings, info["run_id"], info["version"]).get  # one download of what was kept with the version
     raw = yaml.safe_load(Path(params_path).read_text()) if params_path else got("params")
@@ -34,7 +35,8 @@ def card_facts(settings: Settings, version, name: str | None = None, params_path
     gates, expl = got("gates"), got("explain")  # None (shown "not recorded") for a version registered without its results
     return {"info": info, "card": card, "features": {"numeric": data.get("numeric"), "categorical": data.get("categorical"),
             "sensitive": data.get("sensitive"), "target": data.get("target"), "classes": data.get("classes")},
-            "gates": gates, "explain": expl, "fairness": got("fairness"), "prepare": got("prepare"), "metrics": got("metrics")}
+            "gates": gates, "explain": expl, "fairness": got("fairness"), "prepare": got("prepare"), "metrics": got("metrics"),
+            "labels": value_labels(settings.root)}  # value labels describe the data: the project's contract
 
 # %% ../nbs/12d_card.ipynb #6095b68d
 def _fmt(v):
@@ -52,7 +54,9 @@ def _sections(f: dict) -> list:
                             ("MLflow run", i["run_id"])]),
          ("Intended use and owner", "kv", [("intended use", card.get("intended_use", nr)), ("owner", card.get("owner", nr)),
                                            ("out of scope", card.get("out_of_scope", nr))])]
-    lin = [(k, v) for k, v in i["lineage"].items()]
+    from mlops_nb.views import _dirty, four_fifths_flag, gate_flags, lineage_words, value_label
+    labels = f.get("labels") or {}
+    lin = [(lineage_words(k), _dirty(k, v)) for k, v in i["lineage"].items()]
     prep = f.get("prepare") or {}
     split = prep.get("split") or {}
     lin += [(k, _fmt(v)) for k, v in (("source", prep.get("source")), ("source SHA-256", prep.get("source_sha256")),
@@ -73,6 +77,7 @@ def _sections(f: dict) -> list:
     if g:
         rows = [[x["name"], _fmt(x["value"]), f"{x['comparison']} {x['threshold']:g}", "pass" if x["passed"] else "FAIL"] for x in g["gates"]]
         S.append((f"Gate verdicts (overall: {g['verdict']})", "table", (["gate", "value", "threshold", "result"], rows)))
+        if gate_flags(g["gates"]): S.append(("Close calls among the gates", "list", gate_flags(g["gates"])))
     elif i["gates"]:
         S.append(("Gate verdicts", "table", (["gate", "result"], [[k, v] for k, v in i["gates"].items()])))
     else: S.append(("Gate verdicts", "text", nr))
@@ -83,6 +88,11 @@ def _sections(f: dict) -> list:
             for k, v in (ff.get("summary") or {}).items():
                 rows.append([feat, k, _fmt(v.get("value") if isinstance(v, dict) else v)])
         S.append(("Fairness", "table", (["feature", "measure", "value"], rows)))
+        groups = [[feat, value_label(labels, feat, x["group"]), _fmt(x.get("count")), _fmt(x.get("selection_rate")), _fmt(x.get("tpr")),
+                   "yes" if x.get("included", True) else "no (too small)"] for feat, ff in fr["features"].items() for x in ff.get("groups", [])]
+        S.append(("Fairness by group", "table", (["feature", "group", "rows", "selection rate", "true positive rate", "in gates"], groups)))
+        flags = [four_fifths_flag({"feature": feat, **ff}, labels) for feat, ff in fr["features"].items()]
+        if any(flags): S.append(("Fairness readings", "list", [x for x in flags if x]))
     else: S.append(("Fairness", "text", (fr or {}).get("skipped") or nr))
     ex = f.get("explain")
     if ex and ex.get("importance"):

@@ -17,7 +17,7 @@ def _cmd_init(a):
     from mlops_nb.project import init_project
     roles = init_project(a.path, a.data, a.target, a.sensitive, a.time_column, a.positive, a.id,
                          model_name=a.model_name, estimator=a.estimator, git=not a.no_git,
-                         train_notebook=a.train_notebook, task=a.task)
+                         train_notebook=a.train_notebook, task=a.task, labels=a.labels)
     print(f"created {a.path}: {roles['task']} on target '{a.target}' with {len(roles['numeric'])} numeric "
           f"and {len(roles['categorical'])} categorical features")
     for col, why in roles["exclude"].items(): print(f"  excluded {col}: {why}")
@@ -100,6 +100,7 @@ def build_parser(light: bool = False) -> argparse.ArgumentParser:
                         "lightgbm.LGBMClassifier, or a factory module:function in the project")
     i.add_argument("--train-notebook", action="store_true",
                    help="the train stage is your own notebook: write a starter nbs/pipeline/train.ipynb that ends with save_model")
+    i.add_argument("--labels", metavar="FILE", help="YAML of value labels (column: {code: text}) for reports and dashboards")
     i.add_argument("--no-git", action="store_true", help="write the files only (no git, no DVC)")
     i.set_defaults(func=_cmd_init)
 

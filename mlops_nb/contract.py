@@ -3,7 +3,7 @@
 # %% ../nbs/13_contract.ipynb #97224214
 from __future__ import annotations
 import hashlib, hmac, os, re
-from dataclasses import dataclass, field, asdict
+from dataclasses import dataclass, field, asdict, replace
 from pathlib import Path
 
 import yaml
@@ -12,9 +12,9 @@ from .core import ConfigError, DataError, MlopsError, atomic_write, did_you_mean
 
 # %% auto #0
 __all__ = ['TYPES', 'ROLES', 'MEMORY_ENV', 'ColumnRule', 'Contract', 'infer_contract', 'contract_yaml', 'save_contract',
-           'load_contract', 'coerce_column', 'finalize_types', 'pandera_schema', 'Problem', 'ValidationResult',
-           'validate_batches', 'validate', 'available_mb', 'estimate_mb', 'memory_limit_mb', 'check_memory',
-           'iter_batches', 'validate_file', 'infer_for_project', 'add_commands']
+           'load_contract', 'load_labels', 'with_labels', 'coerce_column', 'finalize_types', 'pandera_schema',
+           'Problem', 'ValidationResult', 'validate_batches', 'validate', 'available_mb', 'estimate_mb',
+           'memory_limit_mb', 'check_memory', 'iter_batches', 'validate_file', 'infer_for_project', 'add_commands']
 
 # %% ../nbs/13_contract.ipynb #0d840b02
 TYPES = ("int64", "float64", "bool", "category", "string", "datetime")
@@ -32,6 +32,7 @@ class ColumnRule:
     max: float | None = None
     categories: tuple | None = None
     unique: bool = False
+    labels: dict | None = None  # {code: text} shown by reports and dashboards
 
     def to_dict(self) -> dict:
         d = {"type": self.type, "role": self.role, "nullable": self.nullable}
@@ -40,7 +41,14 @@ class ColumnRule:
         if self.max is not None: d["max"] = self.max
         if self.categories is not None: d["categories"] = list(self.categories)
         if self.unique: d["unique"] = True
+        if self.labels: d["labels"] = dict(self.labels)
         return d
+
+def _labels(v, where: str) -> dict:
+    "Value labels as {code: text} strings (YAML reads `1: Male` with an int key), or a `ConfigError` naming `where`."
+    if not isinstance(v, dict) or not v or any(isinstance(t, (dict, list)) or t is None for t in v.values()):
+        raise ConfigError(f"{where}: labels: expected a mapping code -> text, e.g. {{1: Male, 2: Female}}; got {v!r}.")
+    return {str(k): str(t) for k, t in v.items()}
 
 @dataclass(frozen=True)
 class Contract:
@@ -79,6 +87,9 @@ class Contract:
                 if r.get(k) is not None and not isinstance(r[k], (int, float)): problems.append(f"{where}: columns.{name}.{k} = {r[k]!r}: expected a number.")
             if r.get("categories") is not None and not isinstance(r["categories"], list):
                 problems.append(f"{where}: columns.{name}.categories: expected a list of values.")
+            if r.get("labels") is not None:
+                try: r["labels"] = _labels(r["labels"], f"{where}: columns.{name}")
+                except ConfigError as e: problems.append(str(e))
             if extra or problems: continue
             if r.get("categories") is not None: r["categories"] = tuple(r["categories"])
             cols.append(ColumnRule(name=str(name), **r))
@@ -139,22 +150,24 @@ def infer_contract(df: pd.DataFrame, target: str | None = None, ids=(), time: st
         rules.append(ColumnRule(**r))
     return Contract(tuple(rules), target, source, n)
 
-def contract_yaml(contract: Contract) -> str:
-    "contract.yaml text: a comment header, then one line per column."
+def contract_yaml(contract: Contract, note: str = "") -> str:
+    "contract.yaml text: a comment header (and `note`, e.g. where the labels come from), then one line per column."
     d = contract.to_dict()
     head = (f"# contract.yaml: what the data of this project must look like (inferred by `mlops-nb contract infer` from\n"
             f"# {contract.source or 'the reference data'}, {contract.rows:,} rows). Edit it: widen a range, add a category, allow nulls.\n"
             f"# The prepare stage checks every input file against it (policy: params.yaml `contract:`); a DVC dependency.\n"
-            f"# types: {', '.join(TYPES)}; roles: {', '.join(ROLES)} (pii columns never list values)\n")
+            f"# types: {', '.join(TYPES)}; roles: {', '.join(ROLES)} (pii columns never list values)\n"
+            f"# labels: optional names of coded values ({{'2': Female}}), shown by reports and dashboards\n")
+    head += "".join(f"# {l}\n" for l in note.splitlines())
     top = yaml.safe_dump({k: d[k] for k in ("schema", "source", "rows", "target")}, sort_keys=False)
     cols = "".join(f"  {yaml.safe_dump(name).strip().removesuffix(chr(10) + '...')}: "
                    f"{yaml.safe_dump(rule, default_flow_style=True, sort_keys=False, width=10**6).strip()}\n"
                    for name, rule in d["columns"].items())
     return head + top + "columns:\n" + cols
 
-def save_contract(contract: Contract, path) -> Path:
+def save_contract(contract: Contract, path, note: str = "") -> Path:
     "Write contract.yaml atomically."
-    with atomic_write(path, ".yaml") as tmp: tmp.write_text(contract_yaml(contract), encoding="utf-8")
+    with atomic_write(path, ".yaml") as tmp: tmp.write_text(contract_yaml(contract, note), encoding="utf-8")
     return Path(path)
 
 def load_contract(path) -> Contract:
@@ -167,6 +180,24 @@ def load_contract(path) -> Contract:
     except UnicodeDecodeError as e: raise ConfigError(f"{path}: not UTF-8 text (byte {e.start}); re-save it as UTF-8.") from None
     except yaml.YAMLError as e: raise ConfigError(f"{path}: not valid YAML: {e}") from None
     return Contract.from_dict(d, str(path))
+
+# %% ../nbs/13_contract.ipynb #77e3f8f8
+def load_labels(path) -> dict:
+    "A value-labels YAML file as {column: {code: text}} (strings), or a `ConfigError` naming the file and column."
+    path = Path(path)
+    if not path.exists(): raise ConfigError(f"{path}: labels file not found (expected YAML: column -> {{code: text}}).")
+    try: d = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as e: raise ConfigError(f"{path}: not valid YAML: {e}") from None
+    if not isinstance(d, dict) or not d:
+        raise ConfigError(f"{path}: expected a mapping column -> {{code: text}}, e.g. SEX: {{1: Male, 2: Female}}.")
+    return {str(c): _labels(v, f"{path}: {c}") for c, v in d.items()}
+
+# %% ../nbs/13_contract.ipynb #7f49f169
+def with_labels(contract: Contract, labels: dict) -> Contract:
+    "`contract` with value labels on its columns; labels for a column it does not have are an error."
+    unknown = sorted(set(labels) - set(contract.names))
+    if unknown: raise ConfigError(f"value labels for columns the data does not have: {unknown} (columns: {', '.join(contract.names)}).")
+    return replace(contract, columns=tuple(replace(c, labels=labels[c.name]) if c.name in labels else c for c in contract.columns))
 
 # %% ../nbs/13_contract.ipynb #b7c2934d
 _TRUE, _FALSE = {"true", "t", "yes", "y", "1", "1.0"}, {"false", "f", "no", "n", "0", "0.0"}

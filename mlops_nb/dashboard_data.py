@@ -12,7 +12,8 @@ from .results import ResultError, logged_results, maybe_result, read_result
 
 # %% auto #0
 __all__ = ['project_root', 'parse_query', 'request_args', 'in_voila', 'request_user_header', 'run_info', 'RegistryState',
-           'registry_state', 'version_results', 'comparison', 'pick_challenger', 'explain_data', 'fairness_data']
+           'registry_state', 'version_results', 'comparison', 'pick_challenger', 'explain_data', 'fairness_data',
+           'value_labels', 'batch_report']
 
 # %% ../nbs/16b_dashboard_data.ipynb #5a215897
 def project_root(start=None) -> Path:
@@ -227,3 +228,25 @@ def fairness_data(root=".", model=None, version=None) -> dict:
     if not res: raise MlopsError(f"version {version} is not a registered version of '{st.model}'.")
     if not res.get("fairness"): raise ResultError(f"no fairness results kept with version {version}: {res['source']}.")
     return {k: res.get(k) for k in ("fairness", "gates", "mitigation", "version", "source")}
+
+# %% ../nbs/16b_dashboard_data.ipynb #69fec4e2
+def value_labels(root=".") -> dict:
+    "{column: {code: text}} from the project's data contract (params.yaml contract.path, else contract.yaml); {} without one."
+    import yaml
+    from mlops_nb.contract import load_contract
+    root = Path(root); pp = root / "params.yaml"
+    raw = (yaml.safe_load(pp.read_text(encoding="utf-8")) if pp.exists() else None) or {}
+    path = root / (((raw.get("contract") or {}) if isinstance(raw, dict) else {}).get("path") or "contract.yaml")
+    if not path.exists(): return {}
+    return {c.name: c.labels for c in load_contract(path).columns if c.labels}
+
+# %% ../nbs/16b_dashboard_data.ipynb #1ba8595c
+def batch_report(root, entry: dict) -> dict:
+    "The drift report of one monitored batch (`entry`: its monitoring/history.jsonl line), or a clear error."
+    import json
+    p = Path(root) / entry.get("report", "")
+    if not entry.get("report") or not p.is_file():
+        raise MlopsError(f"{p}: the drift report of batch {entry.get('batch')} is missing (monitoring/history.jsonl names it); "
+                         f"run `mlops-nb monitor` on that batch again.")
+    try: return json.loads(p.read_text(encoding="utf-8"))
+    except ValueError as e: raise MlopsError(f"{p}: not valid JSON ({e}); run `mlops-nb monitor` on that batch again.") from None

@@ -11,7 +11,25 @@ def _fmt(v) -> str:
     return "n/a" if v is None else f"{v:.3g}" if isinstance(v, float) else str(v)
 
 # %% auto #0
-__all__ = ['REF_COLOR', 'CUR_COLOR', 'draw_overlay', 'drift_table', 'plot_drift', 'overlay_svg', 'render_drift_html']
+__all__ = ['STATUS_COLORS', 'REF_COLOR', 'CUR_COLOR', 'drift_status', 'draw_overlay', 'drift_table', 'plot_drift', 'overlay_svg',
+           'render_drift_html']
+
+# %% ../nbs/15a_drift_report.ipynb #5f9c9612
+STATUS_COLORS = {"ok": "#1a7f37", "warn": "#9a6700", "alert": "#cf222e"}
+
+def drift_status(d: dict) -> tuple[str, str]:
+    """('ok' | 'warn' | 'alert', headline words) of a drift result: a monitoring/history.jsonl line, a batch's drift
+    report (its `monitor` block) or the pipeline's drift report (no retraining policy: dataset drift is the alert)."""
+    m = d.get("monitor") or d
+    retrain = m.get("retrain_recommended")
+    pred = d.get("prediction_drift") or d.get("prediction") or {}
+    data, preds = bool(d.get("dataset_drift")), bool(pred.get("drifted"))
+    if retrain: return "alert", "Retraining recommended"
+    if retrain is None and data: return "alert", "Dataset drift"
+    if data or preds:
+        what = " and ".join(w for w, x in (("data", data), ("predictions", preds)) if x)
+        return "warn", f"Drift in the {what}" + ("; retraining not recommended" if retrain is False else "")
+    return "ok", "No drift" + ("; retraining not recommended" if retrain is False else "")
 
 # %% ../nbs/15a_drift_report.ipynb #619d4d40
 REF_COLOR, CUR_COLOR = "#4C72B0", "#DD8452"
@@ -148,9 +166,9 @@ def render_drift_html(report: dict, title: str | None = None, extra: dict | None
     ref, cur = report.get("reference") or {}, report.get("current") or {}
     win = cur.get("window") or {}
     title = title or f"Drift report: {cur.get('name', 'current')} vs {ref.get('name', 'reference')}"
-    drift = report.get("dataset_drift")
-    verdict = (f"<p class='{'bad' if drift else 'ok'}'>{'Dataset drift' if drift else 'No dataset drift'}: "
-               f"{report.get('n_drifted')} of {report.get('n_columns')} columns drifted "
+    level, words = drift_status(report)  # the colour every drift headline takes
+    verdict = (f"<p style='color:{STATUS_COLORS[level]};font-weight:bold;font-size:1.2em'>{esc(words)}: "
+               f"Dataset drift {'YES' if report.get('dataset_drift') else 'NO'}, {report.get('n_drifted')} of {report.get('n_columns')} columns drifted "
                f"({(report.get('share_drifted') or 0):.0%}; threshold {(report.get('threshold_share') or 0):.0%}).</p>")
     facts = [("reference", f"{ref.get('name', '')} — {ref.get('rows', 0):,} rows"),
              ("current", f"{cur.get('name', '')} — {cur.get('rows', 0):,} rows"

@@ -11,7 +11,7 @@ from .core import (ConfigError, DataError, LifecycleError, MlopsError, _jsonable
                            shared_tempdir, write_json)
 from .config import MonitorParams, Params, Settings, load_params, load_settings
 from .batch import apply_contract, batch_labels, check_batch_columns, read_batch, time_window
-from .drift_report import _fmt, drift_table, plot_drift, render_drift_html
+from .drift_report import _fmt, drift_status, drift_table, plot_drift, render_drift_html
 from .model import model_columns
 from .results import RESULTS
 # numpy, pandas and matplotlib are imported where used: `mlops-nb` builds its parser from this module and
@@ -336,7 +336,7 @@ def _cmd_monitor(args) -> int:
               f"{' over ' + args.window if args.window else ''} -> {batch.relative_to(root.resolve()) if batch.is_relative_to(root.resolve()) else batch}")
     elif args.since or args.window: raise MlopsError("--since and --window go with --from-log.")
     res = monitor_batch(root, batch, labels=args.labels, params=params)
-    print(f"monitor: {res.verdict()}")
+    print(f"monitor: {drift_status(res.to_dict())[0].upper()}: {res.verdict()}")  # ok/warn/alert: the dashboard's colour rule
     for n in res.notes: print(f"  note: {n}")
     print(f"  report: {Path(res.report).with_suffix('.html')}  history: {HISTORY}  prometheus: {METRICS_PROM}"
           + (f"  mlflow run: {res.mlflow_run_id}" if res.mlflow_run_id else ""))

@@ -9,18 +9,20 @@ from urllib.parse import urlencode
 from .core import MlopsError
 from .config import load_settings
 from .results import RESULTS, maybe_result, read_result, result_path, result_stamp
-from .dashboard_data import (comparison, explain_data, fairness_data, in_voila, pick_challenger, registry_state)
+from .dashboard_data import (batch_report, comparison, explain_data, fairness_data, in_voila, pick_challenger, registry_state,
+                             value_labels)
 from .views import (CSS, DASHBOARDS, SORTS, TITLES, audit_table, cached_png, champion_line, column_info_html, compare_sections,
                             drift_names, drift_table, drift_verdict, esc, explain_features, explain_unit, fairness_about_html,
                             fairness_gates, fairness_gates_html, fairness_groups_html, fairness_summary_table, fairness_verdict,
                             fig_beeswarm, fig_distribution, fig_fairness, fig_feature_dependence, fig_history, fig_importance,
                             fig_importance_vs_champion, fig_row_waterfall, findings_table, fmt, header_html, history_table,
                             message_html, mitigation_html, most_drifted, no_fairness_text, no_model_text, row_output,
-                            shap_compare_table, table_html, version_label, versions_table)
+                            shap_compare_table, table_html, unit_text, value_label, version_label, versions_table)
 
 # %% auto #0
-__all__ = ['PANELS', 'WARM', 'html_w', 'image_w', 'message_w', 'show_panel', 'link', 'footer_html', 'frame', 'show_in_sidecar',
-           'prefetch', 'warm_up', 'registry_panel', 'explain_panel', 'fairness_panel', 'drift_panel', 'index_panel']
+__all__ = ['PANELS', 'WARM', 'html_w', 'image_w', 'message_w', 'show_panel', 'link', 'footer_html', 'frame_head', 'frame',
+           'show_in_sidecar', 'prefetch', 'warm_up', 'registry_panel', 'explain_panel', 'fairness_panel', 'drift_panel',
+           'index_panel']
 
 # %% ../nbs/16c_panels.ipynb #eb966684
 def _W():
@@ -89,11 +91,14 @@ def footer_html(root, kinds) -> str:
     return f'<div class="mlops-footer">Read from {esc(", ".join(parts) or "no result files")}. Nothing is recomputed here.</div>'
 
 # %% ../nbs/16c_panels.ipynb #901954f5
+def frame_head(kind: str, subtitle: str, nav: bool | None = None) -> str:
+    "The style sheet and title bar of a panel (the first child of `frame`'s box)."
+    return f"<style>{CSS}</style>" + header_html(kind, subtitle, link if (in_voila() if nav is None else nav) else None)
+
 def frame(kind: str, subtitle: str, body: list, root=".", sources=(), nav: bool | None = None):
     "The common frame of every panel: a VBox with classes `mlops-dashboard mlops-<kind>`; links to every page in Voila (`nav`)."
     W = _W()
-    head = f"<style>{CSS}</style>" + header_html(kind, subtitle, link if (in_voila() if nav is None else nav) else None)
-    box = W.VBox([html_w(head, "mlops-header-box"), *body, html_w(footer_html(root, sources), "mlops-footer-box")],
+    box = W.VBox([html_w(frame_head(kind, subtitle, nav), "mlops-header-box"), *body, html_w(footer_html(root, sources), "mlops-footer-box")],
                  layout=W.Layout(width="100%", max_width="1180px"))
     box.add_class("mlops-dashboard"); box.add_class(f"mlops-{kind}")
     return box
@@ -162,6 +167,7 @@ def registry_panel(root=".", model=None, version=None, user=None):
            "rollback": W.Button(description="Roll back", button_style="warning", icon="undo"),
            "retire": W.Button(description="Retire", button_style="danger", icon="archive")}
     for k, b in btn.items(): b.add_class(f"mlops-{k}-btn"); b.layout = W.Layout(width="12rem")
+    why_w = html_w("", "mlops-why-disabled")
     status = html_w("", "mlops-action-status")
     audit_w = html_w("", "mlops-audit")
 
@@ -189,8 +195,11 @@ def registry_panel(root=".", model=None, version=None, user=None):
 
     def refresh_buttons(*_):
         st, v = ui["state"], pick.value
+        why = []
         for k, b in btn.items():
             w = why_disabled(k, st, v); b.disabled = bool(w); b.tooltip = w or f"{k} (recorded in the audit log)"
+            if w: why.append(f"<li><b>{esc(b.description)}</b> unavailable: {esc(w)}</li>")
+        why_w.value = f"<ul>{''.join(why)}</ul>" if why else ""
 
     def show_compare(*_):
         if ui.get("quiet"): return
@@ -202,16 +211,23 @@ def registry_panel(root=".", model=None, version=None, user=None):
         compare.children = kids
         refresh_buttons()
 
+    def subtitle(st):
+        return f"model '{st.model}' · {len(st.versions)} versions · champion " + (f"v{st.champion}" if st.champion else "none")
+
     def render(st, chosen_v):
+        "Draw the whole page from `st` (a fresh read of the registry): header, versions, comparison, actions, history."
         ui["state"] = st
+        if "box" in ui: ui["box"].children[0].value = frame_head("registry", subtitle(st))
+        if chosen_v not in {r["version"] for r in st.versions}: chosen_v = pick_challenger(st)
         versions_w.value = versions_table(st)
         champ_w.value = champion_line(st)
         may = [a for a, ok in st.allowed.items() if ok]
         ident_w.value = (f'<div>Signed in as <b>{esc(st.user)}</b> (role <b>{esc(st.role)}</b>, from '
-                         f'{esc(st.identity_source)}): ' + (f'you may {", ".join(may)}.' if may else "view only.") + "</div>")
+                         f'{esc(st.identity_source)}): ' + (f'you may {", ".join(may)}.' if may else "view only: the buttons below "
+                         f'need a role: {", ".join(f"{a} needs {access.NEEDS[a]}" for a in btn)} (an admin sets roles in roles.yaml).') + "</div>")
         ui["quiet"] = True
         pick.options = options(st)
-        pick.value = chosen_v if chosen_v in {r["version"] for r in st.versions} else None
+        pick.value = chosen_v
         ui["quiet"] = False
         audit_w.value = audit_table(st.history)
         show_compare()
@@ -232,7 +248,9 @@ def registry_panel(root=".", model=None, version=None, user=None):
                 comment.value = ""
             except MlopsError as e:
                 msg = message_html("error", e)
-            try: render(registry_state(root, st.model, access.Identity(st.user, st.identity_source)), v)
+            try:
+                new = registry_state(root, st.model, access.Identity(st.user, st.identity_source))
+                render(new, None if new.champion == v != st.champion else v)  # the chosen version became champion: compare the next one
             except MlopsError as e: msg += message_html("error", e)
             status.value = msg  # last: once it shows, the view is already re-read
         return run
@@ -241,12 +259,12 @@ def registry_panel(root=".", model=None, version=None, user=None):
     comment.observe(refresh_buttons, "value")
     pick.observe(show_compare, "value")
     render(state, chosen)
-    actions = W.VBox([html_w("<h3>Decision</h3>"), ident_w, comment, W.HBox(list(btn.values())), status])
+    actions = W.VBox([html_w("<h3>Decision</h3>"), ident_w, comment, W.HBox(list(btn.values())), why_w, status])
     actions.add_class("mlops-actions")
     body = [html_w("<h3>Versions</h3>"), versions_w, champ_w, pick, compare, actions, html_w("<h3>Audit history</h3>"), audit_w]
     body[:0] = [message_w("error", m) for m in state.moved_aliases]  # first thing a reviewer reads
-    sub = f"model '{state.model}' · {len(state.versions)} versions · champion " + (f"v{state.champion}" if state.champion else "none")
-    return frame("registry", sub, body, root, ("registry", "history", "drift"))  # each version's results: from its run (see Metrics)
+    ui["box"] = frame("registry", subtitle(ui["state"]), body, root, ("registry", "history", "drift"))
+    return ui["box"]  # each version's results: from its run (see Metrics)
 
 # %% ../nbs/16c_panels.ipynb #582ec13e
 def _sigmoid(x): return 1 / (1 + math.exp(-x))
@@ -263,14 +281,14 @@ def explain_panel(root=".", model=None, version=None):
     root = Path(root)
     try: d = explain_data(root, model, version)
     except MlopsError as e: return frame("explain", "", [message_w("error", str(e))], root, ("explain",))
-    ex = d["explain"]; unit = explain_unit(ex); feats = explain_features(ex)
+    ex = d["explain"]; unit = explain_unit(ex); feats = explain_features(ex); labels = value_labels(root)
     vtxt = version_label(d["version"])
     fkey = ("explain", d["source"], d["version"], json.dumps(ex.get("importance"), sort_keys=True)[:200])
     body = [html_w(f'<div class="mlops-explain-summary">{esc(ex.get("explainer"))} on {esc(ex.get("model"))}: '
                    f'{fmt(ex.get("n_sample"))} of {fmt(ex.get("n_rows"))} test rows explained '
                    f'({"stratified" if ex.get("stratified") else "random"} sample); output in {esc(unit)}, '
                    f'expected value {fmt(ex.get("expected_value"))}; additivity max error '
-                   f'{fmt((ex.get("additivity") or {}).get("max_abs_error"))}.</div>')]
+                   f'{fmt((ex.get("additivity") or {}).get("max_abs_error"))}.</div><div class="mlops-muted mlops-unit-text">{esc(unit_text(unit))}</div>')]
     body += [html_w("<h3>Global importance</h3>"),
              image_w(cached_png(fkey + ("imp",), lambda: fig_importance(ex["importance"], f"Mean |SHAP| — {vtxt}", unit)), "mlops-importance-plot")]
     loc = ex.get("local") or {}
@@ -296,7 +314,7 @@ def explain_panel(root=".", model=None, version=None):
             if c == "(no filter)" or c not in loc.get("data", {}):
                 valsel.options, valsel.disabled = [], True; rowsel.options = rows
             else:
-                cats = sorted({str(v) for v in loc["data"][c]}, key=lambda s: (len(s), s))
+                cats = [(value_label(labels, c, v), v) for v in sorted({str(v) for v in loc["data"][c]}, key=lambda s: (len(s), s))]
                 if list(valsel.options) != cats:
                     valsel.unobserve(filt, "value"); valsel.options = cats; valsel.disabled = False; valsel.observe(filt, "value")
                 keep = [r for r, v in zip(rows, loc["data"][c]) if str(v) == str(valsel.value)]
@@ -305,10 +323,10 @@ def explain_panel(root=".", model=None, version=None):
             if rowsel.value is None: return
             i = rows.index(rowsel.value); o = row_output(ex, i); base = ex.get("expected_value") or 0.0
             prob = f" → probability {_sigmoid(o):.3f}" if unit == "log-odds" else ""
-            row_desc = ", ".join(f"{k}={loc['data'][k][i]}" for k in list(loc.get("data", {}))[:6])
+            row_desc = "; ".join(f"{k}: {value_label(labels, k, loc['data'][k][i])}" for k in list(loc.get("data", {}))[:6])
             pred_w.value = (f'<div>Row {esc(rowsel.value)}: model output <b>{o:.3f}</b> {esc(unit)}{prob} '
                             f'(expected value {base:.3f}). <span class="mlops-muted">{esc(row_desc)}</span></div>')
-            wf_w.value = cached_png(fkey + ("wf", rowsel.value), lambda: fig_row_waterfall(ex, i))
+            wf_w.value = cached_png(fkey + ("wf", rowsel.value), lambda: fig_row_waterfall(ex, i, labels))
         colsel.observe(filt, "value"); valsel.observe(filt, "value"); rowsel.observe(show_row, "value")
         show_row()
         body += [html_w("<h3>One row: waterfall and prediction</h3>"), W.HBox([colsel, valsel]), rowsel, pred_w, wf_w]
@@ -318,10 +336,10 @@ def explain_panel(root=".", model=None, version=None):
         dep_w = image_w(b"", "mlops-dependence-plot")
         def show_dep(*_):
             f = depsel.value
-            dep_w.value = cached_png(fkey + ("dep", f), lambda: fig_feature_dependence(ex, f))
+            dep_w.value = cached_png(fkey + ("dep", f), lambda: fig_feature_dependence(ex, f, labels))
         depsel.observe(show_dep, "value"); show_dep()
-        prefetch([(fkey + ("dep", f), lambda f=f: fig_feature_dependence(ex, f)) for f in depsel.options] +
-                 [(fkey + ("wf", rows[i]), lambda i=i: fig_row_waterfall(ex, i)) for i in range(min(10, len(rows)))])
+        prefetch([(fkey + ("dep", f), lambda f=f: fig_feature_dependence(ex, f, labels)) for f in depsel.options] +
+                 [(fkey + ("wf", rows[i]), lambda i=i: fig_row_waterfall(ex, i, labels)) for i in range(min(10, len(rows)))])
         body += [html_w("<h3>Dependence</h3>"), depsel, dep_w]
     else: body.append(message_w("empty", "No per-row explanations in explain.json (local block): waterfall and dependence plots need them."))
     body.append(html_w("<h3>Compared with the champion</h3>"))
@@ -347,7 +365,7 @@ def fairness_panel(root=".", model=None, version=None):
     sub = f"{version_label(d['version'])} · results from {d['source']}"
     if f.get("skipped") or not f.get("features"):
         return frame("fairness", sub, [message_w("empty", no_fairness_text(f))], root, ("fairness",))
-    feats = list(f["features"])
+    feats = list(f["features"]); labels = value_labels(root)
     gates = d["gates"]
     verdict = fairness_verdict(gates)
     sel = W.Dropdown(options=feats, value=feats[0], description="Sensitive feature", style={"description_width": "8rem"})
@@ -356,63 +374,95 @@ def fairness_panel(root=".", model=None, version=None):
     key = ("fair", *result_stamp(root, "fairness")) if version is None else ("fair", "version", d["source"])
     def show(*_):
         ft = sel.value; ff = f["features"][ft]
-        tbl.value = fairness_groups_html(f, ft)
-        img.value = cached_png(key + (ft,), lambda: fig_fairness(ff, fairness_gates(gates, ft), ft))
+        tbl.value = fairness_groups_html(f, ft, labels)
+        img.value = cached_png(key + (ft,), lambda: fig_fairness(ff, fairness_gates(gates, ft), ft, labels))
         summ.value = fairness_summary_table(ff)
         gt.value = fairness_gates_html(gates, ft)
     sel.observe(show, "value"); show()
-    prefetch([(key + (ft,), lambda ft=ft: fig_fairness(f["features"][ft], fairness_gates(gates, ft), ft)) for ft in feats])
+    prefetch([(key + (ft,), lambda ft=ft: fig_fairness(f["features"][ft], fairness_gates(gates, ft), ft, labels)) for ft in feats])
     body = [html_w(verdict), html_w(fairness_about_html(f)), sel,
             html_w("<h3>Groups</h3>"), tbl, img, html_w("<h3>Disparities</h3>"), summ, html_w("<h3>Gate verdicts</h3>"), gt,
             html_w("<h3>Mitigation trade-off</h3>"), html_w(mitigation_html(d["mitigation"]), "mlops-mitigation-box")]
     return frame("fairness", sub, body, root, ("fairness", "gates", "mitigation") if version is None else ())
 
 # %% ../nbs/16c_panels.ipynb #025e7db4
+def _batch_option(e: dict) -> str:
+    "How a monitored batch is named in the picker: id, window, date, verdict."
+    from mlops_nb.drift_report import drift_status
+    w = e.get("window") or {}
+    span = f", window {w.get('start')} … {w.get('end')}" if w.get("start") else ""
+    return f"batch {e.get('batch')}{span} ({(e.get('created') or '')[:10]}): {drift_status(e)[1]}"
+
 def drift_panel(root=".", model=None, version=None):
-    "The drift panel: dataset verdict, sortable column table, distributions per column, prediction drift, monitoring history."
+    """The drift panel: a report picker (monitored batches, newest first, then the pipeline's train → test check), its
+    verdict, sortable columns, distributions, prediction drift; the trend across batches and their history."""
     W = _W()
     root = Path(root)
     try:
-        d = read_result(root, "drift")
+        pipeline = read_result(root, "drift")
     except MlopsError as e:
         return frame("drift", "", [message_w("error", str(e))], root, ("drift",))
     try: hist = maybe_result(root, "history") or []
     except MlopsError as e: hist = e
-    key = ("drift", *result_stamp(root, "drift"))
+    labels = value_labels(root)
+    batches = [] if isinstance(hist, MlopsError) else list(reversed(hist))
+    opts = [(_batch_option(e), i) for i, e in enumerate(batches)]
+    opts.append((f"pipeline check: {' → '.join(drift_names(pipeline))} (dvc repro)", -1))
+    pick = W.Dropdown(options=opts, value=opts[0][1], description="Report", style={"description_width": "4rem"}, layout=W.Layout(width="46rem"))
+    pick.add_class("mlops-drift-batch")
+    verdict_w, meta_w = html_w("", "mlops-drift-headline"), html_w("")
     sort = W.Dropdown(options=list(SORTS), description="Sort", style={"description_width": "3rem"}, layout=W.Layout(width="26rem"))
     sort.add_class("mlops-drift-sort")
-    tbl = html_w(drift_table(d), "mlops-drift-columns")
-    sort.observe(lambda ch: setattr(tbl, "value", drift_table(d, sort.value)), "value")
-    cols = {c["column"]: c for c in d["columns"]}
-    order = [c["column"] for c in most_drifted(d)]
-    colsel = W.Dropdown(options=order, description="Column", style={"description_width": "4rem"})
+    tbl = html_w("", "mlops-drift-columns")
+    colsel = W.Dropdown(description="Column", style={"description_width": "4rem"})
     colsel.add_class("mlops-drift-column")
     dist = image_w(b"", "mlops-drift-hist"); col_info = html_w("", "mlops-drift-column-info")
-    rn, cn = drift_names(d)
+    pred_box, find_box = W.VBox(), W.VBox()
+    ui = {}
+
     def show(*_):
-        c = cols[colsel.value]
-        dist.value = cached_png(key + (c["column"],), lambda: fig_distribution(c, rn, cn))
-        col_info.value = column_info_html(c)
-    colsel.observe(show, "value"); show()
-    prefetch([(key + (c,), lambda c=c: fig_distribution(cols[c], rn, cn)) for c in order])
-    body = [html_w(drift_verdict(d)), html_w(f'<div class="mlops-muted">mode {esc(d.get("mode"))}, created {esc(d.get("created"))}</div>'),
-            html_w("<h3>Columns</h3>"), sort, tbl, html_w("<h3>Distribution</h3>"), colsel, dist, col_info]
-    body.append(html_w("<h3>Prediction drift</h3>"))
-    if d.get("prediction"):
-        p = d["prediction"]
-        probs = d.get("probabilities") or []  # a multiclass model: the predicted class, then each class's probability
-        body += [html_w(drift_table({"columns": [p, *probs]}, cls="mlops-prediction-drift-table")),
-                 image_w(cached_png(key + ("__prediction__",), lambda: fig_distribution(p, rn, cn)), "mlops-prediction-drift-plot")]
-    else: body.append(message_w("empty", "No prediction drift in this report (the model's scores were not part of it)."))
-    if d.get("findings"): body += [html_w("<h3>Findings</h3>"), html_w(findings_table(d))]
-    body.append(html_w("<h3>Monitoring history</h3>"))
+        d, key = ui["d"], ui["key"]
+        if colsel.value is None: return
+        c = {c["column"]: c for c in d["columns"]}[colsel.value]; rn, cn = drift_names(d)
+        dist.value = cached_png(key + (c["column"],), lambda: fig_distribution(c, rn, cn, labels))
+        col_info.value = column_info_html(c, labels)
+
+    def load(*_):
+        "Show the report chosen in the picker: the latest batch first."
+        i = pick.value
+        try: d = pipeline if i == -1 else batch_report(root, batches[i])
+        except MlopsError as e:
+            verdict_w.value = message_html("error", e); return
+        key = ("drift", *result_stamp(root, "drift")) if i == -1 else ("batch", batches[i].get("batch"), batches[i].get("sha256"))
+        ui.update(d=d, key=key); rn, cn = drift_names(d)
+        verdict_w.value = drift_verdict(d)
+        meta_w.value = f'<div class="mlops-muted">mode {esc(d.get("mode"))}, created {esc(d.get("created"))}</div>'
+        tbl.value = drift_table(d, sort.value)
+        order = [c["column"] for c in most_drifted(d)]
+        colsel.unobserve(show, "value"); colsel.options = order; colsel.value = order[0] if order else None
+        colsel.observe(show, "value"); show()
+        if d.get("prediction"):
+            p = d["prediction"]
+            probs = d.get("probabilities") or []  # a multiclass model: the predicted class, then each class's probability
+            pred_box.children = [html_w(drift_table({"columns": [p, *probs]}, cls="mlops-prediction-drift-table")),
+                                 image_w(cached_png(key + ("__prediction__",), lambda: fig_distribution(p, rn, cn)), "mlops-prediction-drift-plot")]
+        else: pred_box.children = [message_w("empty", "No prediction drift in this report (the model's scores were not part of it).")]
+        find_box.children = [html_w("<h3>Findings</h3>"), html_w(findings_table(d))] if d.get("findings") else []
+
+    sort.observe(lambda ch: setattr(tbl, "value", drift_table(ui["d"], sort.value)), "value")
+    colsel.observe(show, "value"); pick.observe(load, "value"); load()
+    prefetch([(ui["key"] + (c,), lambda c=c: fig_distribution({x["column"]: x for x in ui["d"]["columns"]}[c], *drift_names(ui["d"]), labels))
+              for c in colsel.options])
+    body = [pick, verdict_w, meta_w, html_w("<h3>Columns</h3>"), sort, tbl, html_w("<h3>Distribution</h3>"), colsel, dist, col_info,
+            html_w("<h3>Prediction drift</h3>"), pred_box, find_box, html_w("<h3>Monitoring trend and history</h3>")]
     if isinstance(hist, MlopsError): body.append(message_w("error", str(hist)))
     elif hist:
         hkey = ("hist", *result_stamp(root, "history"))
-        body.append(image_w(cached_png(hkey, lambda: fig_history(hist, d.get("threshold_share"))), "mlops-drift-history-plot"))
+        body.append(image_w(cached_png(hkey, lambda: fig_history(hist, pipeline.get("threshold_share"))), "mlops-drift-history-plot"))
         body.append(html_w(history_table(hist), "mlops-drift-history"))
     else: body.append(message_w("empty", "No batch monitored yet: `mlops-nb monitor BATCH.parquet` appends to monitoring/history.jsonl."))
-    return frame("drift", f"{rn} → {cn}", body, root, ("drift", "history"))
+    sub = f"latest monitored batch {batches[0].get('batch')}" if batches else f"pipeline check {' → '.join(drift_names(pipeline))}"
+    return frame("drift", sub, body, root, ("drift", "history"))
 
 # %% ../nbs/16c_panels.ipynb #02064b60
 def index_panel(root=".", model=None, version=None):

@@ -274,9 +274,10 @@ SMALL_DATA = 500  # fewer rows than this: init warns that the test set will be t
 
 def write_project_files(dest, data_rel: str, df: pd.DataFrame, target: str, sensitive=(), time_column=None,
                         positive=None, ids=(), name: str | None = None, model_name: str | None = None,
-                        estimator: str = "hist_gradient_boosting", train_notebook: bool = False, task: str | None = None) -> dict:
+                        estimator: str = "hist_gradient_boosting", train_notebook: bool = False, task: str | None = None, labels=None) -> dict:
     """Write params.yaml, dvc.yaml, settings.ini, .gitignore and the stage notebooks into `dest`; return the roles.
-    `train_notebook`: the train stage is the user's own notebook, started from `starter_train_notebook`."""
+    `train_notebook`: the train stage is the user's own notebook, started from `starter_train_notebook`;
+    `labels`: a YAML file of value labels (column -> {code: text}) copied into contract.yaml."""
     import pandas as pd
     from mlops_nb.data import date_format, infer_positive, time_values
     dest = Path(dest)
@@ -309,8 +310,13 @@ def write_project_files(dest, data_rel: str, df: pd.DataFrame, target: str, sens
              "dvc.yaml": render_dvc(roles["task"]), "settings.ini": render_settings(name, model_name or name)}
     from mlops_nb.config import parse_params
     parse_params(yaml.safe_load(files["params.yaml"]))  # e.g. a mistyped --estimator, named before any file is written
-    from mlops_nb.contract import contract_yaml, infer_contract
-    files["contract.yaml"] = contract_yaml(infer_contract(df, target, roles["id"], time_column, source=data_rel))
+    from mlops_nb.contract import contract_yaml, infer_contract, load_labels, with_labels
+    con, note = infer_contract(df, target, roles["id"], time_column, source=data_rel), ""
+    if labels:  # the labels file's own comment (where its labels come from) goes along
+        con = with_labels(con, load_labels(labels))
+        head = [l.lstrip("# ").rstrip() for l in Path(labels).read_text(encoding="utf-8").splitlines() if l.startswith("#")]
+        note = "\n".join([f"labels: from {Path(labels).name}", *head])
+    files["contract.yaml"] = contract_yaml(con, note)
     for fn, text in files.items():
         with atomic_write(dest / fn) as tmp: tmp.write_text(text)
     gi = dest / ".gitignore"
@@ -326,7 +332,7 @@ def write_project_files(dest, data_rel: str, df: pd.DataFrame, target: str, sens
 
 def init_project(dest, data, target: str, sensitive=(), time_column=None, positive=None, ids=(),
                  model_name: str | None = None, estimator: str = "hist_gradient_boosting", git: bool = True,
-                 train_notebook: bool = False, task: str | None = None) -> dict:
+                 train_notebook: bool = False, task: str | None = None, labels=None) -> dict:
     "Scaffold a self-contained project around a CSV/Parquet file: files, git, DVC (data under `dvc add`)."
     dest, data = Path(dest), Path(data)
     if dest.exists() and any(dest.iterdir()):
@@ -339,7 +345,7 @@ def init_project(dest, data, target: str, sensitive=(), time_column=None, positi
         data_rel = f"data/raw/{data.name}"
         (dest / "data" / "raw").mkdir(parents=True)
         roles = write_project_files(dest, data_rel, df, target, sensitive, time_column, positive, ids,
-                                    model_name=model_name, estimator=estimator, train_notebook=train_notebook, task=task)
+                                    model_name=model_name, estimator=estimator, train_notebook=train_notebook, task=task, labels=labels)
         shutil.copyfile(data, dest / data_rel)
         if git:
             _run(["git", "init", "-q", "-b", "main"], dest, "git init")

@@ -7,13 +7,14 @@ from pathlib import Path
 
 from .core import MlopsError, atomic_write
 from .results import maybe_result, read_result
-from .dashboard_data import RegistryState, comparison, explain_data, fairness_data, pick_challenger, registry_state
+from .dashboard_data import (RegistryState, batch_report, comparison, explain_data, fairness_data, pick_challenger, registry_state,
+                                     value_labels)
 from .views import (CSS, DASHBOARDS, TITLES, audit_table, champion_line, compare_sections, drift_names, drift_table,
                             drift_verdict, esc, explain_features, explain_unit, fairness_about_html, fairness_gates, fairness_gates_html,
                             fairness_groups_html, fairness_summary_table, fairness_verdict, fig_distribution, fig_fairness,
                             fig_feature_dependence, fig_history, fig_importance, fig_importance_vs_champion, fig_row_waterfall,
                             findings_table, header_html, history_table, img_tag, message_html, mitigation_html, most_drifted,
-                            no_fairness_text, no_model_text, png_bytes, row_output, version_label, versions_table)
+                            no_fairness_text, no_model_text, png_bytes, row_output, unit_text, value_label, version_label, versions_table)
 
 # %% auto #0
 __all__ = ['write_static_report', 'add_commands']
@@ -31,14 +32,17 @@ def _static_registry(root, st) -> tuple[str, str]:
 # %% ../nbs/16d_static_report.ipynb #9171b8eb
 def _static_explain(root, st) -> tuple[str, str]:
     d = explain_data(root, state=st if isinstance(st, RegistryState) else None)
-    ex = d["explain"]; unit = explain_unit(ex); vtxt = version_label(d["version"])
-    parts = [img_tag(png_bytes(fig_importance(ex["importance"], f"Mean |SHAP| — {vtxt}", unit)), "importance", "mlops-importance-plot")]
+    ex = d["explain"]; unit = explain_unit(ex); vtxt = version_label(d["version"]); labels = value_labels(root)
+    parts = [f'<div class="mlops-muted mlops-unit-text">{esc(unit_text(unit))}</div>',
+             img_tag(png_bytes(fig_importance(ex["importance"], f"Mean |SHAP| — {vtxt}", unit)), "importance", "mlops-importance-plot")]
     loc = ex.get("local") or {}
     if loc.get("values"):
+        desc = "; ".join(f"{k}: {value_label(labels, k, v[0])}" for k, v in list((loc.get("data") or {}).items())[:6])
         parts += [f"<h3>One row (row {esc(loc['index'][0])}): model output {row_output(ex, 0):.3f} {esc(unit)}</h3>",
-                  img_tag(png_bytes(fig_row_waterfall(ex, 0)), "waterfall"), "<h3>Dependence of the top 3 features</h3>"]
+                  f'<div class="mlops-muted">{esc(desc)}</div>',
+                  img_tag(png_bytes(fig_row_waterfall(ex, 0, labels)), "waterfall"), "<h3>Dependence of the top 3 features</h3>"]
         for f in sorted(explain_features(ex), key=lambda f: -ex["importance"].get(f, 0))[:3]:
-            parts.append(img_tag(png_bytes(fig_feature_dependence(ex, f)), f"dependence {f}"))
+            parts.append(img_tag(png_bytes(fig_feature_dependence(ex, f, labels)), f"dependence {f}"))
     if d["champion_importance"]:
         parts += [f"<h3>Compared with champion v{esc(d['champion'])}</h3>",
                   img_tag(png_bytes(fig_importance_vs_champion(ex, d["champion_importance"], vtxt, d["champion"])), "comparison")]
@@ -49,26 +53,35 @@ def _static_fairness(root, st) -> tuple[str, str]:
     d = fairness_data(root); f = d["fairness"]
     sub = f"{version_label(d['version'])} · results from {d['source']}"
     if not f.get("features"): return sub, message_html("empty", no_fairness_text(f))
-    parts = [fairness_verdict(d["gates"]), fairness_about_html(f)]
+    parts = [fairness_verdict(d["gates"]), fairness_about_html(f)]; labels = value_labels(root)
     for ft, ff in f["features"].items():
-        parts += [f"<h3>{esc(ft)}</h3>", fairness_groups_html(f, ft), img_tag(png_bytes(fig_fairness(ff, fairness_gates(d["gates"], ft), ft)), f"fairness {ft}"),
+        parts += [f"<h3>{esc(ft)}</h3>", fairness_groups_html(f, ft, labels), img_tag(png_bytes(fig_fairness(ff, fairness_gates(d["gates"], ft), ft, labels)), f"fairness {ft}"),
                   fairness_summary_table(ff), fairness_gates_html(d["gates"], ft)]
-    parts += ["<h3>Mitigation trade-off</h3>", mitigation_html(d["mitigation"])]
+    if (d["mitigation"] or {}).get("rows"): parts += ["<h3>Mitigation trade-off</h3>", mitigation_html(d["mitigation"])]  # no empty section
     return sub, "".join(parts)
 
 # %% ../nbs/16d_static_report.ipynb #0cd93f09
-def _static_drift(root, st) -> tuple[str, str]:
-    d = read_result(root, "drift")
+def _drift_parts(d: dict, labels: dict) -> list:
+    "Headline, column table, the most drifted distributions, prediction drift and findings of one drift report."
     rn, cn = drift_names(d)
     parts = [drift_verdict(d), drift_table(d), "<h3>Most drifted columns</h3>"]
-    for c in most_drifted(d)[:6]: parts.append(img_tag(png_bytes(fig_distribution(c, rn, cn)), c["column"]))
+    for c in most_drifted(d)[:6]: parts.append(img_tag(png_bytes(fig_distribution(c, rn, cn, labels)), c["column"]))
     if d.get("prediction"):
         parts += ["<h3>Prediction drift</h3>", drift_table({"columns": [d["prediction"]]}, cls="mlops-prediction-drift-table"),
                   img_tag(png_bytes(fig_distribution(d["prediction"], rn, cn)), "prediction")]
     if d.get("findings"): parts += ["<h3>Findings</h3>", findings_table(d)]
+    return parts
+
+def _static_drift(root, st) -> tuple[str, str]:
+    "The latest monitored batch first (what a reader must know now), the trend across batches, then the pipeline's check."
+    d = read_result(root, "drift"); labels = value_labels(root)
     hist = maybe_result(root, "history")
-    if hist: parts += ["<h3>Monitoring history</h3>", img_tag(png_bytes(fig_history(hist, d.get("threshold_share"))), "history"), history_table(hist)]
-    return f"{rn} → {cn}", "".join(parts)
+    if not hist: return f"pipeline check {' → '.join(drift_names(d))}", "".join(_drift_parts(d, labels))
+    last = hist[-1]
+    parts = [f"<h3>Latest monitored batch: {esc(last.get('batch'))}</h3>", *_drift_parts(batch_report(root, last), labels),
+             "<h3>Monitoring trend and history</h3>", img_tag(png_bytes(fig_history(hist, d.get("threshold_share"))), "history"),
+             history_table(hist), f"<h3>Pipeline check: {esc(' → '.join(drift_names(d)))}</h3>", *_drift_parts(d, labels)]
+    return f"latest monitored batch {last.get('batch')}", "".join(parts)
 
 # %% ../nbs/16d_static_report.ipynb #19b86c68
 def _page(kind, subtitle, body) -> str:

@@ -7,17 +7,18 @@ import base64, html, io, math, re
 from .core import MlopsError
 
 # %% auto #0
-__all__ = ['CSS', 'DASHBOARDS', 'TITLES', 'COLORS', 'KEY_METRICS', 'FAIR_SUMMARY', 'SORTS', 'esc', 'fmt', 'verdict_html',
-           'table_html', 'message_html', 'header_html', 'png_bytes', 'cached_png', 'img_tag', 'short_times',
-           'versions_table', 'champion_line', 'no_model_text', 'metrics_compare_table', 'gates_table',
-           'fairness_compare_table', 'top_features', 'shap_compare_table', 'latest_drift_html', 'lineage_table',
-           'audit_table', 'compare_sections', 'explain_unit', 'explain_features', 'version_label', 'fig_importance',
+__all__ = ['CSS', 'DASHBOARDS', 'TITLES', 'FOUR_FIFTHS', 'NEAR', 'COLORS', 'KEY_METRICS', 'FAIR_SUMMARY', 'SORTS', 'esc', 'fmt',
+           'verdict_html', 'table_html', 'message_html', 'header_html', 'value_label', 'gate_flags', 'four_fifths_flag',
+           'flags_html', 'png_bytes', 'cached_png', 'img_tag', 'short_times', 'versions_table', 'champion_line',
+           'no_model_text', 'metrics_compare_table', 'gates_table', 'fairness_compare_table', 'top_features',
+           'shap_compare_table', 'latest_drift_html', 'lineage_words', 'lineage_table', 'audit_table',
+           'compare_sections', 'explain_unit', 'unit_text', 'explain_features', 'version_label', 'fig_importance',
            'fig_beeswarm', 'fig_waterfall', 'row_output', 'fig_row_waterfall', 'fig_dependence',
            'fig_feature_dependence', 'fig_importance_vs_champion', 'fairness_gates', 'fig_fairness',
            'fairness_group_table', 'fairness_groups_html', 'fairness_summary_table', 'fairness_gates_html',
-           'mitigation_html', 'fairness_verdict', 'fairness_about_html', 'no_fairness_text', 'severity', 'rule_text',
-           'fig_distribution', 'fig_history', 'drift_table', 'drift_names', 'most_drifted', 'column_info_html',
-           'findings_table', 'history_table', 'drift_verdict']
+           'mitigation_html', 'fairness_verdict', 'fairness_about_html', 'no_fairness_text', 'fairness_readings_html',
+           'severity', 'rule_text', 'fig_distribution', 'fig_history', 'drift_table', 'drift_names', 'most_drifted',
+           'column_info_html', 'findings_table', 'history_table', 'drift_verdict']
 
 # %% ../nbs/16a_views.ipynb #3444f881
 CSS = """
@@ -37,6 +38,10 @@ table.mlops-table th{background:#f6f8fa}table.mlops-table td.num{text-align:righ
 .mlops-verdict{font-size:1.05rem;font-weight:600}table.mlops-audit-table td:nth-child(2){white-space:nowrap}
 .mlops-dashboard a,.mlops-dashboard a:visited{color:#0969da;text-decoration:underline}.mlops-dashboard a:hover{color:#0550ae}
 .mlops-dashboard .widget-image{align-self:flex-start;flex:0 0 auto;max-width:100%;height:auto}
+.mlops-flag{background:#fff8c5;border-left:4px solid #d4a72c;padding:.25rem .6rem;margin:.25rem 0;font-size:.9rem}
+.mlops-status-ok{color:#1a7f37}.mlops-status-warn{color:#9a6700}.mlops-status-alert{color:#cf222e}
+.mlops-dashboard .jupyter-button:disabled,.mlops-dashboard .jupyter-button.mod-disabled{background:#eaeef2!important;color:#8c959f!important;opacity:1;cursor:not-allowed;box-shadow:none}
+.mlops-why-disabled{color:#57606a;font-size:.85rem}
 .mlops-loading{color:#57606a;font-family:system-ui,-apple-system,'Segoe UI',sans-serif;padding:.8rem;font-size:1rem}
 """
 
@@ -87,6 +92,56 @@ def header_html(kind: str, subtitle: str = "", href=None) -> str:
     links = ""
     if href: links = '<div class="mlops-nav">' + "".join(f'<a href="{esc(href(k))}">{TITLES[k]}</a>' for k in ("index", *DASHBOARDS)) + "</div>"
     return f'<div class="mlops-header"><h2>{esc(TITLES[kind])}</h2><div class="mlops-sub">{esc(subtitle)}</div>{links}</div>'
+
+# %% ../nbs/16a_views.ipynb #9017246f
+def value_label(labels: dict | None, column, value, short: int | None = None) -> str:
+    "'Female (2)' when `labels` ({column: {code: text}}, from the contract) names `value`, else the value as text; `short` caps the words (figures)."
+    code = str(value)
+    names = (labels or {}).get(str(column)) or {}
+    name = names.get(code)
+    if name is None and re.fullmatch(r"-?\d+\.0+", code): name = names.get(code.split(".")[0])  # 2.0 read from a float column
+    if name is None: return code
+    if short and len(name) > short: name = name[:short - 1].rstrip() + "…"
+    return f"{name} ({code})"
+
+# %% ../nbs/16a_views.ipynb #9fc0aa0f
+FOUR_FIFTHS = 0.8  # selection-rate ratio below which the four-fifths rule flags adverse impact
+NEAR = 0.10        # a gate value within 10 % of its threshold is "close"
+
+def gate_flags(gates: list) -> list:
+    "One-line readings of the gates (gates.json entries) that sit close to their threshold or whose interval straddles it."
+    out = []
+    for g in gates:
+        v, t, ci = g.get("value"), g.get("threshold"), (g.get("evidence") or {}).get("ci") or g.get("ci")
+        if not isinstance(v, (int, float)) or not isinstance(t, (int, float)): continue
+        word = "passes" if g.get("passed") else "fails"
+        if ci and len(ci) == 2 and ci[0] is not None and ci[1] is not None and ci[0] < t < ci[1]:
+            out.append(f"{g['name']} = {fmt(v, 3)} {word} its threshold {fmt(t, 3)}, but its 95% interval [{fmt(ci[0], 3)}, "
+                       f"{fmt(ci[1], 3)}] straddles the threshold: another sample could give the other verdict.")
+        elif abs(v - t) <= NEAR * abs(t):
+            out.append(f"{g['name']} = {fmt(v, 3)} is within 10% of its threshold {fmt(t, 3)}: it {word} narrowly.")
+    return out
+
+# %% ../nbs/16a_views.ipynb #ef2fb692
+def four_fifths_flag(ff: dict, labels: dict | None = None) -> str:
+    "'Group X is selected 0.78× as often as group Y …' when the lowest selection rate of the included groups is below 4/5 of the highest."
+    inc = [g for g in ff.get("groups", []) if g.get("included", True) and g.get("selection_rate") is not None]
+    if len(inc) < 2: return ""
+    lo, hi = min(inc, key=lambda g: g["selection_rate"]), max(inc, key=lambda g: g["selection_rate"])
+    if not hi["selection_rate"] or lo["selection_rate"] / hi["selection_rate"] >= FOUR_FIFTHS: return ""
+    col, r = ff.get("feature", ""), lo["selection_rate"] / hi["selection_rate"]
+    ci = ((ff.get("summary") or {}).get("selection_rate_ratio") or {})
+    ci = ci.get("ci") if isinstance(ci, dict) else None
+    straddles = f" Its 95% interval [{ci[0]:.2f}, {ci[1]:.2f}] straddles 0.8: another sample could land above it." if ci and ci[0] < FOUR_FIFTHS < ci[1] else ""
+    return (f"{col}: group {value_label(labels, col, lo['group'])} is selected {r:.3f}× as often "
+            f"as group {value_label(labels, col, hi['group'])} ({fmt(lo['selection_rate'], 3)} vs {fmt(hi['selection_rate'], 3)}): below the "
+            f"four-fifths rule (0.8, a US employment-law heuristic for adverse impact).{straddles}")
+
+# %% ../nbs/16a_views.ipynb #a4c5efe5
+def flags_html(flags) -> str:
+    "Each reading in a yellow box marked ⚠ (nothing when there is none); styled inline, so it reads the same in any report."
+    return "".join(f'<div class="mlops-flag" style="background:#fff8c5;border-left:4px solid #d4a72c;padding:.25rem .6rem;margin:.25rem 0">'
+                   f'⚠ {esc(f)}</div>' for f in flags if f)
 
 # %% ../nbs/16a_views.ipynb #698ef673
 COLORS = {"champion": "#0969da", "challenger": "#bc4c00", "pass": "#1a7f37", "fail": "#cf222e",
@@ -174,8 +229,9 @@ def metrics_compare_table(champ: dict, chall: dict) -> str:
                        "Δ challenger − champion"], rows, "mlops-metrics-table", raw_cols=(3,))
 
 # %% ../nbs/16a_views.ipynb #0d363b21
-def gates_table(gates: dict | None, other: dict | None = None, cls: str = "mlops-gates-table") -> str:
-    "Each gate: value, comparison and threshold, verdict; with `other` (champion's gates.json) its value too."
+def gates_table(gates: dict | None, other: dict | None = None, cls: str = "mlops-gates-table", title: str = "Overall gate verdict") -> str:
+    """Each gate: value, comparison and threshold, verdict; with `other` (champion's gates.json) its value too. The verdict line
+    counts the rows shown (a subset such as one feature's fairness gates too), so it never contradicts them; close calls are flagged."""
     if not gates: return '<div class="mlops-empty">No gate results recorded for this version.</div>'
     ov = {g["name"]: g.get("value") for g in (other or {}).get("gates", [])}
     rows = []
@@ -185,8 +241,10 @@ def gates_table(gates: dict | None, other: dict | None = None, cls: str = "mlops
         rows.append(r)
     hdr = ["gate", "value", "threshold", "verdict"]
     if other is not None: hdr.insert(2, "champion's value")
-    v = gates.get("verdict")
-    head = f'<div class="mlops-gates-verdict">Overall gate verdict: {verdict_html(v == "pass") if v else "—"}</div>'
+    gs = gates.get("gates", [])
+    ok = gates["verdict"] == "pass" if gates.get("verdict") else all(g.get("passed") for g in gs)
+    head = (f'<div class="mlops-gates-verdict">{esc(title)}: {verdict_html(ok)} ({sum(bool(g.get("passed")) for g in gs)} of {len(gs)} pass)</div>'
+            + flags_html(gate_flags(gs)))
     notes = "".join(f'<div class="mlops-muted">note: {esc(n)}</div>' for n in gates.get("notes", []))
     return head + table_html(hdr, rows, cls, raw_cols=(len(hdr) - 1,)) + notes
 
@@ -214,7 +272,10 @@ def fairness_compare_table(champ: dict, chall: dict) -> str:
     if not keys: return '<div class="mlops-empty">No fairness results recorded for these versions.</div>'
     rows = [[f, k, a.get((f, k)), b.get((f, k)),
              (b[(f, k)] - a[(f, k)]) if a.get((f, k)) is not None and b.get((f, k)) is not None else None] for f, k in keys]
-    return table_html(["feature", "measure", "champion", "challenger", "Δ"], rows, "mlops-fairness-compare")
+    missing = sorted({v for (f, k) in keys for v, side in ((champ.get("version"), a), (chall.get("version"), b)) if side.get((f, k)) is None} - {None})
+    note = (f'<div class="mlops-muted">— : not recorded for version {esc(", ".join(missing))} (no fairness results kept with it, '
+            f'and no gate on that measure).</div>' if missing else "")
+    return table_html(["feature", "measure", "champion", "challenger", "Δ"], rows, "mlops-fairness-compare") + note
 
 # %% ../nbs/16a_views.ipynb #31a5863d
 def top_features(expl: dict | None, k: int = 8) -> list:
@@ -235,26 +296,43 @@ def shap_compare_table(champ: dict, chall: dict, k: int = 8) -> str:
 def latest_drift_html(hist: list | None, drift: dict | None) -> str:
     "One line on the latest monitored batch (`hist`, monitoring/history.jsonl), else the pipeline's drift report (`drift`)."
     if hist:
-        e = hist[-1]; pd_ = e.get("prediction_drift") or {}
-        return (f'<div class="mlops-latest-drift">Latest monitored batch <b>{esc(e.get("batch"))}</b> ({esc(e.get("rows"))} rows, '
+        from mlops_nb.drift_report import drift_status
+        e = hist[-1]; pd_ = e.get("prediction_drift") or {}; level, words = drift_status(e)
+        return (f'<div class="mlops-latest-drift"><b class="mlops-status-{level}">{esc(words)}</b>. Latest monitored batch <b>{esc(e.get("batch"))}</b> ({esc(e.get("rows"))} rows, '
                 f'{esc((e.get("created") or "")[:16])}): {esc(e.get("n_drifted"))} drifted columns '
-                f'({fmt(e.get("share_drifted"))} of columns), dataset drift {verdict_html(not e.get("dataset_drift"))}, '
-                f'prediction drift {"—" if not pd_ else verdict_html(not pd_.get("drifted"))}'
-                f'{"; retraining recommended" if e.get("retrain_recommended") else ""}.</div>')
+                f'({fmt(e.get("share_drifted"))} of columns), dataset drift {"yes" if e.get("dataset_drift") else "no"}, '
+                f'prediction drift {"—" if not pd_ else "yes" if pd_.get("drifted") else "no"}.</div>')
     if drift:
         d = drift
-        return (f'<div class="mlops-latest-drift">No batch monitored yet; the pipeline\'s drift check '
+        from mlops_nb.drift_report import drift_status
+        level, words = drift_status(d)
+        return (f'<div class="mlops-latest-drift"><b class="mlops-status-{level}">{esc(words)}</b>. No batch monitored yet; the pipeline\'s drift check '
                 f'({esc(d["reference"].get("name"))} → {esc(d["current"].get("name"))}): {d["n_drifted"]} of {d["n_columns"]} '
-                f'columns drifted, dataset drift {verdict_html(not d["dataset_drift"])}.</div>')
+                f'columns drifted.</div>')
     return '<div class="mlops-empty mlops-latest-drift">No drift results yet: the drift stage of `dvc repro` or `mlops-nb monitor BATCH` writes them.</div>'
+
+# %% ../nbs/16a_views.ipynb #d921c6e0
+_LINEAGE = {"git.commit": "code version (git commit)", "git.dirty": "uncommitted code changes", "git.branch": "code branch",
+            "params.md5": "parameters (params.yaml fingerprint)", "mlops_nb.model_sha256": "model file fingerprint (SHA-256)"}
+
+def lineage_words(key: str) -> str:
+    "A run tag in plain words, its key beside: 'uncommitted code changes (git.dirty)'."
+    if key in _LINEAGE: return f"{_LINEAGE[key]} ({key})"
+    if key.startswith("dvc."): return f"data version of {key[4:].removeprefix('md5.')} (DVC hash)"
+    return key
+
+def _dirty(key, v):
+    "git.dirty in words: the model was trained from code that differed from its commit."
+    if key != "git.dirty" or v is None: return v
+    return "yes — code changed since the last commit" if str(v).lower() in ("true", "1", "yes") else "no — exactly the commit"
 
 # %% ../nbs/16a_views.ipynb #9126e410
 def lineage_table(champ: dict, chall: dict) -> str:
     ta, tb = champ.get("run", {}).get("tags", {}), chall.get("run", {}).get("tags", {})
     keys = sorted(k for k in set(ta) | set(tb) if k.startswith(("git.", "dvc.", "params.md5", "mlops_nb.model_sha256")))
     short = lambda v: v if v is None or len(str(v)) <= 16 else f"{str(v)[:12]}…"
-    rows = [[k, short(ta.get(k)), short(tb.get(k)), "same" if ta.get(k) == tb.get(k) else "differs"] for k in keys]
-    rows.insert(0, ["MLflow run", short(champ.get("row", {}).get("run_id")), short(chall.get("row", {}).get("run_id")),
+    rows = [[lineage_words(k), _dirty(k, short(ta.get(k))), _dirty(k, short(tb.get(k))), "same" if ta.get(k) == tb.get(k) else "differs"] for k in keys]
+    rows.insert(0, ["MLflow run (where the model was trained)", short(champ.get("row", {}).get("run_id")), short(chall.get("row", {}).get("run_id")),
                     "same" if champ.get("row", {}).get("run_id") == chall.get("row", {}).get("run_id") else "differs"])
     pa, pb = champ.get("run", {}).get("params", {}), chall.get("run", {}).get("params", {})
     diff = [[k, pa.get(k), pb.get(k)] for k in sorted(set(pa) | set(pb)) if pa.get(k) != pb.get(k)]
@@ -301,6 +379,15 @@ def compare_sections(state, chall_v, champ: dict, chall: dict, latest) -> list:
 def explain_unit(ex: dict) -> str:
     "The unit of explain.json's SHAP values ('log-odds', 'probability', ...)."
     return ex.get("unit") or "model output"
+
+# %% ../nbs/16a_views.ipynb #c03d8b8d
+def unit_text(unit: str) -> str:
+    "What a SHAP value in `unit` means, in one sentence for a reader who is not a statistician."
+    if unit == "log-odds":
+        return ("SHAP values are in log-odds, the model's score before it becomes a probability: 0 is an even chance, "
+                "each +1 multiplies the odds by about 2.7 (−1 divides them); a feature's value is how far it moved this score.")
+    if unit == "probability": return "SHAP values are in probability points: +0.05 raises the predicted probability by 5 points."
+    return f"SHAP values are in the model's output units ({unit}): how far each feature moved the prediction from the average."
 
 # %% ../nbs/16a_views.ipynb #04fca8ed
 def explain_features(ex: dict) -> list:
@@ -391,14 +478,16 @@ def row_output(ex: dict, i: int) -> float:
     return o if o is not None else (ex.get("expected_value") or 0.0) + sum(loc["values"][i])
 
 # %% ../nbs/16a_views.ipynb #3d0ea909
-def fig_row_waterfall(ex: dict, i: int):
-    "The waterfall of the `i`-th row sampled in explain.json."
+def fig_row_waterfall(ex: dict, i: int, labels: dict | None = None):
+    "The waterfall of the `i`-th row sampled in explain.json, each feature named with this row's value ('SEX = Female (2)')."
     loc, o = ex["local"], row_output(ex, i)
-    return fig_waterfall(dict(zip(explain_features(ex), loc["values"][i])), ex.get("expected_value") or 0.0, o, explain_unit(ex),
+    data = loc.get("data") or {}
+    name = lambda f: f"{f} = {value_label(labels, f, data[f][i], short=24)}" if f in data else f
+    return fig_waterfall({name(f): v for f, v in zip(explain_features(ex), loc["values"][i])}, ex.get("expected_value") or 0.0, o, explain_unit(ex),
                          f"Why row {loc['index'][i]} got {o:.3f}")
 
 # %% ../nbs/16a_views.ipynb #b121151b
-def fig_dependence(x, shap_values, feature: str, unit: str):
+def fig_dependence(x, shap_values, feature: str, unit: str, labels: dict | None = None):
     "SHAP value of `feature` against its value (categories as a strip, numbers as a scatter)."
     import numpy as np
     fig = _figure(6.4, 3.2); ax = fig.add_subplot()
@@ -411,16 +500,18 @@ def fig_dependence(x, shap_values, feature: str, unit: str):
         idx = {c: i for i, c in enumerate(cats)}
         jit = np.random.default_rng(0).uniform(-0.25, 0.25, len(sv))
         ax.scatter([idx[str(v)] + j for v, j in zip(x, jit)], sv, s=8, color=COLORS["challenger"], alpha=0.7, linewidths=0)
-        ax.set_xticks(range(len(cats)), cats, fontsize=7, rotation=90 if len(cats) > 12 else 0); ax.set_xlabel(f"{feature} (category)")
+        names = [value_label(labels, feature, c, short=22) for c in cats]
+        ax.set_xticks(range(len(cats)), names, fontsize=7, rotation=90 if len(cats) > 12 or names != cats else 0)  # words side by side would overlap
+        ax.set_xlabel(f"{feature} (category)")
     ax.axhline(0, color=COLORS["neutral"], lw=0.8); ax.set_ylabel(f"SHAP value of {feature} ({unit})")
     ax.set_title(f"How {feature} moves the model output ({len(sv)} rows)", fontsize=10)
     return fig
 
 # %% ../nbs/16a_views.ipynb #ec783ab2
-def fig_feature_dependence(ex: dict, feature: str):
+def fig_feature_dependence(ex: dict, feature: str, labels: dict | None = None):
     "The dependence plot of `feature` over the rows sampled in explain.json."
     loc, j = ex["local"], explain_features(ex).index(feature)
-    return fig_dependence(loc["data"].get(feature, []), [v[j] for v in loc["values"]], feature, explain_unit(ex))
+    return fig_dependence(loc["data"].get(feature, []), [v[j] for v in loc["values"]], feature, explain_unit(ex), labels)
 
 # %% ../nbs/16a_views.ipynb #c50f90d8
 def fig_importance_vs_champion(ex: dict, champion_importance: dict, label: str, champion):
@@ -436,12 +527,12 @@ def fairness_gates(gates: dict | None, feature: str) -> list:
     return [g for g in (gates or {}).get("gates", []) if g.get("family") == "fairness" and g["name"].endswith(f"[{feature}]")]
 
 # %% ../nbs/16a_views.ipynb #9ed56cba
-def fig_fairness(ff: dict, gates: list, feature: str):
+def fig_fairness(ff: dict, gates: list, feature: str, labels: dict | None = None):
     "Bars of selection rate, TPR and FPR per included group, CI whiskers, the gates' lines."
     inc = [g for g in ff["groups"] if g.get("included", True)]
     fig = _figure(9.6, 3.4); axes = fig.subplots(1, 3, sharey=False); legend = {}
     for ax, m in zip(axes, ("selection_rate", "tpr", "fpr")):
-        xs = [str(g["group"]) for g in inc]; ys = [g.get(m) for g in inc]
+        xs = [value_label(labels, feature, g["group"], short=16) for g in inc]; ys = [g.get(m) for g in inc]
         lo = [y - (g.get("ci") or {}).get(m, [y, y])[0] if y is not None else 0 for g, y in zip(inc, ys)]
         hi = [(g.get("ci") or {}).get(m, [y, y])[1] - y if y is not None else 0 for g, y in zip(inc, ys)]
         ax.bar(xs, [y or 0 for y in ys], yerr=[lo, hi], capsize=3, color=COLORS["champion"], alpha=0.85)
@@ -458,28 +549,29 @@ def fig_fairness(ff: dict, gates: list, feature: str):
                 h = ax.axhline(line[0], ls="--", color=COLORS["pass" if g.get("passed") else "fail"], lw=1.2, label=line[1])
                 legend.setdefault(line[1], h)
         ax.set_title({"selection_rate": "selection rate", "tpr": "true positive rate", "fpr": "false positive rate"}[m], fontsize=9)
+        ax.tick_params(axis="x", labelsize=7, labelrotation=35 if len(inc) > 2 or labels else 0)
         ax.set_ylim(0, 1.05); ax.set_xlabel(f"{feature} group"); ax.set_ylabel("rate (share of group, 0–1)")
     if legend:  # one legend under the three plots, never over the bars
         fig.legend(list(legend.values()), list(legend), loc="outside lower center", ncols=min(3, len(legend)), fontsize=8, frameon=False)
     return fig
 
 # %% ../nbs/16a_views.ipynb #926023f0
-def fairness_group_table(ff: dict) -> str:
+def fairness_group_table(ff: dict, labels: dict | None = None) -> str:
     rows = []
     ci = lambda g, m: (f"{fmt(g[m], 3)} [{fmt(g['ci'][m][0], 3)}, {fmt(g['ci'][m][1], 3)}]"
                        if g.get(m) is not None and (g.get("ci") or {}).get(m) else fmt(g.get(m), 3))
     for g in ff["groups"]:
-        rows.append([str(g["group"]), g.get("count"), "yes" if g.get("included", True) else "no (too small)",
+        rows.append([value_label(labels, ff.get("feature", ""), g["group"]), g.get("count"), "yes" if g.get("included", True) else "no (too small)",
                      ci(g, "selection_rate"), ci(g, "tpr"), ci(g, "fpr"), ci(g, "accuracy")])
     return table_html(["group", "rows", "in gates", "selection rate [95% CI]", "TPR [CI]", "FPR [CI]", "accuracy [CI]"], rows,
                       "mlops-fairness-table")
 
 # %% ../nbs/16a_views.ipynb #9202fbcb
-def fairness_groups_html(f: dict, feature: str) -> str:
-    "The group table of one sensitive feature of fairness.json, and which groups were too small for the gates."
+def fairness_groups_html(f: dict, feature: str, labels: dict | None = None) -> str:
+    "The group table of one sensitive feature of fairness.json, which groups were too small for the gates, and the four-fifths reading."
     ff = f["features"][feature]
-    excl = ", ".join(f"{e['group']} ({e['count']} rows)" for e in ff.get("excluded", []))
-    return fairness_group_table(ff) + (f'<div class="mlops-muted">Excluded from gates (fewer than {f.get("min_group_size")} rows): {esc(excl)}</div>' if excl else "")
+    excl = ", ".join(f"{value_label(labels, feature, e['group'])} ({e['count']} rows)" for e in ff.get("excluded", []))
+    return flags_html([four_fifths_flag({"feature": feature, **ff}, labels)]) + fairness_group_table({"feature": feature, **ff}, labels) + (f'<div class="mlops-muted">Excluded from gates (fewer than {f.get("min_group_size")} rows): {esc(excl)}</div>' if excl else "")
 
 # %% ../nbs/16a_views.ipynb #4a92145d
 def fairness_summary_table(ff: dict) -> str:
@@ -494,7 +586,7 @@ def fairness_summary_table(ff: dict) -> str:
 def fairness_gates_html(gates: dict | None, feature: str) -> str:
     "The verdicts of the fairness gates on one sensitive feature."
     fg = fairness_gates(gates, feature)
-    return gates_table({"gates": fg}, cls="mlops-fairness-gates-table") if fg else '<div class="mlops-muted">No fairness gate on this feature.</div>'
+    return gates_table({"gates": fg}, cls="mlops-fairness-gates-table", title=f"Fairness gates on {feature}") if fg else '<div class="mlops-muted">No fairness gate on this feature.</div>'
 
 # %% ../nbs/16a_views.ipynb #252ededa
 def mitigation_html(mit: dict | None) -> str:
@@ -525,6 +617,18 @@ def no_fairness_text(f: dict) -> str:
     "What a page says when fairness.json holds no analysis (no sensitive features, or skipped)."
     return f"No fairness analysis: {f.get('skipped') or 'no sensitive features'} (set data.sensitive in params.yaml and run `dvc repro`)."
 
+# %% ../nbs/16a_views.ipynb #23920675
+def fairness_readings_html(f: dict, labels: dict | None = None) -> str:
+    """For a report that shows group codes (the fairness stage's tables): per sensitive feature of fairness.json, the
+    four-fifths reading and the key to its codes ('SEX: 1 = Male, 2 = Female'); '' when there is nothing to say."""
+    out = []
+    for feat, ff in (f.get("features") or {}).items():
+        out.append(flags_html([four_fifths_flag({"feature": feat, **ff}, labels)]))
+        names = (labels or {}).get(feat) or {}
+        codes = [str(g["group"]) for g in ff.get("groups", []) if str(g["group"]) in names]
+        if codes: out.append(f'<div class="mlops-muted">{esc(feat)} groups: ' + "; ".join(f"{esc(c)} = {esc(names[c])}" for c in codes) + "</div>")
+    return "".join(out)
+
 # %% ../nbs/16a_views.ipynb #fe51f2bc
 def severity(c: dict) -> float:
     "How far past its threshold a column is (>1 = drifted): statistic/threshold for distances, threshold/p for p-values."
@@ -541,16 +645,16 @@ def rule_text(c: dict) -> str:
     return f"{c['test']} {'p = ' if p else ''}{fmt(c.get('statistic'), 3)} (drift if {'<' if p else '≥'} {fmt(c.get('threshold'), 3)})"
 
 # %% ../nbs/16a_views.ipynb #690246d5
-def fig_distribution(col: dict, ref_name="reference", cur_name="current"):
+def fig_distribution(col: dict, ref_name="reference", cur_name="current", labels: dict | None = None):
     "Reference vs current shares of one column (bins or categories)."
     import numpy as np
     h = col.get("histogram") or {}
     ref, cur = h.get("reference") or [], h.get("current") or []
     fig = _figure(6.4, 3.0); ax = fig.add_subplot()
     if h.get("categories"):
-        labels = [str(c) for c in h["categories"]]; x = np.arange(len(labels))
+        names = [value_label(labels, col["column"], c, short=22) for c in h["categories"]]; x = np.arange(len(names))
         ax.bar(x - 0.2, ref, 0.4, color=COLORS["reference"], label=ref_name); ax.bar(x + 0.2, cur, 0.4, color=COLORS["current"], label=cur_name)
-        ax.set_xticks(x, labels, fontsize=7, rotation=90 if len(labels) > 10 else 0); ax.set_xlabel(f"{col['column']} (category)")
+        ax.set_xticks(x, names, fontsize=7, rotation=90 if len(names) > 10 or col["column"] in (labels or {}) else 0); ax.set_xlabel(f"{col['column']} (category)")
     elif h.get("edges"):
         e = np.asarray(h["edges"], float); w = np.diff(e)
         ax.bar(e[:-1], ref, w, align="edge", color=COLORS["reference"], alpha=0.6, label=ref_name)
@@ -565,17 +669,23 @@ def fig_distribution(col: dict, ref_name="reference", cur_name="current"):
 
 # %% ../nbs/16a_views.ipynb #416edcd2
 def fig_history(hist: list, threshold_share=None):
-    "Share of drifted columns per monitored batch, with the dataset-drift threshold."
-    fig = _figure(6.4, 2.8); ax = fig.add_subplot()
+    "The trend across monitored batches: share of drifted columns (left axis), prediction drift PSI (right axis); red: retraining recommended."
+    from mlops_nb.drift_report import drift_status
+    fig = _figure(6.4, 3.0); ax = fig.add_subplot()
     xs = [str(e.get("batch")) for e in hist]; ys = [e.get("share_drifted") or 0 for e in hist]
-    ax.plot(range(len(xs)), ys, marker="o", color=COLORS["champion"], label="share of drifted columns")
-    pd_ = [(i, e["prediction_drift"]) for i, e in enumerate(hist) if e.get("prediction_drift")]
-    if pd_: ax.scatter([i for i, p in pd_ if p.get("drifted")], [ys[i] for i, p in pd_ if p.get("drifted")], s=80, facecolors="none",
-                       edgecolors=COLORS["fail"], label="prediction drift")
+    ax.plot(range(len(xs)), ys, color=COLORS["champion"], label="share of drifted columns")
+    ax.scatter(range(len(xs)), ys, s=36, zorder=3, color=[COLORS["fail" if drift_status(e)[0] == "alert" else "champion"] for e in hist])
     if threshold_share is not None: ax.axhline(threshold_share, ls="--", color=COLORS["threshold"], label=f"dataset drift at {threshold_share:g}")
+    psi = [(i, (e.get("prediction_drift") or {}).get("psi")) for i, e in enumerate(hist)]
+    psi = [(i, p) for i, p in psi if p is not None]
+    if psi:
+        ax2 = ax.twinx(); ax2.plot([i for i, _ in psi], [p for _, p in psi], marker="s", ms=4, color=COLORS["current"], label="prediction drift (PSI)")
+        ax2.set_ylabel("prediction PSI", fontsize=8, color=COLORS["current"]); ax2.set_ylim(0, max(0.25, max(p for _, p in psi) * 1.2))
+        ax.plot([], [], marker="s", color=COLORS["current"], label="prediction drift (PSI, right)")
+    ax.scatter([], [], color=COLORS["fail"], label="retraining recommended")
     ax.set_xticks(range(len(xs)), [x if len(x) <= 24 else x[:21] + "…" for x in xs], fontsize=6, rotation=30, ha="right")
-    ax.set_ylim(0, 1.05); ax.set_ylabel("share of columns (0–1)"); ax.set_xlabel("batch"); ax.legend(fontsize=7)
-    ax.set_title("Monitoring history", fontsize=10)
+    ax.set_ylim(0, 1.05); ax.set_ylabel("share of columns (0–1)"); ax.set_xlabel("batch (oldest → newest)"); ax.legend(fontsize=7, loc="upper left")
+    ax.set_title("Monitoring trend", fontsize=10)
     return fig
 
 # %% ../nbs/16a_views.ipynb #a64c5605
@@ -606,11 +716,11 @@ def most_drifted(d: dict) -> list:
     return sorted(d["columns"], key=SORTS[next(iter(SORTS))])
 
 # %% ../nbs/16a_views.ipynb #25a12dbc
-def column_info_html(c: dict) -> str:
+def column_info_html(c: dict, labels: dict | None = None) -> str:
     "Missing shares, out-of-range share and new categories of one column of drift.json."
     mi, oor = c.get("missing") or {}, c.get("out_of_range") or {}
     return (f'<div class="mlops-muted">missing: reference {fmt(mi.get("reference"))}, current {fmt(mi.get("current"))}; '
-            f'out of range: {fmt(oor.get("share"))}; new categories: {esc(", ".join(map(str, c.get("new_categories") or [])) or "none")}</div>')
+            f'out of range: {fmt(oor.get("share"))}; new categories: {esc(", ".join(value_label(labels, c["column"], v) for v in c.get("new_categories") or []) or "none")}</div>')
 
 # %% ../nbs/16a_views.ipynb #becfb65f
 def findings_table(d: dict) -> str:
@@ -631,9 +741,20 @@ def history_table(hist: list, last: int = 20) -> str:
 
 # %% ../nbs/16a_views.ipynb #f7cc9f53
 def drift_verdict(d: dict) -> str:
-    ok = not d.get("dataset_drift")
-    return (f'<div class="mlops-verdict mlops-drift-verdict">Dataset drift: '
-            f'<span class="{"mlops-pass" if ok else "mlops-fail"}">{"NO" if ok else "YES"}</span> — '
-            f'{d["n_drifted"]} of {d["n_columns"]} columns drifted ({fmt(100 * d["share_drifted"], 3)}%; threshold '
-            f'{fmt(100 * d["threshold_share"], 3)}%). Reference: {esc(d["reference"].get("name"))} ({fmt(d["reference"].get("rows"))} rows); '
-            f'current: {esc(d["current"].get("name"))} ({fmt(d["current"].get("rows"))} rows).</div>')
+    """The headline of a drift report: what was compared (a monitored batch and its window, or the pipeline's train → test
+    check), the verdict in words and the reasons, coloured by `drift_report.drift_status` (the rule every drift headline uses)."""
+    from mlops_nb.drift_report import drift_status
+    level, words = drift_status(d)
+    m, cur, ref = d.get("monitor") or {}, d["current"], d["reference"]
+    win = cur.get("window") or m.get("window") or {}
+    span = f", window {esc(win.get('start'))} … {esc(win.get('end'))}" if win.get("start") else ""
+    scope = (f"Monitored batch <b>{esc(m['batch'])}</b>{span}, model v{esc((m.get('model') or {}).get('version', '—'))}, {esc(short_times(m.get('created') or ''))}"
+             if m.get("batch") else f"Pipeline check{span}")
+    yes = "YES" if d.get("dataset_drift") else "NO"
+    reasons = "".join(f"<li>{esc(r)}</li>" for r in m.get("reasons") or [])
+    return (f'<div class="mlops-verdict mlops-drift-verdict mlops-status-{level}">{esc(words)}</div>'
+            f'<div class="mlops-drift-scope">{scope}: Dataset drift: <b class="mlops-status-{level}">{yes}</b> — {d["n_drifted"]} of {d["n_columns"]} '
+            f'columns drifted ({fmt(100 * d["share_drifted"], 3)}%; threshold {fmt(100 * d["threshold_share"], 3)}%); prediction drift: '
+            f'{"—" if not d.get("prediction") else "yes" if d["prediction"].get("drifted") else "no"}. Reference: {esc(ref.get("name"))} '
+            f'({fmt(ref.get("rows"))} rows); current: {esc(cur.get("name"))} ({fmt(cur.get("rows"))} rows).</div>'
+            + (f'<ul class="mlops-drift-reasons">{reasons}</ul>' if reasons else ""))

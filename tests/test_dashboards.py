@@ -107,6 +107,10 @@ def write_results(d: Path, version: str):
     (d / "reports/gates.json").write_text(json.dumps(gates))
     (d / "reports/drift/drift.json").write_text(json.dumps(DRIFT))
     (d / "monitoring/history.jsonl").write_text("\n".join(json.dumps(history_line(i, s, dr)) for i, s, dr in ((1, 0.0, False), (2, 1 / 3, False), (3, 2 / 3, True))) + "\n")
+    for i, s, dr in ((1, 0.0, False), (2, 1 / 3, False), (3, 2 / 3, True)):  # each batch's own report, as `mlops-nb monitor` writes it
+        (d / f"monitoring/reports/b{i}").mkdir(parents=True, exist_ok=True)
+        (d / f"monitoring/reports/b{i}/drift.json").write_text(json.dumps({**DRIFT, "dataset_drift": dr, "n_drifted": int(s * 3), "share_drifted": s,
+                                                                          "monitor": {k: v for k, v in history_line(i, s, dr).items() if k != "report"}}))
     (d / "reports/registry.json").write_text(json.dumps({"schema": "mlops_nb.registry/1", "name": "demo", "version": version}))
 
 
@@ -316,8 +320,13 @@ def test_fairness_panel_numbers_and_feature_switch(project):
 def test_drift_panel_table_sorting_columns_and_history(project):
     d, _ = project
     p = P.drift_panel(d)
+    head = one(p, "mlops-drift-headline")
+    assert "Monitored batch <b>b3</b>" in head.value and "mlops-status-alert\">Retraining recommended" in head.value  # the latest batch first
+    one(p, "mlops-drift-batch").value = 2  # the oldest batch: nothing drifted, green
+    assert "<b>b1</b>" in head.value and "mlops-status-ok\">No drift" in head.value
+    one(p, "mlops-drift-batch").value = -1  # the pipeline's train → test check
     t = texts(p)
-    assert "Dataset drift: " in t and "2 of 4 columns drifted" in t and ">YES<" in t
+    assert "Pipeline check" in t and "Dataset drift: " in t and "2 of 4 columns drifted" in t and ">YES<" in t
     tbl = one(p, "mlops-drift-columns")
     order = lambda: re.findall(r"<tr><td>(\w+)</td>", tbl.value)
     assert order() == ["SCHL", "HOURS", "WAGE", "AGE"]  # how far past the threshold: p-value 0.001 < 0.05 first

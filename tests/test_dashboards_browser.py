@@ -2,7 +2,9 @@
 chromium driven by Playwright.
 
 A copy of the session's built demo project (conftest.built_demo: one `dvc repro`), promotes its
-version 1 as alice and registers version 2 as challenger (the register stage once more), then
+version 1 as alice, monitors two batches of the demo's 2018 rows (a like-for-like one, then one of
+older people only, which calls for retraining) and registers version 2 as challenger (the register
+stage once more), then
 serves the dashboards as alice (approver) and, for one test, as eve (viewer). The tests open
 every page, wait for its widgets, check what they show against the JSON files in reports/ and
 MLflow, use the dropdowns and check the view changed, promote the challenger through the page
@@ -17,6 +19,7 @@ import json, math, os, re, shutil, subprocess
 from pathlib import Path
 
 import pytest
+import yaml
 
 import browser_support as B
 
@@ -60,6 +63,14 @@ def project(request, tmp_path_factory) -> Path:
     if "champion" not in a:
         B.run(["mlops-nb", "models", "promote", "", a["challenger"], "-m", "baseline from the first dvc repro"], d,
               MLOPS_NB_USER="alice")
+    if not (d / "monitoring" / "history.jsonl").exists():  # two monitored batches: the drift page opens on the latest
+        import pandas as pd
+        raw = pd.read_parquet(d / "data" / "raw" / "acs_employment_ma.parquet")
+        batches = tmp_path_factory.mktemp("batches")
+        for name, rows in (("like_2018", raw[raw.year == 2018].sample(4000, random_state=1)),
+                           ("older_only", raw[(raw.year == 2018) & (raw.AGEP >= 55)].sample(3000, random_state=2))):
+            rows.to_parquet(batches / f"{name}.parquet")
+            B.run(["mlops-nb", "monitor", str(batches / f"{name}.parquet")], d, check=False)  # exit 1 when retraining is recommended
     if aliases(d).get("challenger") == aliases(d)["champion"]:
         B.run(["mlops-nb", "run-stage", "register"], d)  # a new version of the same run, as @challenger
     a = aliases(d)
@@ -113,6 +124,7 @@ def open_page(page, server, kind, query="") -> "Locator":
 
 
 def shoot(page, artifacts, name) -> Path:
+    page.wait_for_function("() => [...document.images].every(i => i.complete)", timeout=WAIT)  # no half-drawn plot
     p = B.save_screenshot(page, artifacts / f"{name}.png")
     if os.environ.get("MLOPS_NB_UPDATE_SCREENSHOTS"):
         (B.REPO / "docs" / "screenshots").mkdir(parents=True, exist_ok=True)
@@ -149,6 +161,18 @@ def reports(project, path):
 
 def fmt4(v) -> str:  # how the dashboards print numbers: 4 significant digits
     return f"{v:.4g}"
+
+
+def labels(project) -> dict:
+    "The value labels of the project's contract.yaml: {column: {code: text}}."
+    cols = yaml.safe_load((project / "contract.yaml").read_text())["columns"]
+    return {c: {str(k): str(v) for k, v in r["labels"].items()} for c, r in cols.items() if r.get("labels")}
+
+
+def named(project, column, code) -> str:
+    "How a page shows a coded value: 'Female (2)'."
+    name = labels(project).get(column, {}).get(str(code))
+    return f"{name} ({code})" if name else str(code)
 
 
 # ---------------------------------------------------------------- pages as alice
@@ -219,6 +243,9 @@ def test_explain_rows_and_dependence(project, alice, page, artifacts):
     wait_changed(page, "div.mlops-prediction", "text", pred0)
     pred = page.locator(".mlops-prediction").first.inner_text()
     assert f"Row {loc['index'][3]}" in pred and f"{loc['output'][3]:.3f}" in pred, pred
+    coded = [c for c in list(loc["data"])[:6] if c in labels(project)]
+    assert coded and all(f"{c}: {named(project, c, loc['data'][c][3])}" in pred for c in coded), pred  # "SCHL: Regular high school diploma (16)"
+    assert "log-odds" not in ex["unit"] or "even chance" in panel.locator(".mlops-unit-text").inner_text()
     wait_changed(page, ".mlops-waterfall-plot", "src", wf0)
     # the dependence dropdown: another feature -> another plot
     feats = options(page, ".mlops-dependence-feature")
@@ -243,9 +270,17 @@ def test_fairness_verdicts_and_feature_switch(project, alice, page, artifacts):
         return {r.split("\t")[0]: r.split("\t")[1] for r in page.locator(".mlops-fairness-table tbody tr").all_inner_texts()}
 
     def groups_expected(f):
-        return {str(g["group"]): str(g["count"]) for g in fair["features"][f]["groups"]}
+        return {named(project, f, g["group"]): str(g["count"]) for g in fair["features"][f]["groups"]}
+
+    def four_fifths(f):  # the lowest selection rate of the groups in the gates over the highest
+        rates = [g["selection_rate"] for g in fair["features"][f]["groups"] if g.get("included", True)]
+        return min(rates) / max(rates)
 
     assert {k: v.replace(",", "") for k, v in groups_shown().items()} == groups_expected(feats[0])
+    for v in page.locator(".mlops-gates-verdict").all_inner_texts():  # one verdict per feature, never a "—" beside a PASS
+        assert "—" not in v and re.search(r"(PASS|FAIL) \(\d+ of \d+ pass\)", v), v
+    flags = page.locator(".mlops-fairness-groups .mlops-flag").all_inner_texts()
+    assert bool(flags) == (four_fifths(feats[0]) < 0.8), flags
     shoot(page, artifacts, "fairness")
     if len(feats) > 1:
         table0, plot0 = page.locator(".mlops-fairness-groups").inner_text(), img_src(page, ".mlops-fairness-plot")
@@ -253,6 +288,10 @@ def test_fairness_verdicts_and_feature_switch(project, alice, page, artifacts):
         wait_changed(page, ".mlops-fairness-groups", "text", table0)
         wait_changed(page, ".mlops-fairness-plot", "src", plot0)
         assert {k: v.replace(",", "") for k, v in groups_shown().items()} == groups_expected(feats[1])
+        flags = page.locator(".mlops-fairness-groups .mlops-flag").all_inner_texts()
+        assert bool(flags) == (four_fifths(feats[1]) < 0.8), flags
+        if flags: assert f"{four_fifths(feats[1]):.3f}× as often" in flags[0] and "four-fifths rule" in flags[0], flags
+        shoot(page, artifacts, f"fairness-{feats[1]}")
 
 
 def test_drift_columns_and_distribution(project, alice, page, artifacts):
@@ -264,7 +303,21 @@ def test_drift_columns_and_distribution(project, alice, page, artifacts):
         shoot(page, artifacts, "drift")
         pytest.skip("the demo pipeline has no drift stage yet: checked the page says so")
     d = json.loads(path.read_text())
-    verdict = panel.locator(".mlops-drift-verdict").inner_text()
+    hist = [json.loads(l) for l in (project / "monitoring" / "history.jsonl").read_text().splitlines()]
+    last = hist[-1]
+    head = page.locator(".mlops-drift-headline")
+    assert last["batch"] in head.inner_text()  # the latest monitored batch is the headline
+    level = head.locator(".mlops-drift-verdict").get_attribute("class")
+    assert ("mlops-status-alert" in level) == bool(last["retrain_recommended"]), (level, last["retrain_recommended"])
+    assert ("Retraining recommended" in head.inner_text()) == bool(last["retrain_recommended"])
+    img_src(page, ".mlops-drift-history-plot")  # the trend across batches
+    shoot(page, artifacts, "drift")
+    batches = options(page, ".mlops-drift-batch")
+    assert len(batches) == len(hist) + 1 and last["batch"] in batches[0] and "pipeline check" in batches[-1], batches
+    head0 = head.inner_text()
+    choose(page, ".mlops-drift-batch", len(batches) - 1)  # the pipeline's train -> test check
+    wait_changed(page, ".mlops-drift-headline", "text", head0)
+    verdict = panel.locator(".mlops-drift-verdict").inner_text() + panel.locator(".mlops-drift-scope").inner_text()
     assert f"{d['n_drifted']} of {d['n_columns']} columns drifted" in verdict
     assert ("YES" if d["dataset_drift"] else "NO") in verdict
     shown = [r.split("\t")[0] for r in page.locator(".mlops-drift-table tbody tr").all_inner_texts()]
@@ -279,7 +332,6 @@ def test_drift_columns_and_distribution(project, alice, page, artifacts):
     choose(page, ".mlops-drift-sort", names.index("column name"))
     page.wait_for_function("() => { const rows = [...document.querySelectorAll('.mlops-drift-table tbody tr')]"
                            ".map(r => r.cells[0].innerText); return rows.join() === [...rows].sort().join(); }", timeout=WAIT)
-    shoot(page, artifacts, "drift")
 
 
 def test_promote_challenger_as_alice(project, alice, page, artifacts):
@@ -298,6 +350,12 @@ def test_promote_challenger_as_alice(project, alice, page, artifacts):
     assert f"promote: version {before['challenger']}" in ok.inner_text() and "alice" in ok.inner_text()
     page.wait_for_function(f"() => document.querySelector('.mlops-champion-line').innerText.includes('Champion: v{before['challenger']}')",
                            timeout=WAIT)
+    header = page.locator(".mlops-header-box").inner_text()
+    assert f"champion v{before['challenger']}" in header and f"champion v{before['champion']}" not in header, header
+    chosen = page.locator(".mlops-challenger-select select option:checked").inner_text()
+    assert not chosen.startswith(f"v{before['challenger']} "), chosen  # never the new champion against itself
+    heads = page.locator(".mlops-metrics-table thead").inner_text()
+    assert f"champion v{before['challenger']}" in heads and f"challenger v{before['challenger']}" not in heads, heads
     shoot(page, artifacts, "registry-promoted")
     # the registry and the audit log agree with the page
     assert aliases(project)["champion"] == before["challenger"]
@@ -326,4 +384,39 @@ def test_viewer_cannot_act(project, artifacts, page):
             btn = page.locator(f"button.mlops-{b}-btn")
             assert btn.is_disabled(), b
             assert "may not" in (btn.get_attribute("title") or ""), btn.get_attribute("title")
+            assert btn.evaluate("b => getComputedStyle(b).backgroundColor") == "rgb(234, 238, 242)"  # grey, not the approver's green
+        why = page.locator(".mlops-why-disabled").inner_text()
+        assert "needs approver or higher" in why and "Approve & promote" in why, why
         shoot(page, artifacts, "registry-viewer")
+
+
+# ---------------------------------------------------------------- static reports, offline
+
+def test_static_reports_open_offline(project, page, artifacts):
+    """Every HTML report a stakeholder may be sent (the static dashboards, the stage reports, each monitored batch's drift
+    report, the model card) opens in chromium with the network blocked: no request leaves the file, none fails, no
+    console error, no stderr box."""
+    out = project / "reports" / "dashboards"
+    B.run(["mlops-nb", "report", "--html", "--out", str(out)], project)
+    B.run(["mlops-nb", "models", "card", "", aliases(project)["champion"], "--out", str(project / "reports" / "cards" / "offline")], project)
+    files = sorted([*out.glob("*.html"), *(project / "reports" / "html").glob("*.html"),
+                    *(project / "monitoring" / "reports").glob("*/drift.html"), *(project / "reports" / "cards" / "offline").glob("*.html")])
+    assert len(files) >= 5 + 2 + 1, files
+    left, failed, console = [], [], []
+    page.route("**/*", lambda r: r.continue_() if r.request.url.startswith(("file:", "data:")) else (left.append(r.request.url), r.abort()))
+    page.on("requestfailed", lambda r: failed.append(r.url))
+    page.on("console", lambda m: console.append(f"{m.type}: {m.text}") if m.type == "error" else None)
+    for f in files:
+        page.goto(f.as_uri(), wait_until="load", timeout=WAIT)
+        assert not (left or failed or console), (f, left, failed, console)
+        assert page.locator("[data-mime-type='application/vnd.jupyter.stderr'], .output_stderr").count() == 0, f
+        assert "Traceback" not in page.inner_text("body"), f
+    page.goto((out / "drift.html").as_uri())
+    last = json.loads((project / "monitoring" / "history.jsonl").read_text().splitlines()[-1])
+    assert last["batch"] in page.locator(".mlops-drift-scope").first.inner_text()  # the latest batch is the headline here too
+    page.goto((project / "monitoring" / "reports" / last["batch"] / "drift.html").as_uri())  # `mlops-nb monitor`'s own report
+    color = page.locator("h1 + p").evaluate("e => getComputedStyle(e).color")
+    assert (color == "rgb(207, 34, 46)") == bool(last["retrain_recommended"]), color  # red exactly when retraining is recommended
+    page.goto((out / "fairness.html").as_uri())
+    assert page.locator(".mlops-fairness-table").first.inner_text().count("(") >= 2  # labelled groups: "Male (1)"
+    B.save_screenshot(page, artifacts / "static-fairness.png")  # an artifact, not a README picture

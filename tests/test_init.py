@@ -154,3 +154,22 @@ def test_thousands_separators_are_numbers(tmp_path, monkeypatch):
     stages.prepare(tmp_path / "p")
     train = pd.read_parquet(tmp_path / "p/data/prepared/train.parquet")
     assert pd.api.types.is_numeric_dtype(train["income"]) and set(train["income"]) <= set(income.tolist())
+
+
+def test_labels_option_copies_value_labels_into_the_contract(tmp_path):
+    "`init --labels FILE`: the labels land in contract.yaml with their source; a bad file or column fails before anything is made."
+    df = pd.DataFrame({"SEX": ["1", "2"] * 100, "x": np.arange(200) % 5, "y": [0, 1, 1, 0] * 50})
+    df.to_csv(tmp_path / "d.csv", index=False)
+    (tmp_path / "labels.yaml").write_text("# from the survey's code book\nSEX: {1: Male, 2: Female}\n")
+    run(["mlops-nb", "init", str(tmp_path / "p"), "--data", str(tmp_path / "d.csv"), "--target", "y",
+         "--labels", str(tmp_path / "labels.yaml"), "--no-git"], tmp_path)
+    text = (tmp_path / "p/contract.yaml").read_text()
+    assert "# labels: from labels.yaml" in text and "# from the survey's code book" in text
+    assert yaml.safe_load(text)["columns"]["SEX"]["labels"] == {"1": "Male", "2": "Female"}
+    for bad, says in (("SEXE: {1: Male}\n", "columns the data does not have: ['SEXE']"),
+                      ("SEX: [Male, Female]\n", "labels.yaml: SEX: labels: expected a mapping code -> text")):
+        (tmp_path / "labels.yaml").write_text(bad)
+        r = run(["mlops-nb", "init", str(tmp_path / "q"), "--data", str(tmp_path / "d.csv"), "--target", "y",
+                 "--labels", str(tmp_path / "labels.yaml"), "--no-git"], tmp_path, check=False)
+        assert r.returncode != 0 and says in r.stderr + r.stdout, r.stderr
+        assert not (tmp_path / "q").exists()  # nothing half-made

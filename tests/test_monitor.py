@@ -120,6 +120,8 @@ def test_drifted_batch_recommends_retraining_everywhere(project, champion, batch
     # the report: JSON + standalone HTML with one overlay per column
     page = (project / rec["report"]).with_suffix(".html").read_text()
     assert page.count("<svg ") == 18 and "<script" not in page and "Dataset drift" in page
+    assert "<p style='color:#cf222e;font-weight:bold;font-size:1.2em'>Retraining recommended: Dataset drift YES" in page  # red, as the CLI's ALERT
+    assert r.stdout.startswith("monitor: ALERT: ")
     # Prometheus textfile: the latest batch
     prom = (project / "monitoring/metrics.prom").read_text()
     assert f'mlops_nb_retrain_recommended{{model="acs-employment",version="{champion}"}} 1.0' in prom

@@ -9,7 +9,8 @@ import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = "data/raw/acs_employment_ma.parquet"
-INIT_ARGS = dict(target="employed", sensitive=["SEX", "RAC1P"], time_column="year", name="acs-employment", model_name="acs-employment")
+INIT_ARGS = dict(target="employed", sensitive=["SEX", "RAC1P"], time_column="year", name="acs-employment", model_name="acs-employment",
+                 labels=ROOT / "data/raw/acs_labels.yaml")  # value labels from the ACS PUMS data dictionary
 INIT_FAIRNESS = """    demographic_parity_difference: 0.1
     equalized_odds_difference: 0.1
     selection_rate_ratio: 0.8   # the "four-fifths rule": a US employment-law heuristic
