@@ -1,0 +1,273 @@
+"""Governance against a team member with ordinary access: each attack of issue 15 as its own test.
+
+The attacker can set environment variables in their own process, pass any argument to the library, call MLflow's
+API and write the audit log's file. Versions are built without DVC (a tiny model logged and registered with the tags
+the register stage sets), on a sqlite store shared by the module; each test has its own project folder and model."""
+import json, os, pwd, secrets, subprocess, sys, threading, uuid
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
+
+import pytest
+
+mlflow = pytest.importorskip("mlflow")
+import numpy as np, pandas as pd
+from sklearn.linear_model import LogisticRegression
+
+from mlops_nb import access, audit as AU, core, integrity, registry as R, tracking
+from mlops_nb.cli import build_parser
+from mlops_nb.config import load_settings
+
+ME = pwd.getpwuid(os.getuid()).pw_name  # the OS account running the tests (not named in the roles below)
+ROLES = "users: {alice: approver, bob: viewer}\n"
+os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+
+
+@pytest.fixture(autouse=True)
+def _no_identity_vars(monkeypatch):
+    for v in ("MLOPS_NB_USER", "JUPYTERHUB_USER", "JUPYTERHUB_API_TOKEN", "JUPYTERHUB_API_URL", "HTTP_X_FORWARDED_USER",
+              "VOILA_KERNEL_ID"):
+        monkeypatch.delenv(v, raising=False)
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    return tmp_path_factory.mktemp("gov-store")
+
+
+def project(root: Path, store: Path, registry: str = "", roles: str = ROLES):
+    "A project folder: settings.ini (the shared store, a fresh model; `registry`: [registry] lines) and roles.yaml."
+    root.mkdir(parents=True, exist_ok=True)
+    tag = uuid.uuid4().hex[:8]
+    (root / "settings.ini").write_text(f"[mlflow]\ntracking_uri = sqlite:///{store}/mlflow.db\nartifact_root = {store}/art\n"
+                                       f"model_name = m-{tag}\nexperiment = e-{tag}\n[registry]\n{registry}")
+    (root / "roles.yaml").write_text(roles)
+    return load_settings(root / "settings.ini")
+
+
+def add_versions(S, n=2) -> list[str]:
+    "`n` versions that passed their gates, sealed as the register stage seals them."
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame({"a": rng.normal(size=40), "b": rng.normal(size=40)}); y = (X.a + X.b > 0).astype(int)
+    with mlflow.start_run(experiment_id=tracking.connect(S)):
+        info = mlflow.sklearn.log_model(LogisticRegression().fit(X, y), name="model", pip_requirements=["scikit-learn"],
+                                        serialization_format="cloudpickle")
+    out = []
+    for _ in range(n):
+        mv = mlflow.register_model(info.model_uri, S.mlflow.model_name, tags={"validation_status": "passed"})
+        integrity.seal_version(S, mv.version); out.append(str(mv.version))
+    return out
+
+
+def champion(S):
+    try: return str(mlflow.MlflowClient().get_model_version_by_alias(S.mlflow.model_name, "champion").version)
+    except mlflow.exceptions.MlflowException: return None
+
+
+def last_entry(S) -> dict:
+    return AU.read_audit(AU.audit_path(S))[-1]
+
+
+def cli(*argv):
+    "Run an `mlops-nb` command in this process (its handler raises an MlopsError where the CLI exits non-zero)."
+    a = build_parser().parse_args(list(argv))
+    return a.func(a)
+
+
+# ---------------------------------------------------------------- identity: the name on a decision
+
+def test_mlops_nb_user_is_ignored_with_identity_os(tmp_path, store, monkeypatch):
+    S = project(tmp_path / "p", store)  # identity: the default, os
+    v1, _ = add_versions(S)
+    monkeypatch.setenv("MLOPS_NB_USER", "alice")  # alice is an approver; the attacker is not
+    monkeypatch.setenv("USER", "alice"); monkeypatch.setenv("LOGNAME", "alice")  # what getpass.getuser() would read
+    assert access.resolve_identity(S) == access.Identity(ME, "os")
+    with pytest.raises(access.PermissionDenied, match=rf"{ME} \(role viewer, from os\) may not promote"):
+        R.promote(S, v1, "I am alice")
+    assert champion(S) is None
+    e = last_entry(S)
+    assert (e["user"], e["identity_source"], e["outcome"]) == (ME, "os", "refused")
+
+
+def test_jupyterhub_user_variable_alone_is_ignored(tmp_path, store, monkeypatch):
+    monkeypatch.setenv("JUPYTERHUB_USER", "alice")
+    S = project(tmp_path / "p", store)
+    v1, _ = add_versions(S)
+    with pytest.raises(access.PermissionDenied, match=rf"{ME} \(role viewer, from os\)"):
+        R.promote(S, v1, "the hub says I am alice")
+    hub = project(tmp_path / "hub", store, "identity = jupyterhub\nhub_api_url = http://127.0.0.1:9/hub/api\n")
+    with pytest.raises(access.IdentityError, match="JUPYTERHUB_API_TOKEN is not set"):
+        access.resolve_identity(hub)  # the variable alone names nobody
+    assert champion(S) is None
+
+
+def test_user_argument_from_a_library_caller_is_not_trusted(tmp_path, store):
+    S = project(tmp_path / "p", store)
+    v1, _ = add_versions(S)
+    for claim in ("alice", access.Identity("alice", "os")):
+        with pytest.raises(access.PermissionDenied, match=rf"as 'alice', but this process acts for {ME} .*never trusted"):
+            R.promote(S, v1, "trust me", user=claim)
+    assert champion(S) is None
+    e = last_entry(S)
+    assert (e["user"], e["outcome"]) == (ME, "refused") and "'alice'" in e["reason"]
+
+
+def test_identity_settings_cannot_be_set_from_the_environment(tmp_path, store):
+    "MLOPS_NB_REGISTRY_IDENTITY=env MLOPS_NB_USER=alice, or a roles file of one's own: an error, not a promotion."
+    S = project(tmp_path / "p", store)
+    v1, _ = add_versions(S)
+    (tmp_path / "mine.yaml").write_text(f"users: {{{ME}: admin}}\n")
+    for var, val in (("MLOPS_NB_REGISTRY_IDENTITY", "env"), ("MLOPS_NB_REGISTRY_ROLES", str(tmp_path / "mine.yaml")),
+                     ("MLOPS_NB_REGISTRY_AUDIT_KEY_FILE", "")):
+        with pytest.raises(core.ConfigError, match=rf"{var}: .* read from .*settings.ini only.*Unset {var}"):
+            load_settings(S.root / "settings.ini", environ={var: val, "MLOPS_NB_USER": "alice"})
+    env = {**os.environ, "MLOPS_NB_REGISTRY_IDENTITY": "env", "MLOPS_NB_USER": "alice",
+           "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    r = subprocess.run([str(Path(sys.executable).parent / "mlops-nb"), "models", "promote", v1, "-m", "as alice"], cwd=S.root,
+                       capture_output=True, text=True, env=env, timeout=300)
+    assert r.returncode != 0 and "Unset MLOPS_NB_REGISTRY_IDENTITY" in r.stderr + r.stdout
+    assert champion(S) is None
+
+
+def test_env_identity_only_where_the_project_chooses_it(tmp_path, store, monkeypatch):
+    S = project(tmp_path / "p", store, "identity = env\n")
+    with pytest.raises(access.IdentityError, match="MLOPS_NB_USER is not set"):
+        access.resolve_identity(S)
+    monkeypatch.setenv("MLOPS_NB_USER", "alice")
+    assert access.resolve_identity(S) == access.Identity("alice", "MLOPS_NB_USER")
+
+
+def test_proxy_header_is_not_read_outside_a_dashboards_request(tmp_path, store, monkeypatch):
+    (tmp_path / "p").mkdir(); (tmp_path / "p" / "audit.key").write_text(secrets.token_hex(32))
+    S = project(tmp_path / "p", store, "identity = header\nidentity_header = X-Forwarded-User\naudit_key_file = audit.key\n")
+    monkeypatch.setenv("HTTP_X_FORWARDED_USER", "alice")  # what a library caller can set in their own kernel
+    assert access.resolve_identity(S) == access.Identity(ME, "os")
+    monkeypatch.setenv("VOILA_KERNEL_ID", "k")  # a kernel Voila started for a request through the proxy
+    assert access.resolve_identity(S) == access.Identity("alice", "header")
+
+
+class _FakeHub(BaseHTTPRequestHandler):
+    "A server of the attacker's own that answers every token with alice."
+    def do_GET(self):
+        body = json.dumps({"kind": "user", "name": "alice"}).encode()
+        self.send_response(200); self.send_header("Content-Type", "application/json"); self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, *a): pass
+
+
+@pytest.mark.server
+def test_jupyterhub_token_for_bob_gives_bob(tmp_path, store, monkeypatch):
+    "A real JupyterHub (6.1.1, tests/hub_support.py): the owner of the server's token is who acts, whatever else is set."
+    from hub_support import running_hub
+    bob, alice = "bob-" + secrets.token_hex(16), "alice-" + secrets.token_hex(16)
+    fake = HTTPServer(("127.0.0.1", 0), _FakeHub)
+    threading.Thread(target=fake.serve_forever, daemon=True).start()
+    try:
+        with running_hub(tmp_path / "hub", {bob: "bob", alice: "alice"}) as url:
+            S = project(tmp_path / "p", store, f"identity = jupyterhub\nhub_api_url = {url}\n")
+            v1, _ = add_versions(S)
+            monkeypatch.setenv("JUPYTERHUB_API_TOKEN", bob)
+            monkeypatch.setenv("JUPYTERHUB_USER", "alice")
+            monkeypatch.setenv("JUPYTERHUB_API_URL", f"http://127.0.0.1:{fake.server_address[1]}/hub/api")
+            assert access.resolve_identity(S) == access.Identity("bob", "jupyterhub")
+            with pytest.raises(access.PermissionDenied, match=r"bob \(role viewer, from jupyterhub\)"):
+                R.promote(S, v1, "bob tries")
+            monkeypatch.setenv("JUPYTERHUB_API_TOKEN", alice)
+            d = R.promote(S, v1, "alice reviewed it")
+            assert (d.user, last_entry(S)["identity_source"], champion(S)) == ("alice", "jupyterhub", v1)
+            monkeypatch.setenv("JUPYTERHUB_API_TOKEN", "not-a-token")
+            with pytest.raises(access.IdentityError, match=r"refused this server's API token \(HTTP 403\)"):
+                access.resolve_identity(S)
+    finally:
+        fake.shutdown(); fake.server_close()
+
+
+# ---------------------------------------------------------------- the audit log
+
+def test_consistent_rewrite_of_the_audit_log_fails_verify(tmp_path, store, monkeypatch, capsys):
+    "Change one entry and recompute every hash (and the head tag in MLflow): only the HMACs catch it."
+    root = tmp_path / "p"; root.mkdir()
+    (root / "audit.key").write_text(secrets.token_hex(32))
+    S = project(root, store, "identity = env\naudit_key_file = audit.key\n")
+    v1, v2 = add_versions(S)
+    monkeypatch.setenv("MLOPS_NB_USER", "alice")
+    R.promote(S, v1, "first"); R.promote(S, v2, "second")
+    cli("audit", "verify", "--root", str(root))
+    p = AU.audit_path(S)
+    entries, prev = [json.loads(x) for x in p.read_text().splitlines()], AU.GENESIS
+    assert all(e.get("hmac") for e in entries)
+    for e in entries:  # the attacker's rewrite: mallory approved v1; every hash recomputed
+        if e["version"] == v1: e["user"] = "mallory"
+        e.pop("hmac"); e["prev_hash"] = prev; e["hash"] = AU.entry_hash(e); prev = e["hash"]
+    p.write_text("".join(json.dumps(e) + "\n" for e in entries))
+    mlflow.MlflowClient().set_registered_model_tag(S.mlflow.model_name, R.HEAD_TAG, f"{entries[-1]['seq']}:{prev}")
+    with pytest.raises(AU.AuditError, match="tampered"):
+        cli("audit", "verify", "--root", str(root))
+    assert "carries an HMAC although an audit key is configured" in capsys.readouterr().out
+    # the same rewrite without a key configured passes, and verify says what it could not check
+    (root / "settings.ini").write_text((root / "settings.ini").read_text().replace("audit_key_file = audit.key\n", ""))
+    cli("audit", "verify", "--root", str(root))
+    assert "NOT CHECKED: entry HMACs: no [registry] audit_key_file" in capsys.readouterr().out
+
+
+def test_a_process_without_the_audit_key_records_nothing(tmp_path, store, monkeypatch):
+    "With a key configured, a process that cannot read it (a team member's own kernel) is refused before anything moves."
+    S = project(tmp_path / "p", store, "identity = env\naudit_key_file = /nonexistent/audit.key\n")
+    v1, _ = add_versions(S)
+    monkeypatch.setenv("MLOPS_NB_USER", "alice")
+    with pytest.raises(AU.AuditError, match="cannot be read by this process"):
+        R.promote(S, v1, "without the key")
+    assert champion(S) is None and not AU.audit_path(S).exists()
+
+
+# ---------------------------------------------------------------- concurrency and refusals
+
+def test_promote_names_the_champion_it_replaces(tmp_path, store, monkeypatch, capsys):
+    S = project(tmp_path / "p", store, "identity = env\n")
+    v1, v2 = add_versions(S)
+    monkeypatch.setenv("MLOPS_NB_USER", "alice")
+    root = str(S.root)
+    cli("models", "promote", v1, "-m", "first", "--expect-champion", "none", "--root", root)
+    cli("models", "promote", v2, "-m", "reviewed against v1", "--expect-champion", v1, "--root", root)
+    assert champion(S) == v2
+    cli("models", "rollback", "-m", "back", "--expect-champion", v2, "--root", root)
+    for stale in (v2, "none"):  # the reviewer looked while v2 (or nothing) was champion; it is v1 now
+        with pytest.raises(R.ConcurrentUpdate, match="champion changed since you looked: @champion .* is now version 1"):
+            cli("models", "promote", v2, "-m", "stale view", "--expect-champion", stale, "--root", root)
+    assert champion(S) == v1
+    e = last_entry(S)
+    assert (e["action"], e["outcome"], e["version"]) == ("promote", "refused", v2)
+
+
+def test_refusals_for_versions_that_do_not_exist_are_audited(tmp_path, store, monkeypatch):
+    S = project(tmp_path / "p", store, "identity = env\n", roles="users: {alice: approver, root: admin}\n")
+    add_versions(S, 1)
+    for user, act in (("alice", lambda: R.promote(S, "99", "no such version")),
+                      ("alice", lambda: R.rollback(S, "no such version", to_version="42")),
+                      ("root", lambda: R.retire(S, "77", "no such version"))):
+        monkeypatch.setenv("MLOPS_NB_USER", user)
+        with pytest.raises(core.LifecycleError):
+            act()
+    got = [(e["user"], e["action"], e["version"], e["outcome"]) for e in AU.read_audit(AU.audit_path(S))]
+    assert got[0] == ("alice", "promote", "99", "refused") and got[2] == ("root", "retire", "77", "refused")
+    assert got[1][1:] == ("rollback", "42", "refused") and "has no version" in AU.read_audit(AU.audit_path(S))[0]["reason"]
+
+
+# ---------------------------------------------------------------- a new project
+
+def test_init_names_only_its_creator_admin(tmp_path):
+    from mlops_nb.project import write_project_files
+    df = pd.DataFrame({"x": np.arange(600) % 7, "g": ["a", "b"] * 300, "y": [0, 1, 1] * 200})
+    write_project_files(tmp_path, "data/raw/d.csv", df, "y", sensitive=["g"])
+    roles = access.load_roles(tmp_path / "roles.yaml")
+    assert roles.users == {ME: "admin"} and roles.groups == {} and roles.default == "viewer"
+    S = load_settings(tmp_path / "settings.ini", environ={})
+    assert S.registry.identity == "os" and S.registry.audit_key_file == ""
+    (tmp_path / "roles.yaml").write_text("users: {alice: admin}\n")  # an admin's later edit is kept by a rewrite
+    write_project_files(tmp_path, "data/raw/d.csv", df, "y", sensitive=["g"])
+    assert access.load_roles(tmp_path / "roles.yaml").users == {"alice": "admin"}
+
+
+def test_default_role_is_set_in_roles_yaml_only(tmp_path):
+    (tmp_path / "settings.ini").write_text("[registry]\ndefault_role = approver\n")
+    with pytest.raises(core.ConfigError, match="unknown key 'default_role' in \\[registry\\]"):
+        load_settings(tmp_path / "settings.ini", environ={})
