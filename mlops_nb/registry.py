@@ -402,8 +402,15 @@ def _cmd_audit_verify(args):
                              "of the log would go unseen. Retry when MLflow is up, or pass --offline to check the file's "
                              "hash chain alone.") from None
         heads = audit_heads(s, names)  # includes the project's model: an emptied log is caught too
-    chk = verify_audit(p, heads)
+    try: key = audit_key(s)
+    except AuditError as e: key, no_key = None, str(e)
+    else: no_key = None if key else ("no [registry] audit_key_file in settings.ini, so a log rewritten with every hash "
+                                     "recomputed is caught only by the audit head recorded in MLflow")
+    chk = verify_audit(p, heads, key)
     print(chk)
+    if no_key: print(f"NOT CHECKED: entry HMACs: {no_key}")
+    if args.offline: print("NOT CHECKED: the audit head recorded in MLflow (--offline): entries deleted from the end, or a "
+                           "consistent rewrite of the whole log" + ("" if key else ", would go unseen"))
     if not chk.ok: raise AuditError(f"{p}: the audit log was tampered with (see above).")
     moved = [] if args.offline else [m for n in names for m in moved_aliases(s, n)]
     for m in moved: print("ALIAS MOVED:", m)
@@ -438,7 +445,8 @@ def add_commands(subparsers):
     sp("seal", "record the artifact SHA-256 of a version registered without one (admin)", comment=True)
     a = subparsers.add_parser("audit", help="check the audit log")
     as_ = a.add_subparsers(dest="audit_command", required=True, metavar="ACTION")
-    v = as_.add_parser("verify", help="check the hash chain; name edited, deleted or reordered entries")
+    v = as_.add_parser("verify", help="check the hash chain (and HMACs, with the audit key); name edited, deleted, "
+                       "reordered or rewritten entries, and what could not be checked")
     v.add_argument("path", nargs="?", help="audit log (default: settings.ini [registry] audit_log)")
     v.add_argument("--offline", action="store_true", help="do not compare with the heads recorded in MLflow")
     v.add_argument("--root", default=".", help="project folder (default: current)")
