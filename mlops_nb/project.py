@@ -421,6 +421,7 @@ def execute_stage(name: str, root=".", progress=True, km=None, err=None, noteboo
     failed = out.with_suffix(".failed.ipynb")
     print(f"[mlops_nb] stage {name}: {nb.relative_to(root)} -> {out.relative_to(root)}", file=err or sys.stderr, flush=True)
     kernel_dir = None if km else kernels.private_tempdir()
+    for left in out.parent.glob(f".{out.name}.*"): left.unlink()  # the temp notebook of a run of this stage that was killed
     try:
         with atomic_write(out, ".ipynb") as tmp:
             try:

@@ -2,7 +2,8 @@
 
 # %% ../nbs/05_tracking.ipynb #6f619368
 from __future__ import annotations
-import hashlib, json, os, subprocess, urllib.error, urllib.request
+import hashlib, json, os, socket, subprocess, urllib.error, urllib.request
+from contextlib import contextmanager
 from dataclasses import dataclass, asdict
 from pathlib import Path
 
@@ -10,9 +11,9 @@ from .core import TrackingError, file_hash
 from .config import Settings
 
 # %% auto #0
-__all__ = ['EXPERIMENT_KIND', 'CLASSIC_ML', 'check_reachable', 'connect', 'relocate_store', 'copy_project', 'git_commit',
-           'params_hash', 'lineage_tags', 'model_requirements', 'LoggedRun', 'log_training', 'log_to_run',
-           'Registration', 'register_version']
+__all__ = ['EXPERIMENT_KIND', 'CLASSIC_ML', 'OWNER_TAG', 'check_reachable', 'connect', 'relocate_store', 'copy_project',
+           'git_commit', 'params_hash', 'lineage_tags', 'fail_orphan_runs', 'open_run', 'model_requirements',
+           'LoggedRun', 'log_training', 'log_to_run', 'Registration', 'register_version']
 
 # %% ../nbs/05_tracking.ipynb #ac851dcb
 def check_reachable(uri: str, timeout: float = 10) -> None:
@@ -122,6 +123,37 @@ def lineage_tags(root=".", files=(), params: dict | None = None) -> dict:
     if params is not None: tags["params.md5"] = params_hash(params)
     return tags
 
+# %% ../nbs/05_tracking.ipynb #dd5c4abb
+OWNER_TAG = "mlops_nb.owner"  # host:pid of the process that opened the run
+
+def _alive(pid: int) -> bool:
+    try: os.kill(pid, 0)
+    except ProcessLookupError: return False
+    except PermissionError: pass  # another user's process
+    return True
+
+def fail_orphan_runs(settings: Settings, exp_id: str) -> list[str]:
+    "Mark FAILED the runs left RUNNING by a process of this host that has ended; return their ids."
+    import mlflow
+    c, host, out = mlflow.MlflowClient(settings.tracking_uri), socket.gethostname(), []
+    for r in c.search_runs([exp_id], "attributes.status = 'RUNNING'", max_results=1000):
+        h, _, pid = r.data.tags.get(OWNER_TAG, "").rpartition(":")
+        if h == host and pid.isdigit() and not _alive(int(pid)):
+            c.set_tag(r.info.run_id, "mlops_nb.orphaned", f"process {pid} opened this run and ended without closing it "
+                                                          f"(killed?); marked FAILED by process {os.getpid()}")
+            c.set_terminated(r.info.run_id, "FAILED"); out.append(r.info.run_id)
+    return out
+
+# %% ../nbs/05_tracking.ipynb #703429f9
+@contextmanager
+def open_run(settings: Settings, exp_id: str, **kw):
+    "`mlflow.start_run(**kw)` in experiment `exp_id`, tagged with this host:pid, after failing the runs killed stages left open."
+    import mlflow
+    fail_orphan_runs(settings, exp_id)
+    with mlflow.start_run(**kw, **({} if "run_id" in kw else {"experiment_id": exp_id})) as run:
+        mlflow.set_tag(OWNER_TAG, f"{socket.gethostname()}:{os.getpid()}")
+        yield run
+
 # %% ../nbs/05_tracking.ipynb #71128feb
 def _flatten(d: dict, prefix="") -> dict:
     out = {}
@@ -161,7 +193,7 @@ def log_training(settings: Settings, model, X_sample, params: dict, tags: dict, 
     import mlflow, mlflow.sklearn
     from mlflow.models import infer_signature
     exp_id = connect(settings)
-    with mlflow.start_run(experiment_id=exp_id, run_name=run_name) as run:
+    with open_run(settings, exp_id, run_name=run_name) as run:
         mlflow.log_params(_flatten(params))
         mlflow.set_tags(tags)
         sig = infer_signature(X_sample, model.predict(X_sample))
@@ -172,8 +204,7 @@ def log_training(settings: Settings, model, X_sample, params: dict, tags: dict, 
 def log_to_run(settings: Settings, run_id: str, metrics: dict | None = None, tags: dict | None = None, artifacts=()) -> None:
     "Add metrics, tags and artifact files to an existing run (e.g. from the evaluate stage)."
     import mlflow
-    connect(settings)
-    with mlflow.start_run(run_id=run_id):
+    with open_run(settings, connect(settings), run_id=run_id):
         if metrics: mlflow.log_metrics({k: v for k, v in metrics.items() if v == v})  # skip NaN
         if tags: mlflow.set_tags(tags)
         for a in artifacts: mlflow.log_artifact(str(a), artifact_path="reports")

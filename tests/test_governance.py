@@ -271,3 +271,57 @@ def test_default_role_is_set_in_roles_yaml_only(tmp_path):
     (tmp_path / "settings.ini").write_text("[registry]\ndefault_role = approver\n")
     with pytest.raises(core.ConfigError, match="unknown key 'default_role' in \\[registry\\]"):
         load_settings(tmp_path / "settings.ini", environ={})
+
+
+# ---------------------------------------------------------------- a stage killed mid-run
+
+SLOW_MODEL = '''
+from pathlib import Path
+import time
+from sklearn.linear_model import LogisticRegression
+
+HOLD = Path({hold!r})
+
+class HeldLogisticRegression(LogisticRegression):
+    "Waits in predict while the file HOLD exists: the train stage calls predict inside its open MLflow run."
+    def predict(self, X):
+        while HOLD.exists(): time.sleep(0.2)
+        return super().predict(X)
+
+def build(params):
+    return HeldLogisticRegression()
+'''
+
+
+@pytest.mark.slow
+def test_a_killed_stage_leaves_no_temp_notebook_and_no_running_run(fair_built, tmp_path):
+    "Kill the train stage (its process group, the kernel included) while its run is open; the next run cleans up."
+    import signal, time, yaml
+    from conftest import clean_env, copy_built, run
+    root = copy_built(fair_built, tmp_path)
+    hold = root / "hold"; hold.touch()
+    (root / "held.py").write_text(SLOW_MODEL.format(hold=str(hold)))
+    p = yaml.safe_load((root / "params.yaml").read_text()); p["train"]["estimator"] = "held:build"
+    (root / "params.yaml").write_text(yaml.safe_dump(p, sort_keys=False))
+    S = load_settings(root / "settings.ini")
+    client, exp = mlflow.MlflowClient(S.tracking_uri), tracking.connect(S)
+    running = lambda: client.search_runs([exp], "attributes.status = 'RUNNING'")
+    temps = lambda: sorted((root / "reports/notebooks").glob(".train.ipynb.*"))
+    env = clean_env(MLOPS_NB_KERNEL_POOL="0")  # the stage on a kernel of its own: one process group to kill
+    proc = subprocess.Popen(["mlops-nb", "run-stage", "train"], cwd=root, env=env, start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(1200):
+            if running() and temps(): break
+            assert proc.poll() is None, "the stage ended before it could be killed"
+            time.sleep(0.25)
+        else: pytest.fail("the train stage never opened its MLflow run")
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL); proc.wait()
+    killed = [r.info.run_id for r in running()]
+    assert len(killed) == 1 and temps(), "the kill left nothing behind: the test would prove nothing"
+    hold.unlink()
+    run(["mlops-nb", "run-stage", "train"], root, env=env)
+    assert temps() == [] and running() == []
+    r = client.get_run(killed[0])
+    assert r.info.status == "FAILED" and "ended without closing it" in r.data.tags["mlops_nb.orphaned"]
