@@ -12,7 +12,7 @@ from .config import Settings
 
 # %% auto #0
 __all__ = ['GENESIS', 'ENTRY_FIELDS', 'AuditError', 'audit_path', 'entry_hash', 'audit_key', 'entry_hmac', 'append_audit',
-           'read_audit', 'AuditCheck', 'verify_audit']
+           'read_audit', 'recorded_seal', 'AuditCheck', 'verify_audit']
 
 # %% ../nbs/12b_audit.ipynb #0dfefb8e
 class AuditError(RegistryError):
@@ -99,6 +99,13 @@ def read_audit(path) -> list[dict]:
         try: out.append(json.loads(line))
         except json.JSONDecodeError as e: raise AuditError(f"{path}: line {i} is not JSON ({e}).") from None
     return out
+
+# %% ../nbs/12b_audit.ipynb #928bc2a6
+def recorded_seal(path, model: str, version) -> dict | None:
+    "The newest done `register` or `seal` entry recording an artifact SHA-256 for `model` `version`, or None."
+    found = [e for e in read_audit(path) if e.get("model") == model and e.get("version") == str(version)
+             and e.get("action") in ("register", "seal") and e.get("outcome") == "done" and e.get("artifact_sha256")]
+    return found[-1] if found else None
 
 # %% ../nbs/12b_audit.ipynb #dd711bdc
 @dataclass(frozen=True)

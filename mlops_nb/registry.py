@@ -10,14 +10,14 @@ from pathlib import Path
 
 from .core import MlopsError, LifecycleError, RegistryError
 from .config import Settings
-from .access import NEEDS, ROLES, Identity, PermissionDenied, load_roles, resolve_identity, roles_path
+from .access import NEEDS, ROLES, Identity, IdentityError, PermissionDenied, load_roles, os_user, resolve_identity, roles_path
 from .audit import AuditError, append_audit, audit_key, audit_path, read_audit, verify_audit
 from .integrity import SEAL_TAG, IntegrityError, _client, _get_version, _name, _verified_copy, seal_version
 
 # %% auto #0
 __all__ = ['STACK_TAG', 'HEAD_TAG', 'RETIRED_TAG', 'ConcurrentUpdate', 'registry_lock', 'Decision', 'promote', 'rollback',
-           'retire', 'unretire', 'seal', 'list_versions', 'history', 'show', 'audit_heads', 'moved_aliases',
-           'show_text', 'add_commands']
+           'retire', 'unretire', 'seal', 'record_registration', 'list_versions', 'history', 'show', 'audit_heads',
+           'moved_aliases', 'show_text', 'add_commands']
 
 # %% ../nbs/12_registry.ipynb #7aa06e15
 class ConcurrentUpdate(RegistryError):
@@ -239,6 +239,18 @@ def seal(settings: Settings, version, comment: str, user=None, name: str | None 
         mv = _get_version(c, name, version)
         e = _audit(settings, c, ident, role, "seal", name, version, "done", None, mv, comment=comment, previous_seal=previous)
     return Decision("seal", name, str(version), None, ident.user, role, e)
+
+# %% ../nbs/12_registry.ipynb #f379f39d
+def record_registration(settings: Settings, version, name: str | None = None) -> dict | None:
+    "Audit the registration of `version` with its sealed SHA-256 (the register stage calls it); None when this process cannot."
+    name = _name(settings, name); c = _client(settings)
+    try: audit_key(settings)
+    except AuditError: return None
+    try: ident = resolve_identity(settings)
+    except IdentityError: ident = Identity(os_user(), "os")
+    role = load_roles(roles_path(settings)).role_of(ident.user)
+    with registry_lock(settings):
+        return _audit(settings, c, ident, role, "register", name, version, "done", None, _get_version(c, name, version))
 
 # %% ../nbs/12_registry.ipynb #be0d1256
 def list_versions(settings: Settings, name: str | None = None) -> list[dict]:

@@ -2,7 +2,7 @@
 
 # %% ../nbs/05_tracking.ipynb #6f619368
 from __future__ import annotations
-import hashlib, json, os, socket, subprocess, urllib.error, urllib.request
+import hashlib, json, os, socket, subprocess, sys, urllib.error, urllib.request
 from contextlib import contextmanager
 from dataclasses import dataclass, asdict
 from pathlib import Path
@@ -11,9 +11,10 @@ from .core import TrackingError, file_hash
 from .config import Settings
 
 # %% auto #0
-__all__ = ['EXPERIMENT_KIND', 'CLASSIC_ML', 'OWNER_TAG', 'check_reachable', 'connect', 'relocate_store', 'copy_project',
-           'git_commit', 'params_hash', 'lineage_tags', 'fail_orphan_runs', 'open_run', 'model_requirements',
-           'LoggedRun', 'log_training', 'log_to_run', 'Registration', 'register_version']
+__all__ = ['EXPERIMENT_KIND', 'CLASSIC_ML', 'OWNER_TAG', 'SKOPS_TRUSTED', 'check_reachable', 'connect', 'relocate_store',
+           'copy_project', 'git_commit', 'params_hash', 'lineage_tags', 'fail_orphan_runs', 'open_run',
+           'model_requirements', 'trusted_type', 'serialization', 'LoggedRun', 'log_training', 'log_to_run',
+           'Registration', 'register_version']
 
 # %% ../nbs/05_tracking.ipynb #ac851dcb
 def check_reachable(uri: str, timeout: float = 10) -> None:
@@ -179,6 +180,19 @@ def model_requirements(model=None) -> list[str]:
                 if d not in dists and top not in ("builtins", "mlops_nb"): dists.append(d)
     return [f"{p}=={version(p)}" for p in dists]
 
+SKOPS_TRUSTED = ("sklearn.", "scipy.sparse.", "numpy.dtype", "mlops_nb.model._as_text", "mlops_nb.model._as_ordered")
+
+def trusted_type(name: str) -> bool:
+    "True for a type (or function) name skops may build without asking: on SKOPS_TRUSTED (prefix, or exact name)."
+    return any(name == t or (t.endswith(".") and name.startswith(t)) for t in SKOPS_TRUSTED)
+
+def serialization(model) -> tuple[str, list | None]:
+    "('skops', the types it needs) when every one is trusted; else ('cloudpickle', None)."
+    import skops.io as sio
+    try: needed = sio.get_untrusted_types(data=sio.dumps(model))
+    except Exception: return "cloudpickle", None  # an object skops cannot save at all
+    return ("skops", needed) if all(map(trusted_type, needed)) else ("cloudpickle", None)
+
 @dataclass(frozen=True)
 class LoggedRun:
     "Where a trained model went in MLflow."
@@ -193,12 +207,18 @@ def log_training(settings: Settings, model, X_sample, params: dict, tags: dict, 
     import mlflow, mlflow.sklearn
     from mlflow.models import infer_signature
     exp_id = connect(settings)
+    fmt, trusted = serialization(model)
+    if fmt == "cloudpickle":
+        print(f"[mlops_nb] WARNING: {type(model).__name__} holds objects outside scikit-learn: saved with cloudpickle, which "
+              "runs code when loaded; only its SHA-256, checked at every load, protects it (README 'Trust and model files').",
+              file=sys.stderr, flush=True)
     with open_run(settings, exp_id, run_name=run_name) as run:
         mlflow.log_params(_flatten(params))
-        mlflow.set_tags(tags)
+        mlflow.set_tags({**tags, "mlops_nb.serialization": fmt})
         sig = infer_signature(X_sample, model.predict(X_sample))
         info = mlflow.sklearn.log_model(model, name="model", signature=sig, input_example=X_sample.head(5),
-                                        pip_requirements=model_requirements(model), serialization_format="cloudpickle")
+                                        pip_requirements=model_requirements(model) + (["skops"] if trusted else []),
+                                        serialization_format=fmt, skops_trusted_types=trusted)
     return LoggedRun(run.info.run_id, exp_id, info.model_uri, info.model_id)
 
 def log_to_run(settings: Settings, run_id: str, metrics: dict | None = None, tags: dict | None = None, artifacts=()) -> None:

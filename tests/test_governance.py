@@ -45,16 +45,14 @@ def project(root: Path, store: Path, registry: str = "", roles: str = ROLES):
 
 
 def add_versions(S, n=2) -> list[str]:
-    "`n` versions that passed their gates, sealed as the register stage seals them."
+    "`n` versions that passed their gates, logged, sealed and recorded as the train and register stages do."
     rng = np.random.default_rng(0)
     X = pd.DataFrame({"a": rng.normal(size=40), "b": rng.normal(size=40)}); y = (X.a + X.b > 0).astype(int)
-    with mlflow.start_run(experiment_id=tracking.connect(S)):
-        info = mlflow.sklearn.log_model(LogisticRegression().fit(X, y), name="model", pip_requirements=["scikit-learn"],
-                                        serialization_format="cloudpickle")
+    logged = tracking.log_training(S, LogisticRegression().fit(X, y), X, {"train": {}}, {"git.commit": "test"})
     out = []
     for _ in range(n):
-        mv = mlflow.register_model(info.model_uri, S.mlflow.model_name, tags={"validation_status": "passed"})
-        integrity.seal_version(S, mv.version); out.append(str(mv.version))
+        mv = mlflow.register_model(logged.model_uri, S.mlflow.model_name, tags={"validation_status": "passed"})
+        integrity.seal_version(S, mv.version); R.record_registration(S, mv.version); out.append(str(mv.version))
     return out
 
 
@@ -247,9 +245,10 @@ def test_refusals_for_versions_that_do_not_exist_are_audited(tmp_path, store, mo
         monkeypatch.setenv("MLOPS_NB_USER", user)
         with pytest.raises(core.LifecycleError):
             act()
-    got = [(e["user"], e["action"], e["version"], e["outcome"]) for e in AU.read_audit(AU.audit_path(S))]
-    assert got[0] == ("alice", "promote", "99", "refused") and got[2] == ("root", "retire", "77", "refused")
-    assert got[1][1:] == ("rollback", "42", "refused") and "has no version" in AU.read_audit(AU.audit_path(S))[0]["reason"]
+    refused = [e for e in AU.read_audit(AU.audit_path(S)) if e["outcome"] == "refused"]
+    assert [(e["user"], e["action"], e["version"]) for e in refused] == [
+        ("alice", "promote", "99"), ("alice", "rollback", "42"), ("root", "retire", "77")]
+    assert "has no version '99'" in refused[0]["reason"]
 
 
 # ---------------------------------------------------------------- a new project
@@ -325,3 +324,42 @@ def test_a_killed_stage_leaves_no_temp_notebook_and_no_running_run(fair_built, t
     assert temps() == [] and running() == []
     r = client.get_run(killed[0])
     assert r.info.status == "FAILED" and "ended without closing it" in r.data.tags["mlops_nb.orphaned"]
+
+
+# ---------------------------------------------------------------- model files
+
+def test_seal_tag_rewritten_through_mlflow_is_refused(tmp_path, store, monkeypatch):
+    "Swap a version's model file and rewrite its seal tags with MLflow's API: the audit log's SHA-256 still refuses it."
+    S = project(tmp_path / "p", store, "identity = env\n")
+    v1, v2 = add_versions(S)
+    model, mv = integrity.load_version(S, v1)  # skops (all scikit-learn), checked against the seal and the audit log
+    folder = S.artifact_root / "models" / mv.source.rsplit("/", 1)[-1] / "artifacts"  # mv.source: models:/<model id>
+    assert type(model).__name__ == "LogisticRegression" and (folder / "model.skops").exists()
+    assert mlflow.MlflowClient().get_run(mv.run_id).data.tags["mlops_nb.serialization"] == "skops"
+    import skops.io as sio
+    rng = np.random.default_rng(1)
+    X = pd.DataFrame({"a": rng.normal(size=40), "b": rng.normal(size=40)})
+    sio.dump(LogisticRegression().fit(X, (X.a < 0).astype(int)), folder / "model.skops")  # the attacker's model
+    m = integrity._manifest(folder)
+    c = mlflow.MlflowClient()
+    for v in (v1, v2):  # both versions share the logged model; both tags rewritten to match the swapped file
+        c.set_model_version_tag(S.mlflow.model_name, v, integrity.MANIFEST_TAG, json.dumps(m, sort_keys=True))
+        c.set_model_version_tag(S.mlflow.model_name, v, integrity.SEAL_TAG, integrity._digest(m))
+    with pytest.raises(integrity.IntegrityError, match="rewritten outside mlops_nb"):
+        integrity.load_version(S, v1)
+    monkeypatch.setenv("MLOPS_NB_USER", "alice")
+    with pytest.raises(integrity.IntegrityError, match="rewritten outside mlops_nb"):
+        R.promote(S, v2, "looks fine")
+    assert champion(S) is None and last_entry(S)["outcome"] == "refused"
+
+
+def test_skops_types_come_from_mlops_nb_not_from_the_artifact(tmp_path):
+    "An artifact whose MLmodel lists os.system as trusted is still refused: the list that counts is mlops_nb's."
+    import skops.io as sio, yaml
+    from sklearn.preprocessing import FunctionTransformer
+    sio.dump(FunctionTransformer(func=os.system), tmp_path / "model.skops")
+    (tmp_path / "MLmodel").write_text(yaml.safe_dump({"flavors": {"sklearn": {
+        "serialization_format": "skops", "pickled_model": "model.skops", "skops_trusted_types": ["posix.system"]}}}))
+    mv = type("MV", (), {"name": "m", "version": "1"})()
+    with pytest.raises(integrity.IntegrityError, match=r"needs types mlops_nb does not trust \(posix.system\)"):
+        integrity._load_sklearn(tmp_path, mv)
