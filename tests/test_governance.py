@@ -363,3 +363,44 @@ def test_skops_types_come_from_mlops_nb_not_from_the_artifact(tmp_path):
     mv = type("MV", (), {"name": "m", "version": "1"})()
     with pytest.raises(integrity.IntegrityError, match=r"needs types mlops_nb does not trust \(posix.system\)"):
         integrity._load_sklearn(tmp_path, mv)
+
+
+# ---------------------------------------------------------------- server-side enforcement: MLflow's own auth app
+
+AUTH_URI = os.environ.get("MLOPS_NB_TEST_AUTH_URI")
+
+
+@pytest.mark.server
+@pytest.mark.skipif(not AUTH_URI, reason="MLOPS_NB_TEST_AUTH_URI is not set: run tools/team_server.sh start (.ci/run does)")
+def test_mlflow_auth_refuses_an_alias_move_without_permission(tmp_path, monkeypatch):
+    """`mlflow server --app-name basic-auth` (tools/team_server.sh): a team member with READ on the registered model
+    cannot move @champion through MLflow's API; the approver (MANAGE) promotes through mlops_nb on the same server."""
+    from mlflow.exceptions import MlflowException
+    from mlflow.server import get_app_client
+    tag = uuid.uuid4().hex[:8]
+    users = {"admin": os.environ["MLOPS_NB_TEST_AUTH_ADMIN_PASSWORD"], f"approver-{tag}": secrets.token_hex(12),
+             f"member-{tag}": secrets.token_hex(12)}
+    approver, member = list(users)[1:]
+    def as_(u):
+        monkeypatch.setenv("MLFLOW_TRACKING_USERNAME", u); monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", users[u])
+    as_("admin")
+    auth = get_app_client("basic-auth", tracking_uri=AUTH_URI)
+    for u in (approver, member): auth.create_user(u, users[u])
+    root = tmp_path / "p"; root.mkdir()
+    (root / "settings.ini").write_text(f"[mlflow]\ntracking_uri = {AUTH_URI}\nmodel_name = m-{tag}\nexperiment = e-{tag}\n"
+                                       "[registry]\nidentity = env\n")
+    (root / "roles.yaml").write_text(f"users: {{{approver}: approver}}\n")
+    S = load_settings(root / "settings.ini")
+    v1, _ = add_versions(S)  # the admin (the service account) registers: it owns the model
+    auth.grant_user_permission(approver, "registered_model", S.mlflow.model_name, "MANAGE")
+    as_(member)  # default permission READ: can look, cannot move an alias, whatever mlops_nb's roles say
+    c = mlflow.MlflowClient(AUTH_URI)
+    assert c.get_registered_model(S.mlflow.model_name).name == S.mlflow.model_name
+    with pytest.raises(MlflowException, match="PERMISSION_DENIED|403|Permission denied"):
+        c.set_registered_model_alias(S.mlflow.model_name, "champion", v1)
+    as_(approver); monkeypatch.setenv("MLOPS_NB_USER", approver)
+    assert R.promote(S, v1, "reviewed").version == v1 and champion(S) == v1
+    as_(member)
+    with pytest.raises(MlflowException, match="PERMISSION_DENIED|403|Permission denied"):
+        c.delete_registered_model_alias(S.mlflow.model_name, "champion")
+    assert champion(S) == v1
