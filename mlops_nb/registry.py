@@ -420,6 +420,7 @@ def _cmd_audit_verify(args):
                                      "recomputed is caught only by the audit head recorded in MLflow")
     chk = verify_audit(p, heads, key)
     print(chk)
+    if key and chk.ok: print("entry HMACs: every entry written with the audit key, or vouched for by a later one.")
     if no_key: print(f"NOT CHECKED: entry HMACs: {no_key}")
     if args.offline: print("NOT CHECKED: the audit head recorded in MLflow (--offline): entries deleted from the end, or a "
                            "consistent rewrite of the whole log" + ("" if key else ", would go unseen"))

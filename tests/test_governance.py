@@ -179,6 +179,16 @@ def test_jupyterhub_token_for_bob_gives_bob(tmp_path, store, monkeypatch):
         fake.shutdown(); fake.server_close()
 
 
+def test_a_page_whose_viewer_cannot_be_identified_is_view_only(tmp_path, store):
+    "identity = env without MLOPS_NB_USER: the registry page still reads, as 'anonymous', with every action off."
+    from mlops_nb import dashboard_data
+    S = project(tmp_path / "p", store, "identity = env\n")
+    add_versions(S, 1)
+    st = dashboard_data.registry_state(S.root)
+    assert (st.user, st.role, st.identity_source) == ("anonymous", "viewer", "identity unknown")
+    assert not any(st.allowed.values()) and [r["version"] for r in st.versions] == ["1"]
+
+
 # ---------------------------------------------------------------- the audit log
 
 def test_consistent_rewrite_of_the_audit_log_fails_verify(tmp_path, store, monkeypatch, capsys):
@@ -190,6 +200,7 @@ def test_consistent_rewrite_of_the_audit_log_fails_verify(tmp_path, store, monke
     monkeypatch.setenv("MLOPS_NB_USER", "alice")
     R.promote(S, v1, "first"); R.promote(S, v2, "second")
     cli("audit", "verify", "--root", str(root))
+    assert "entry HMACs: every entry written with the audit key" in capsys.readouterr().out
     p = AU.audit_path(S)
     entries, prev = [json.loads(x) for x in p.read_text().splitlines()], AU.GENESIS
     assert all(e.get("hmac") for e in entries)
