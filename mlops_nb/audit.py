@@ -48,6 +48,9 @@ def audit_key(settings: Settings) -> bytes | None:
         raise AuditError(f"{p} ([registry] audit_key_file) cannot be read by this process ({e.strerror}): on this project "
                          "decisions are recorded only by the service account that holds the audit key, e.g. through "
                          "the dashboards server.") from None
+    if p.stat().st_mode & 0o004:
+        raise AuditError(f"{p} ([registry] audit_key_file) is readable by every account, so anyone could write entries "
+                         f"that verify: `chmod o-r {p}` (owner: the service account that records decisions).")
     if len(key) < 16:
         raise AuditError(f"{p} ([registry] audit_key_file): the key has {len(key)} bytes, expected at least 16. Write one "
                          f"with `head -c 32 /dev/urandom | base64 > {p.name} && chmod 400 {p.name}`.")

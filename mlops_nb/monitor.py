@@ -261,7 +261,7 @@ def _batch_id(root: Path, source: Path, now: datetime) -> str:
 
 def _no_champion(e) -> MlopsError:
     return MlopsError(f"no champion yet: run dvc repro, then promote a challenger "
-                      f"(`MLOPS_NB_USER=<approver> mlops-nb models promote '' <version> -m \"why\"`). ({e})")
+                      f"(an approver: `mlops-nb models promote <version> -m \"why\"`). ({e})")
 
 def _metric_key(s: str) -> str: return re.sub(r"[^\w\-. /]+", "_", str(s))
 

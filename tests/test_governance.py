@@ -194,7 +194,7 @@ def test_a_page_whose_viewer_cannot_be_identified_is_view_only(tmp_path, store):
 def test_consistent_rewrite_of_the_audit_log_fails_verify(tmp_path, store, monkeypatch, capsys):
     "Change one entry and recompute every hash (and the head tag in MLflow): only the HMACs catch it."
     root = tmp_path / "p"; root.mkdir()
-    (root / "audit.key").write_text(secrets.token_hex(32))
+    (root / "audit.key").write_text(secrets.token_hex(32)); (root / "audit.key").chmod(0o600)  # the service account's
     S = project(root, store, "identity = env\naudit_key_file = audit.key\n")
     v1, v2 = add_versions(S)
     monkeypatch.setenv("MLOPS_NB_USER", "alice")
