@@ -48,7 +48,9 @@ def interleaved(peer, ours, repeats):
 def run(n_versions: int, repeats: int) -> dict:
     d = Path(tempfile.mkdtemp(prefix="registry_bench."))
     (d / "roles.yaml").write_text("users: {alice: approver}\n")
-    S = Settings(mlflow=MlflowSettings(tracking_uri=f"sqlite:///{d}/mlflow.db", model_name="bench"), root=d)
+    S = Settings(mlflow=MlflowSettings(tracking_uri=f"sqlite:///{d}/mlflow.db", model_name="bench"),
+                 registry={"identity": "env"}, root=d)  # the bench acts as alice through MLOPS_NB_USER
+    os.environ["MLOPS_NB_USER"] = "alice"
     exp = tracking.connect(S)
     X = pd.DataFrame({"a": np.random.default_rng(0).normal(size=50)}); y = (X.a > 0).astype(int)
     with mlflow.start_run(experiment_id=exp) as run_:

@@ -2,7 +2,7 @@
 
 # %% ../nbs/12a_access.ipynb #65f3e298
 from __future__ import annotations
-import getpass, grp, os, pwd
+import grp, json, os, pwd, urllib.error, urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,12 +12,15 @@ from .core import ConfigError, RegistryError
 from .config import Settings
 
 # %% auto #0
-__all__ = ['ROLES', 'NEEDS', 'PermissionDenied', 'roles_path', 'Identity', 'resolve_identity', 'Roles', 'parse_roles',
-           'load_roles']
+__all__ = ['ROLES', 'NEEDS', 'PermissionDenied', 'IdentityError', 'roles_path', 'Identity', 'os_user', 'hub_user', 'in_voila',
+           'request_header', 'resolve_identity', 'Roles', 'parse_roles', 'load_roles']
 
 # %% ../nbs/12a_access.ipynb #14008a76
 class PermissionDenied(RegistryError):
     "The acting user's role does not allow the action."
+
+class IdentityError(PermissionDenied):
+    "The acting user cannot be established from the identity source settings.ini names."
 
 # %% ../nbs/12a_access.ipynb #69c3e0d9
 def roles_path(settings: Settings) -> Path:
@@ -34,17 +37,59 @@ NEEDS = {"promote": "approver", "rollback": "approver", "retire": "admin", "unre
 class Identity:
     "Who is acting, and where that name came from."
     user: str
-    source: str  # JUPYTERHUB_USER | header | MLOPS_NB_USER | os
+    source: str  # os | jupyterhub | header | MLOPS_NB_USER
 
 # %% ../nbs/12a_access.ipynb #3a392e2b
-def resolve_identity(header_value: str | None = None, environ=None) -> Identity:
-    "The acting user: JUPYTERHUB_USER, then a trusted-proxy header value, then MLOPS_NB_USER, then the OS user."
+def os_user() -> str:
+    "The OS account of this process, from its uid (getpass.getuser reads LOGNAME/USER, which anyone can set)."
+    try: return pwd.getpwuid(os.getuid()).pw_name
+    except KeyError: return str(os.getuid())  # a uid without a passwd entry (some containers)
+
+# %% ../nbs/12a_access.ipynb #3dd26777
+def hub_user(api_url: str, environ=None, timeout: float = 10) -> str:
+    "The JupyterHub user owning this server's API token: `GET {api_url}/user` with `JUPYTERHUB_API_TOKEN`."
+    token = (os.environ if environ is None else environ).get("JUPYTERHUB_API_TOKEN")
+    if not token:
+        raise IdentityError("settings.ini [registry] identity = jupyterhub, but JUPYTERHUB_API_TOKEN is not set: this "
+                            "process was not started by JupyterHub. Run it in your Hub server.")
+    req = urllib.request.Request(api_url.rstrip("/") + "/user", headers={"Authorization": f"token {token}"})
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r: who = json.load(r)
+    except urllib.error.HTTPError as e:
+        raise IdentityError(f"JupyterHub at {api_url} refused this server's API token (HTTP {e.code}): sign in to the Hub "
+                            "again, or ask its admin.") from None
+    except (urllib.error.URLError, OSError, ValueError) as e:
+        raise IdentityError(f"JupyterHub at {api_url} could not be asked who owns this server ({e}); check "
+                            "[registry] hub_api_url in settings.ini.") from None
+    if who.get("kind", "user") != "user" or not who.get("name"):
+        raise IdentityError(f"JupyterHub at {api_url}: the API token belongs to {who.get('kind')} "
+                            f"{who.get('name')!r}, not to a user.")
+    return who["name"]
+
+# %% ../nbs/12a_access.ipynb #2b6a4b7b
+def in_voila(environ=None) -> bool:
+    "True inside a kernel started by Voila."
     env = os.environ if environ is None else environ
-    if env.get("JUPYTERHUB_USER"): return Identity(env["JUPYTERHUB_USER"], "JUPYTERHUB_USER")
-    if header_value: return Identity(str(header_value).strip(), "header")
-    if env.get("MLOPS_NB_USER"): return Identity(env["MLOPS_NB_USER"], "MLOPS_NB_USER")
-    try: return Identity(getpass.getuser(), "os")
-    except Exception: return Identity(str(os.getuid()), "os")
+    return bool(env.get("VOILA_KERNEL_ID") or env.get("SCRIPT_NAME", "").startswith("/voila"))
+
+def request_header(settings: Settings, environ=None) -> str | None:
+    "The trusted proxy's identity header of this Voila request (HTTP_<NAME>), or None (not configured, or not in Voila)."
+    env, h = os.environ if environ is None else environ, settings.registry.identity_header.strip()
+    return (env.get("HTTP_" + h.upper().replace("-", "_")) or "").strip() or None if h and in_voila(env) else None
+
+# %% ../nbs/12a_access.ipynb #ebeb49dd
+def resolve_identity(settings: Settings, environ=None) -> Identity:
+    "The acting user, from the source settings.ini `[registry] identity` names; never from a name a caller passes."
+    env, how = os.environ if environ is None else environ, settings.registry.identity
+    if how == "jupyterhub": return Identity(hub_user(settings.registry.hub_api_url, env), "jupyterhub")
+    if how == "env":
+        if not env.get("MLOPS_NB_USER"):
+            raise IdentityError("settings.ini [registry] identity = env, but MLOPS_NB_USER is not set: set it to your "
+                                "user name (this project trusts it; see README 'Identity').")
+        return Identity(env["MLOPS_NB_USER"], "MLOPS_NB_USER")
+    if how == "header" and in_voila(env):  # behind the proxy: the header, or nobody; never the server's own account
+        return Identity(request_header(settings, env) or "anonymous", "header")
+    return Identity(os_user(), "os")
 
 # %% ../nbs/12a_access.ipynb #99ea6393
 @dataclass(frozen=True)

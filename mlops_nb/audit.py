@@ -2,7 +2,7 @@
 
 # %% ../nbs/12b_audit.ipynb #f9bf340d
 from __future__ import annotations
-import hashlib, json, os
+import hashlib, hmac, json, os
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -11,8 +11,8 @@ from .core import RegistryError
 from .config import Settings
 
 # %% auto #0
-__all__ = ['GENESIS', 'ENTRY_FIELDS', 'AuditError', 'audit_path', 'entry_hash', 'append_audit', 'read_audit', 'AuditCheck',
-           'verify_audit']
+__all__ = ['GENESIS', 'ENTRY_FIELDS', 'AuditError', 'audit_path', 'entry_hash', 'audit_key', 'entry_hmac', 'append_audit',
+           'read_audit', 'recorded_seal', 'AuditCheck', 'verify_audit']
 
 # %% ../nbs/12b_audit.ipynb #0dfefb8e
 class AuditError(RegistryError):
@@ -34,8 +34,31 @@ def _canonical(d: dict) -> bytes:
     return json.dumps(d, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 def entry_hash(entry: dict) -> str:
-    "SHA-256 over the canonical JSON of the entry without its own `hash`."
-    return hashlib.sha256(_canonical({k: v for k, v in entry.items() if k != "hash"})).hexdigest()
+    "SHA-256 over the canonical JSON of the entry without its own `hash` and `hmac`."
+    return hashlib.sha256(_canonical({k: v for k, v in entry.items() if k not in ("hash", "hmac")})).hexdigest()
+
+# %% ../nbs/12b_audit.ipynb #488997d3
+def audit_key(settings: Settings) -> bytes | None:
+    "The audit HMAC key (settings.ini `[registry] audit_key_file`), None when none is configured."
+    f = settings.registry.audit_key_file
+    if not f: return None
+    p = (Path(settings.root) / f).resolve()
+    try: key = p.read_bytes().strip()
+    except OSError as e:
+        raise AuditError(f"{p} ([registry] audit_key_file) cannot be read by this process ({e.strerror}): on this project "
+                         "decisions are recorded only by the service account that holds the audit key, e.g. through "
+                         "the dashboards server.") from None
+    if p.stat().st_mode & 0o004:
+        raise AuditError(f"{p} ([registry] audit_key_file) is readable by every account, so anyone could write entries "
+                         f"that verify: `chmod o-r {p}` (owner: the service account that records decisions).")
+    if len(key) < 16:
+        raise AuditError(f"{p} ([registry] audit_key_file): the key has {len(key)} bytes, expected at least 16. Write one "
+                         f"with `head -c 32 /dev/urandom | base64 > {p.name} && chmod 400 {p.name}`.")
+    return key
+
+def entry_hmac(key: bytes, entry: dict) -> str:
+    "HMAC-SHA256 of the entry's hash under the audit key."
+    return hmac.new(key, entry_hash(entry).encode(), hashlib.sha256).hexdigest()
 
 # %% ../nbs/12b_audit.ipynb #36e520a3
 def _last_line(path: Path) -> str | None:
@@ -49,8 +72,8 @@ def _last_line(path: Path) -> str | None:
             if len(lines) > 1 or pos == 0: return lines[-1].decode() if lines[-1] else None
     return None
 
-def append_audit(path, **fields) -> dict:
-    "Append one entry (call it while holding `registry_lock`); return it with seq, prev_hash and hash."
+def append_audit(path, key: bytes | None = None, **fields) -> dict:
+    "Append one entry (call it while holding `registry_lock`); return it with seq, prev_hash, hash (and hmac with `key`)."
     path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
     prev, seq = GENESIS, 1
     if path.exists() and path.stat().st_size:
@@ -62,6 +85,7 @@ def append_audit(path, **fields) -> dict:
     entry.update(seq=seq, timestamp=fields.get("timestamp") or datetime.now(timezone.utc).isoformat(timespec="microseconds"),
                  prev_hash=prev)
     entry["hash"] = entry_hash(entry)
+    if key is not None: entry["hmac"] = entry_hmac(key, entry)
     fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     try: os.write(fd, _canonical(entry) + b"\n"); os.fsync(fd)
     finally: os.close(fd)
@@ -79,6 +103,13 @@ def read_audit(path) -> list[dict]:
         except json.JSONDecodeError as e: raise AuditError(f"{path}: line {i} is not JSON ({e}).") from None
     return out
 
+# %% ../nbs/12b_audit.ipynb #928bc2a6
+def recorded_seal(path, model: str, version) -> dict | None:
+    "The newest done `register` or `seal` entry recording an artifact SHA-256 for `model` `version`, or None."
+    found = [e for e in read_audit(path) if e.get("model") == model and e.get("version") == str(version)
+             and e.get("action") in ("register", "seal") and e.get("outcome") == "done" and e.get("artifact_sha256")]
+    return found[-1] if found else None
+
 # %% ../nbs/12b_audit.ipynb #dd711bdc
 @dataclass(frozen=True)
 class AuditCheck:
@@ -92,11 +123,27 @@ class AuditCheck:
         if self.ok: return f"{self.path}: {self.entries} entries, hash chain intact."
         return f"{self.path}: {len(self.problems)} problem(s):\n" + "\n".join(f"  {p}" for p in self.problems)
 
-def verify_audit(path, heads: dict | None = None) -> AuditCheck:
-    "Check the hash chain of the audit log; name every edited, deleted, reordered or unreadable line."
+def _hmac_problems(parsed: list, key: bytes) -> list:
+    "Wrong HMACs, and entries without one after the first authenticated entry (or everywhere)."
+    out, seen = [], False
+    for i, e in parsed:
+        if e.get("hmac") is None:
+            if seen: out.append(f"line {i} (seq {e.get('seq')}): no HMAC: written by a process without the audit key.")
+            continue
+        seen = True
+        if not hmac.compare_digest(str(e["hmac"]), entry_hmac(key, e)):
+            out.append(f"line {i} (seq {e.get('seq')}, {e.get('action')} v{e.get('version')} by {e.get('user')}): "
+                       "HMAC does not match: the entry was rewritten by someone without the audit key.")
+    if parsed and not seen:
+        out.append(f"no entry of {len(parsed)} carries an HMAC although an audit key is configured: the log was written or "
+                   "rewritten without the key (if the key is new, the next recorded decision authenticates the entries before it).")
+    return out
+
+def verify_audit(path, heads: dict | None = None, key: bytes | None = None) -> AuditCheck:
+    "Check the hash chain (and with `key` the HMACs) of the audit log; name every edited, deleted, reordered or unreadable line."
     path = Path(path)
     if not path.exists(): raise AuditError(f"{path}: audit log not found.")
-    problems, prev_hash, prev_seq, n, by_hash, by_seq = [], GENESIS, 0, 0, {}, {}
+    problems, prev_hash, prev_seq, n, by_hash, by_seq, parsed = [], GENESIS, 0, 0, {}, {}, []
     for i, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
         if not line.strip(): continue
         n += 1
@@ -115,7 +162,7 @@ def verify_audit(path, heads: dict | None = None) -> AuditCheck:
             problems.append(f"line {i} (seq {seq}): prev_hash does not match the hash of line {i - 1}: "
                             f"the chain was broken before this line (an entry was replaced or re-hashed).")
         prev_hash, prev_seq = stored, max(prev_seq, seq)
-        by_hash[stored] = i; by_seq[seq] = stored
+        by_hash[stored] = i; by_seq[seq] = stored; parsed.append((i, e))
     for model, head in (heads or {}).items():
         try: hseq, hhash = head.split(":", 1); hseq = int(hseq)
         except ValueError: continue
@@ -126,4 +173,5 @@ def verify_audit(path, heads: dict | None = None) -> AuditCheck:
             else:
                 problems.append(f"seq {hseq}: MLflow records hash {hhash[:12]}… for model '{model}', the log has "
                                 f"{(by_seq.get(hseq) or 'nothing')[:12]}…: the entry was replaced.")
+    if key is not None: problems += _hmac_problems(parsed, key)
     return AuditCheck(str(path), n, problems)

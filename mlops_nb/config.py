@@ -7,13 +7,13 @@ from pathlib import Path
 from typing import Any, Literal, Optional, Union
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .core import ConfigError, did_you_mean
 
 # %% auto #0
-__all__ = ['Scalar', 'SHORT_ESTIMATORS', 'DRIFT_TESTS', 'DataParams', 'SplitParams', 'MitigationParams', 'TrainParams',
-           'EvaluateParams', 'ExplainParams', 'FairnessParams', 'ContractParams', 'RegressionTolerance',
+__all__ = ['Scalar', 'SHORT_ESTIMATORS', 'DRIFT_TESTS', 'SETTINGS_FILE_ONLY', 'DataParams', 'SplitParams', 'MitigationParams',
+           'TrainParams', 'EvaluateParams', 'ExplainParams', 'FairnessParams', 'ContractParams', 'RegressionTolerance',
            'PerformanceGates', 'FairnessGates', 'ExplainabilityGates', 'GatesParams', 'CardParams', 'DriftColumnParams',
            'DriftParams', 'RetrainWhen', 'MonitorParams', 'Params', 'parse_params', 'load_params', 'MlflowSettings',
            'ProjectSettings', 'RegistrySettings', 'Settings', 'load_settings']
@@ -262,8 +262,25 @@ class RegistrySettings(_Strict):
     "Who may do what in the model registry, and where decisions are recorded."
     roles: str = Field("roles.yaml", description="YAML file mapping users and groups to roles")
     audit_log: str = Field("audit/audit.jsonl", description="append-only JSON-lines audit log (share it on a team)")
+    identity: Literal["os", "jupyterhub", "header", "env"] = Field("os", description=
+        "where the acting user's name comes from: os = the process's OS account; jupyterhub = the Hub API's owner of the "
+        "server's API token; header = the trusted proxy's header, for requests to the dashboards server; "
+        "env = MLOPS_NB_USER, which anyone can set (demos and CI only)")
     identity_header: str = Field("", description="HTTP header a trusted proxy sets to the user name, e.g. X-Forwarded-User")
-    default_role: str = Field("viewer", description="role of a user the roles file does not name")
+    hub_api_url: str = Field("", description="identity = jupyterhub: the Hub API, e.g. http://127.0.0.1:8081/hub/api "
+                             "(not JUPYTERHUB_API_URL, which a user can point at a server of their own)")
+    audit_key_file: str = Field("", description="file holding the HMAC key of audit entries, readable only by the "
+                                "service account that records decisions; empty = entries carry no HMAC")
+
+    @model_validator(mode="after")
+    def _identity_needs(self):
+        if self.identity == "header" and not (self.identity_header.strip() and self.audit_key_file):
+            raise ValueError("identity = header needs identity_header (the proxy's header) and audit_key_file (a key only "
+                             "the dashboards server's account can read: any process can set a header variable in its "
+                             "own environment)")
+        if self.identity == "jupyterhub" and not self.hub_api_url:
+            raise ValueError("identity = jupyterhub needs hub_api_url, e.g. http://127.0.0.1:8081/hub/api")
+        return self
 
 class Settings(_Strict):
     project: ProjectSettings = ProjectSettings()
@@ -285,6 +302,9 @@ class Settings(_Strict):
     def artifact_root(self) -> Path: return (self.root / self.mlflow.artifact_root).resolve()
 
 _SECTIONS = {"project": ProjectSettings, "mlflow": MlflowSettings, "registry": RegistrySettings}
+# who may act and how decisions are recorded: from settings.ini only, never from a variable a user sets in their kernel
+SETTINGS_FILE_ONLY = {("registry", k) for k in ("identity", "identity_header", "hub_api_url", "roles", "audit_log",
+                                                "audit_key_file")}
 
 def load_settings(path="settings.ini", environ=None) -> Settings:
     "Read settings.ini (missing file = defaults), apply environment overrides, validate."
@@ -309,13 +329,18 @@ def load_settings(path="settings.ini", environ=None) -> Settings:
     for sec, model in _SECTIONS.items():
         for key in model.model_fields:
             var = f"MLOPS_NB_{sec.upper()}_{key.upper()}"
-            if var in environ: values.setdefault(sec, {})[key] = (environ[var], var)
+            if var in environ and (sec, key) in SETTINGS_FILE_ONLY:
+                problems.append(f"{var}: [{sec}] {key} decides who may act and how decisions are recorded, so it is read "
+                                f"from {path} only (keep that file writable by admins). Unset {var}.")
+            elif var in environ: values.setdefault(sec, {})[key] = (environ[var], var)
     if problems: raise ConfigError("\n".join(problems))
     sections = {}
     for sec, kv in values.items():
         try: sections[sec] = _SECTIONS[sec].model_validate({k: v for k, (v, _) in kv.items()})
         except ValidationError as e:
             for err in e.errors():
+                if not err["loc"]:  # a rule across keys (RegistrySettings._identity_needs)
+                    problems.append(f"{path}: [{sec}] {err['msg'].removeprefix('Value error, ')}."); continue
                 key = err["loc"][0]; src = kv[key][1]
                 where = f"{src}: [{sec}] {key}" if src == str(path) else f"{src}"
                 problems.append(f"{where} = {kv[key][0]!r}: {err['msg']}.")

@@ -8,12 +8,12 @@ from pathlib import Path
 from urllib.parse import parse_qs
 
 from .core import MlopsError
+from .access import in_voila  # panels import it from here
 from .results import ResultError, logged_results, maybe_result, read_result
 
 # %% auto #0
-__all__ = ['project_root', 'parse_query', 'request_args', 'in_voila', 'request_user_header', 'run_info', 'RegistryState',
-           'registry_state', 'version_results', 'comparison', 'pick_challenger', 'explain_data', 'fairness_data',
-           'value_labels', 'batch_report']
+__all__ = ['project_root', 'parse_query', 'request_args', 'run_info', 'RegistryState', 'registry_state', 'version_results',
+           'comparison', 'pick_challenger', 'explain_data', 'fairness_data', 'value_labels', 'batch_report']
 
 # %% ../nbs/16b_dashboard_data.ipynb #5a215897
 def project_root(start=None) -> Path:
@@ -43,17 +43,6 @@ def request_args() -> dict:
         wait_for_request()
     try: return parse_query(os.environ.get("QUERY_STRING"))
     except MlopsError as e: return {"link_error": str(e)}  # shown by `show_panel` as a message, not a traceback
-
-# %% ../nbs/16b_dashboard_data.ipynb #8a84527a
-def in_voila() -> bool:
-    "True inside a kernel started by Voila."
-    return bool(os.environ.get("VOILA_KERNEL_ID") or os.environ.get("SCRIPT_NAME", "").startswith("/voila"))
-
-# %% ../nbs/16b_dashboard_data.ipynb #5f836754
-def request_user_header(settings) -> str | None:
-    "The trusted proxy's identity header of this request (Voila passes it as HTTP_<NAME> when configured), or None."
-    h = (settings.registry.identity_header or "").strip()
-    return os.environ.get("HTTP_" + h.upper().replace("-", "_")) if h else None
 
 # %% ../nbs/16b_dashboard_data.ipynb #f432cb68
 def _settings(root):
@@ -120,10 +109,10 @@ def _registry_state(root, model, user) -> RegistryState:
     from mlops_nb import access, integrity, registry as R
     s = _settings(root)
     name = model or s.mlflow.model_name
-    hdr = request_user_header(s)
-    if user is None and (s.registry.identity_header or "").strip() and in_voila() and not hdr:
-        ident = access.Identity("anonymous", f"no {s.registry.identity_header} header")  # behind a proxy: never the server's own user
-    else: ident = user if isinstance(user, access.Identity) else access.resolve_identity(user or hdr)
+    if user is not None: ident = user if isinstance(user, access.Identity) else access.Identity(str(user), "view as")
+    else:
+        try: ident = access.resolve_identity(s)
+        except access.IdentityError: ident = access.Identity("anonymous", "identity unknown")  # the page can still be read
     roles = access.load_roles(access.roles_path(s))
     role = roles.role_of(ident.user)
     allowed = {a: access.ROLES.index(role) >= access.ROLES.index(access.NEEDS[a]) for a in ("promote", "rollback", "retire")}

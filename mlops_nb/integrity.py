@@ -8,6 +8,7 @@ from pathlib import Path
 from .core import LifecycleError, RegistryError, file_hash
 from .config import Settings
 from . import tracking
+from .audit import audit_path, recorded_seal
 
 # %% auto #0
 __all__ = ['SEAL_TAG', 'MANIFEST_TAG', 'IntegrityError', 'seal_version', 'load_version', 'load_champion']
@@ -66,8 +67,13 @@ def seal_version(settings: Settings, version, name: str | None = None, reseal: b
 
 # %% ../nbs/12c_integrity.ipynb #5426e0c8
 def _verified_copy(settings, mv, dst) -> Path:
-    "Download a version's artifact to `dst` and check it against the seal; return the local folder."
+    "Download a version's artifact to `dst` and check it against the seal (and the seal against the audit log); the folder."
     want = mv.tags.get(SEAL_TAG)
+    rec = recorded_seal(audit_path(settings), mv.name, mv.version)
+    if rec and want != rec["artifact_sha256"]:
+        raise IntegrityError(f"model '{mv.name}' version {mv.version}: its tag {SEAL_TAG} ({str(want)[:12]}…) is not the SHA-256 "
+                             f"the audit log recorded at {rec['action']} (seq {rec['seq']}: {rec['artifact_sha256'][:12]}…). "
+                             "The tag was rewritten outside mlops_nb; refusing to use the version.")
     if not want:
         raise IntegrityError(f"model '{mv.name}' version {mv.version} has no recorded artifact SHA-256 (tag {SEAL_TAG}); "
                              f"it was registered without mlops_nb's register stage. Refusing it: re-register it, or have an "
@@ -82,13 +88,28 @@ def _verified_copy(settings, mv, dst) -> Path:
                              f"registration; refusing to use it.")
     return local
 
+# %% ../nbs/12c_integrity.ipynb #4d2157c5
+def _load_sklearn(folder: Path, mv):
+    """The model in a verified artifact folder. skops: built with the types on mlops_nb's list (`tracking.SKOPS_TRUSTED`),
+    never with the list the artifact's own MLmodel names; cloudpickle: loaded as MLflow loads it (it runs code)."""
+    import yaml, mlflow.sklearn
+    conf = yaml.safe_load((folder / "MLmodel").read_text())["flavors"]["sklearn"]
+    if conf.get("serialization_format") != "skops": return mlflow.sklearn.load_model(str(folder))
+    import skops.io as sio
+    f = folder / conf["pickled_model"]
+    needed = sio.get_untrusted_types(file=f)
+    bad = [t for t in needed if not tracking.trusted_type(t)]
+    if bad:
+        raise IntegrityError(f"model '{mv.name}' version {mv.version}: {f.name} needs types mlops_nb does not trust "
+                             f"({', '.join(bad[:5])}); refusing to load it.")
+    return sio.load(f, trusted=needed)
+
 # %% ../nbs/12c_integrity.ipynb #41c22f7a
 def load_version(settings: Settings, version, name: str | None = None):
     "(model, ModelVersion) of a version, after verifying its artifact's SHA-256."
-    import mlflow.sklearn
     name = _name(settings, name); mv = _get_version(_client(settings), name, version)
     with tempfile.TemporaryDirectory() as d:
-        return mlflow.sklearn.load_model(str(_verified_copy(settings, mv, d))), mv
+        return _load_sklearn(_verified_copy(settings, mv, d), mv), mv
 
 # %% ../nbs/12c_integrity.ipynb #1f43c6a4
 def load_champion(settings: Settings, name: str | None = None, alias: str = "champion"):

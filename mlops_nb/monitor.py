@@ -204,7 +204,7 @@ def _batch_id(root: Path, source: Path, now: datetime) -> str:
 
 def _no_champion(e) -> MlopsError:
     return MlopsError(f"no champion yet: run dvc repro, then promote a challenger "
-                      f"(`MLOPS_NB_USER=<approver> mlops-nb models promote '' <version> -m \"why\"`). ({e})")
+                      f"(an approver: `mlops-nb models promote <version> -m \"why\"`). ({e})")
 
 def _metric_key(s: str) -> str: return re.sub(r"[^\w\-. /]+", "_", str(s))
 
@@ -226,7 +226,7 @@ def log_monitor_run(settings: Settings, result: MonitorResult, report: dict, fil
     for c in report.get("columns", []):
         if c.get("statistic") is not None: metrics[_metric_key(f"drift.{c['column']}")] = c["statistic"]
     for k, v in (result.performance or {}).items(): metrics[_metric_key(f"batch_{k}")] = v
-    with mlflow.start_run(experiment_id=exp, run_name=f"monitor {result.batch}") as run:
+    with tracking.open_run(settings, exp, run_name=f"monitor {result.batch}") as run:
         mlflow.set_tags(tags)
         mlflow.log_metrics({k: float(v) for k, v in metrics.items() if v is not None and v == v})
         for f in files: mlflow.log_artifact(str(f), artifact_path="monitor")

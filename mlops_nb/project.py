@@ -18,7 +18,7 @@ from . import kernels  # light: jupyter_client is imported where used
 
 # %% auto #0
 __all__ = ['PIPELINE', 'STAGES', 'REPORT_STAGES', 'GITIGNORE', 'SMALL_DATA', 'StageSpec', 'packaged_notebooks', 'infer_columns',
-           'render_params', 'render_settings', 'render_dvc', 'write_project_files', 'init_project',
+           'render_params', 'render_settings', 'render_dvc', 'render_roles', 'write_project_files', 'init_project',
            'starter_train_notebook', 'run_stage', 'check_stage', 'execute_stage', 'stage_parameters', 'export_html',
            'list_stages', 'starter_stage_notebook', 'add_stage', 'pipeline_status', 'status_report']
 
@@ -206,9 +206,14 @@ request_timeout = 10
 roles = roles.yaml
 # append-only, hash-chained audit log of every lifecycle action (share it on a team)
 audit_log = audit/audit.jsonl
-# HTTP header a trusted proxy sets to the user name (dashboards behind a proxy); empty = not used
+# where the acting user's name comes from: os (the OS account), jupyterhub (the Hub API at hub_api_url),
+# header (dashboards behind a trusted proxy: set identity_header and audit_key_file), env (MLOPS_NB_USER,
+# which anyone can set: demos and CI only). Read from this file only, never from an environment variable.
+identity = os
+# HTTP header a trusted proxy sets to the user name (identity = header); empty = not used
 identity_header =
-default_role = viewer
+# a key only the account recording decisions can read: audit entries carry its HMAC; empty = none
+audit_key_file =
 """
 
 def _nb_out(stage): return {f"reports/notebooks/{stage}.ipynb": {"cache": False}}
@@ -247,6 +252,19 @@ def render_dvc(task: str = "classification") -> str:
                                        "y": {RESULTS["predictions_plot"].path: "residual"}}}]
     return head + yaml.safe_dump(doc, sort_keys=False)
 
+def render_roles(admin: str) -> str:
+    "roles.yaml of a new project: the account that ran `init` is its only admin; everyone else may only view."
+    return f"""# roles.yaml: who may do what in the model registry (settings.ini [registry] roles).
+# viewer < data-scientist < approver < admin; a user not named here gets `default`.
+# `mlops-nb init` named only the account that created the project. Add the others, e.g.
+#   users: {{alice: approver}}   groups: {{ml-leads: {{role: approver, members: [carol, dave]}}}}
+# On a team, keep this file (and settings.ini) writable by admins only.
+default: viewer
+users:
+  {json.dumps(admin)}: admin
+groups: {{}}
+"""
+
 GITIGNORE = """# mlops_nb: local MLflow store and run artifacts, executed notebooks, virtual environments
 /mlflow.db
 /mlartifacts/
@@ -275,7 +293,7 @@ SMALL_DATA = 500  # fewer rows than this: init warns that the test set will be t
 def write_project_files(dest, data_rel: str, df: pd.DataFrame, target: str, sensitive=(), time_column=None,
                         positive=None, ids=(), name: str | None = None, model_name: str | None = None,
                         estimator: str = "hist_gradient_boosting", train_notebook: bool = False, task: str | None = None, labels=None) -> dict:
-    """Write params.yaml, dvc.yaml, settings.ini, .gitignore and the stage notebooks into `dest`; return the roles.
+    """Write params.yaml, dvc.yaml, settings.ini, roles.yaml, .gitignore and the stage notebooks into `dest`; return the roles.
     `train_notebook`: the train stage is the user's own notebook, started from `starter_train_notebook`;
     `labels`: a YAML file of value labels (column -> {code: text}) copied into contract.yaml."""
     import pandas as pd
@@ -317,6 +335,9 @@ def write_project_files(dest, data_rel: str, df: pd.DataFrame, target: str, sens
         head = [l.lstrip("# ").rstrip() for l in Path(labels).read_text(encoding="utf-8").splitlines() if l.startswith("#")]
         note = "\n".join([f"labels: from {Path(labels).name}", *head])
     files["contract.yaml"] = contract_yaml(con, note)
+    if not (dest / "roles.yaml").exists():  # an existing roles file is the admins' decision: kept
+        from mlops_nb.access import os_user
+        files["roles.yaml"] = render_roles(os_user())
     for fn, text in files.items():
         with atomic_write(dest / fn) as tmp: tmp.write_text(text)
     gi = dest / ".gitignore"
@@ -430,6 +451,7 @@ def execute_stage(name: str, root=".", progress=True, km=None, err=None, noteboo
     failed = out.with_suffix(".failed.ipynb")
     print(f"[mlops_nb] stage {name}: {nb.relative_to(root)} -> {out.relative_to(root)}", file=err or sys.stderr, flush=True)
     kernel_dir = None if km else kernels.private_tempdir()
+    for left in out.parent.glob(f".{out.name}.*"): left.unlink()  # the temp notebook of a run of this stage that was killed
     try:
         with atomic_write(out, ".ipynb") as tmp:
             try:

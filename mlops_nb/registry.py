@@ -10,15 +10,15 @@ from pathlib import Path
 
 from .core import MlopsError, LifecycleError, RegistryError
 from .config import Settings
-from .access import NEEDS, ROLES, Identity, PermissionDenied, load_roles, resolve_identity, roles_path
-from .audit import AuditError, append_audit, audit_path, read_audit, verify_audit
+from .access import NEEDS, ROLES, Identity, IdentityError, PermissionDenied, load_roles, os_user, resolve_identity, roles_path
+from .audit import AuditError, append_audit, audit_key, audit_path, read_audit, verify_audit
 from .gates import read_verdict_tags
 from .integrity import SEAL_TAG, IntegrityError, _client, _get_version, _name, _verified_copy, seal_version
 
 # %% auto #0
 __all__ = ['STACK_TAG', 'HEAD_TAG', 'RETIRED_TAG', 'ConcurrentUpdate', 'registry_lock', 'Decision', 'promote', 'rollback',
-           'retire', 'unretire', 'seal', 'list_versions', 'history', 'show', 'audit_heads', 'moved_aliases',
-           'show_text', 'add_commands']
+           'retire', 'unretire', 'seal', 'record_registration', 'list_versions', 'history', 'show', 'audit_heads',
+           'moved_aliases', 'show_text', 'add_commands']
 
 # %% ../nbs/12_registry.ipynb #7aa06e15
 class ConcurrentUpdate(RegistryError):
@@ -74,11 +74,8 @@ class Decision:
     def to_dict(self): return asdict(self)
 
 # %% ../nbs/12_registry.ipynb #7341c15d
-def _identity(user) -> Identity:
-    return user if isinstance(user, Identity) else resolve_identity(user)
-
 def _audit(settings, c, ident, role, action, name, version, outcome, reason=None, mv=None, **kw) -> dict:
-    e = append_audit(audit_path(settings), user=ident.user, identity_source=ident.source, role=role, action=action,
+    e = append_audit(audit_path(settings), audit_key(settings), user=ident.user, identity_source=ident.source, role=role, action=action,
                      model=name, version=None if version is None else str(version), outcome=outcome, reason=reason,
                      artifact_sha256=(mv.tags.get(SEAL_TAG) if mv else None),
                      gate_verdict=(read_verdict_tags(mv.tags).status if mv else None), **kw)
@@ -90,10 +87,21 @@ def _refuse(settings, c, ident, role, action, name, version, exc_cls, msg, mv=No
     with registry_lock(settings): _audit(settings, c, ident, role, action, name, version, "refused", msg, mv, **kw)
     raise exc_cls(msg + " (refusal recorded in the audit log)")
 
-def _authorize(settings, c, ident, action, name, version, comment):
+def _authorize(settings, c, user, action, name, version, comment) -> tuple[Identity, str]:
+    """(identity, role) of the acting user after the checks every action makes first, each refusal audited: who it is
+    (from settings.ini's identity source; `user`, a name the caller passes, must be that same person), the role, the
+    comment, that the version exists."""
+    audit_key(settings)  # a process that cannot record the decision stops here, before anything changes
+    ident = resolve_identity(settings)
     roles = load_roles(roles_path(settings))
     role = roles.role_of(ident.user)
     need = NEEDS[action]
+    claimed = getattr(user, "user", user)
+    if claimed is not None and str(claimed) != ident.user:
+        _refuse(settings, c, ident, role, action, name, version, PermissionDenied,
+                f"asked to {action} as {claimed!r}, but this process acts for {ident.user} (from {ident.source}; settings.ini "
+                f"[registry] identity = {settings.registry.identity}): a name passed by a caller is never trusted.",
+                comment=comment)
     if ROLES.index(role) < ROLES.index(need):
         _refuse(settings, c, ident, role, action, name, version, PermissionDenied,
                 f"{ident.user} (role {role}, from {ident.source}) may not {action}: it needs the role {need} or higher. "
@@ -101,7 +109,10 @@ def _authorize(settings, c, ident, action, name, version, comment):
     if not (comment or "").strip():
         _refuse(settings, c, ident, role, action, name, version, LifecycleError,
                 f"{action} needs a comment saying why (e.g. --comment 'reviewed gates and card').", comment=comment)
-    return role
+    if version is not None:
+        try: _get_version(c, name, version)
+        except LifecycleError as e: _refuse(settings, c, ident, role, action, name, version, LifecycleError, str(e), comment=comment)
+    return ident, role
 
 def _mirror(c, name, version, e):
     "Latest decision in one version tag (one write: each costs a registry round trip), so the MLflow UI shows it."
@@ -120,8 +131,8 @@ def _move_champion(settings, c, ident, role, action, name, version, comment, exp
                       from_alias=",".join(sorted(mv.aliases or [])) or None)
         def refuse(cls, msg): _refuse(settings, c, ident, role, action, name, version, cls, msg, mv, **common)
         if expected is not ... and current != (None if expected is None else str(expected)):
-            refuse(ConcurrentUpdate, f"@{alias} of '{name}' is now version {current}, not {expected} as when you started: "
-                                     f"another action moved it. Review the new state (`mlops-nb models show {name}`) and retry.")
+            refuse(ConcurrentUpdate, f"champion changed since you looked: @{alias} of '{name}' is now version {current}, "
+                                     f"not {expected}. Review the new state (`mlops-nb models list {name}`) and retry.")
         if mv.tags.get(RETIRED_TAG) == "true":
             refuse(LifecycleError, f"version {version} of '{name}' is retired; an admin must `unretire` it first.")
         if current == str(version):
@@ -151,9 +162,10 @@ def _move_champion(settings, c, ident, role, action, name, version, comment, exp
 def promote(settings: Settings, version, comment: str, user=None, name: str | None = None,
             expected_champion=..., alias: str = "champion") -> Decision:
     """Move @champion to `version`: needs role approver+, a comment, validation_status 'passed', not retired,
-    an intact artifact. `expected_champion`: the champion the user reviewed against (refused if it moved meanwhile)."""
-    name = _name(settings, name); c = _client(settings); ident = _identity(user)
-    role = _authorize(settings, c, ident, "promote", name, version, comment)
+    an intact artifact. `expected_champion`: the champion the user reviewed against (None: none; refused if it moved
+    meanwhile). `user`: the name the caller means to act as, checked against the resolved identity, never trusted."""
+    name = _name(settings, name); c = _client(settings)
+    ident, role = _authorize(settings, c, user, "promote", name, version, comment)
     def gates_passed(mv, rm, refuse):
         verdicts = read_verdict_tags(mv.tags); status = verdicts.status
         if status != "passed":
@@ -167,8 +179,8 @@ def promote(settings: Settings, version, comment: str, user=None, name: str | No
 def rollback(settings: Settings, comment: str, to_version=None, user=None, name: str | None = None,
              expected_champion=..., alias: str = "champion") -> Decision:
     "Move @champion back to the previous champion, or to `to_version` if it was champion before; approver+, comment."
-    name = _name(settings, name); c = _client(settings); ident = _identity(user)
-    role = _authorize(settings, c, ident, "rollback", name, to_version, comment)
+    name = _name(settings, name); c = _client(settings)
+    ident, role = _authorize(settings, c, user, "rollback", name, to_version, comment)
     rm = _get_model(c, name); stack, current = _stack(rm), _alias_version(rm, alias)
     earlier = [v for v in stack if v != current]
     if to_version is None:
@@ -186,8 +198,8 @@ def rollback(settings: Settings, comment: str, to_version=None, user=None, name:
 # %% ../nbs/12_registry.ipynb #9498d6be
 def _set_retired(settings, version, comment, user, name, retire: bool) -> Decision:
     action = "retire" if retire else "unretire"
-    name = _name(settings, name); c = _client(settings); ident = _identity(user)
-    role = _authorize(settings, c, ident, action, name, version, comment)
+    name = _name(settings, name); c = _client(settings)
+    ident, role = _authorize(settings, c, user, action, name, version, comment)
     with registry_lock(settings):
         rm = _get_model(c, name); mv = _get_version(c, name, version)
         aliases = sorted(mv.aliases or [])
@@ -216,14 +228,26 @@ def unretire(settings: Settings, version, comment: str, user=None, name: str | N
 # %% ../nbs/12_registry.ipynb #aa7bf881
 def seal(settings: Settings, version, comment: str, user=None, name: str | None = None) -> Decision:
     "Record the artifact SHA-256 of a version registered without it, or re-seal one whose files changed (admin, audited)."
-    name = _name(settings, name); c = _client(settings); ident = _identity(user)
-    role = _authorize(settings, c, ident, "seal", name, version, comment)
+    name = _name(settings, name); c = _client(settings)
+    ident, role = _authorize(settings, c, user, "seal", name, version, comment)
     with registry_lock(settings):
         previous = (_get_version(c, name, version).tags or {}).get(SEAL_TAG)
         seal_version(settings, version, name, reseal=True)
         mv = _get_version(c, name, version)
         e = _audit(settings, c, ident, role, "seal", name, version, "done", None, mv, comment=comment, previous_seal=previous)
     return Decision("seal", name, str(version), None, ident.user, role, e)
+
+# %% ../nbs/12_registry.ipynb #f379f39d
+def record_registration(settings: Settings, version, name: str | None = None) -> dict | None:
+    "Audit the registration of `version` with its sealed SHA-256 (the register stage calls it); None when this process cannot."
+    name = _name(settings, name); c = _client(settings)
+    try: audit_key(settings)
+    except AuditError: return None
+    try: ident = resolve_identity(settings)
+    except IdentityError: ident = Identity(os_user(), "os")
+    role = load_roles(roles_path(settings)).role_of(ident.user)
+    with registry_lock(settings):
+        return _audit(settings, c, ident, role, "register", name, version, "done", None, _get_version(c, name, version))
 
 # %% ../nbs/12_registry.ipynb #be0d1256
 def list_versions(settings: Settings, name: str | None = None) -> list[dict]:
@@ -364,8 +388,11 @@ def _cmd_models(args):
     elif a == "history":
         _print_rows(history(s, n, args.all), ["seq", "timestamp", "action", "version", "previous_version", "outcome", "user", "role", "comment"])
     else:
-        fn = {"promote": promote, "retire": retire, "unretire": unretire, "seal": seal}.get(a)
-        if a == "rollback": d = rollback(s, args.comment, args.to, name=n)
+        fn = {"retire": retire, "unretire": unretire, "seal": seal}.get(a)
+        expect = {} if getattr(args, "expect_champion", None) is None else {
+            "expected_champion": None if args.expect_champion.lower() == "none" else args.expect_champion}
+        if a == "rollback": d = rollback(s, args.comment, args.to, name=n, **expect)
+        elif a == "promote": d = promote(s, args.version, args.comment, name=n, **expect)
         else: d = fn(s, args.version, args.comment, name=n)
         prev = f" (was {d.previous_version})" if d.previous_version else ""
         print(f"{d.action}: '{d.model}' version {d.version}{prev} by {d.user} ({d.role}); audit seq {d.audit['seq']}")
@@ -383,8 +410,16 @@ def _cmd_audit_verify(args):
                              "of the log would go unseen. Retry when MLflow is up, or pass --offline to check the file's "
                              "hash chain alone.") from None
         heads = audit_heads(s, names)  # includes the project's model: an emptied log is caught too
-    chk = verify_audit(p, heads)
+    try: key = audit_key(s)
+    except AuditError as e: key, no_key = None, str(e)
+    else: no_key = None if key else ("no [registry] audit_key_file in settings.ini, so a log rewritten with every hash "
+                                     "recomputed is caught only by the audit head recorded in MLflow")
+    chk = verify_audit(p, heads, key)
     print(chk)
+    if key and chk.ok: print("entry HMACs: every entry written with the audit key, or vouched for by a later one.")
+    if no_key: print(f"NOT CHECKED: entry HMACs: {no_key}")
+    if args.offline: print("NOT CHECKED: the audit head recorded in MLflow (--offline): entries deleted from the end, or a "
+                           "consistent rewrite of the whole log" + ("" if key else ", would go unseen"))
     if not chk.ok: raise AuditError(f"{p}: the audit log was tampered with (see above).")
     moved = [] if args.offline else [m for n in names for m in moved_aliases(s, n)]
     for m in moved: print("ALIAS MOVED:", m)
@@ -409,15 +444,18 @@ def add_commands(subparsers):
     sp("show", "everything recorded about a version").add_argument("--json", action="store_true", help="all of it as JSON")
     h = sp("history", "lifecycle actions over time", version=False)
     h.add_argument("--all", action="store_true", help="include refused attempts")
-    sp("promote", "move @champion to a version that passed every gate (approver)", comment=True)
+    p = sp("promote", "move @champion to a version that passed every gate (approver)", comment=True)
     r = sp("rollback", "move @champion back to the previous (or a named earlier) champion (approver)", version=False, comment=True)
     r.add_argument("--to", help="an earlier champion's version")
+    for x in (p, r): x.add_argument("--expect-champion", metavar="VERSION", help="the champion you reviewed against ('none' "
+                                    "if there was none): refused if it changed since you looked")
     sp("retire", "archive a version: no aliases, never promotable (admin)", comment=True)
     sp("unretire", "make a retired version promotable again (admin)", comment=True)
     sp("seal", "record the artifact SHA-256 of a version registered without one (admin)", comment=True)
     a = subparsers.add_parser("audit", help="check the audit log")
     as_ = a.add_subparsers(dest="audit_command", required=True, metavar="ACTION")
-    v = as_.add_parser("verify", help="check the hash chain; name edited, deleted or reordered entries")
+    v = as_.add_parser("verify", help="check the hash chain (and HMACs, with the audit key); name edited, deleted, "
+                       "reordered or rewritten entries, and what could not be checked")
     v.add_argument("path", nargs="?", help="audit log (default: settings.ini [registry] audit_log)")
     v.add_argument("--offline", action="store_true", help="do not compare with the heads recorded in MLflow")
     v.add_argument("--root", default=".", help="project folder (default: current)")

@@ -462,6 +462,8 @@ def register(root=".", settings: Settings | None = None) -> dict:
                                     **{f"test_{k}": f"{v:.6g}" for k, v in metrics.items() if isinstance(v, float)}})
     from mlops_nb.integrity import seal_version
     seal_version(settings, reg.version, reg.name)  # SHA-256 of every artifact file, verified at load
+    from mlops_nb.registry import record_registration
+    record_registration(settings, reg.version, reg.name)  # ... and in the audit log, which a tag rewrite cannot reach
     from mlops_nb.results import log_version_results
     log_version_results(settings, info["run_id"], reg.version, root)  # this version's facts, kept with the version
     reports = sorted((root / "reports" / "html").glob("*.html"))  # the stakeholder reports, code-free

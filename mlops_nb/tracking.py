@@ -2,7 +2,8 @@
 
 # %% ../nbs/05_tracking.ipynb #6f619368
 from __future__ import annotations
-import hashlib, json, os, subprocess, urllib.error, urllib.request
+import hashlib, json, os, socket, subprocess, sys, urllib.error, urllib.request
+from contextlib import contextmanager
 from dataclasses import dataclass, asdict
 from pathlib import Path
 
@@ -10,8 +11,9 @@ from .core import TrackingError, file_hash
 from .config import Settings
 
 # %% auto #0
-__all__ = ['EXPERIMENT_KIND', 'CLASSIC_ML', 'check_reachable', 'connect', 'relocate_store', 'copy_project', 'git_commit',
-           'params_hash', 'lineage_tags', 'model_requirements', 'LoggedRun', 'log_training', 'log_to_run',
+__all__ = ['EXPERIMENT_KIND', 'CLASSIC_ML', 'OWNER_TAG', 'SKOPS_TRUSTED', 'check_reachable', 'connect', 'relocate_store',
+           'copy_project', 'git_commit', 'params_hash', 'lineage_tags', 'fail_orphan_runs', 'open_run',
+           'model_requirements', 'trusted_type', 'serialization', 'LoggedRun', 'log_training', 'log_to_run',
            'Registration', 'register_version']
 
 # %% ../nbs/05_tracking.ipynb #ac851dcb
@@ -122,6 +124,37 @@ def lineage_tags(root=".", files=(), params: dict | None = None) -> dict:
     if params is not None: tags["params.md5"] = params_hash(params)
     return tags
 
+# %% ../nbs/05_tracking.ipynb #dd5c4abb
+OWNER_TAG = "mlops_nb.owner"  # host:pid of the process that opened the run
+
+def _alive(pid: int) -> bool:
+    try: os.kill(pid, 0)
+    except ProcessLookupError: return False
+    except PermissionError: pass  # another user's process
+    return True
+
+def fail_orphan_runs(settings: Settings, exp_id: str) -> list[str]:
+    "Mark FAILED the runs left RUNNING by a process of this host that has ended; return their ids."
+    import mlflow
+    c, host, out = mlflow.MlflowClient(settings.tracking_uri), socket.gethostname(), []
+    for r in c.search_runs([exp_id], "attributes.status = 'RUNNING'", max_results=1000):
+        h, _, pid = r.data.tags.get(OWNER_TAG, "").rpartition(":")
+        if h == host and pid.isdigit() and not _alive(int(pid)):
+            c.set_tag(r.info.run_id, "mlops_nb.orphaned", f"process {pid} opened this run and ended without closing it "
+                                                          f"(killed?); marked FAILED by process {os.getpid()}")
+            c.set_terminated(r.info.run_id, "FAILED"); out.append(r.info.run_id)
+    return out
+
+# %% ../nbs/05_tracking.ipynb #703429f9
+@contextmanager
+def open_run(settings: Settings, exp_id: str, **kw):
+    "`mlflow.start_run(**kw)` in experiment `exp_id`, tagged with this host:pid, after failing the runs killed stages left open."
+    import mlflow
+    fail_orphan_runs(settings, exp_id)
+    with mlflow.start_run(**kw, **({} if "run_id" in kw else {"experiment_id": exp_id})) as run:
+        mlflow.set_tag(OWNER_TAG, f"{socket.gethostname()}:{os.getpid()}")
+        yield run
+
 # %% ../nbs/05_tracking.ipynb #71128feb
 def _flatten(d: dict, prefix="") -> dict:
     out = {}
@@ -147,6 +180,19 @@ def model_requirements(model=None) -> list[str]:
                 if d not in dists and top not in ("builtins", "mlops_nb"): dists.append(d)
     return [f"{p}=={version(p)}" for p in dists]
 
+SKOPS_TRUSTED = ("sklearn.", "scipy.sparse.", "numpy.dtype", "mlops_nb.model._as_text", "mlops_nb.model._as_ordered")
+
+def trusted_type(name: str) -> bool:
+    "True for a type (or function) name skops may build without asking: on SKOPS_TRUSTED (prefix, or exact name)."
+    return any(name == t or (t.endswith(".") and name.startswith(t)) for t in SKOPS_TRUSTED)
+
+def serialization(model) -> tuple[str, list | None]:
+    "('skops', the types it needs) when every one is trusted; else ('cloudpickle', None)."
+    import skops.io as sio
+    try: needed = sio.get_untrusted_types(data=sio.dumps(model))
+    except Exception: return "cloudpickle", None  # an object skops cannot save at all
+    return ("skops", needed) if all(map(trusted_type, needed)) else ("cloudpickle", None)
+
 @dataclass(frozen=True)
 class LoggedRun:
     "Where a trained model went in MLflow."
@@ -161,21 +207,26 @@ def log_training(settings: Settings, model, X_sample, params: dict, tags: dict, 
     import mlflow, mlflow.sklearn
     from mlflow.models import infer_signature
     exp_id = connect(settings)
-    with mlflow.start_run(experiment_id=exp_id, run_name=run_name) as run:
+    fmt, trusted = serialization(model)
+    if fmt == "cloudpickle":
+        print(f"[mlops_nb] WARNING: {type(model).__name__} holds objects outside scikit-learn: saved with cloudpickle, which "
+              "runs code when loaded; only its SHA-256, checked at every load, protects it (README 'Trust and model files').",
+              file=sys.stderr, flush=True)
+    with open_run(settings, exp_id, run_name=run_name) as run:
         mlflow.log_params(_flatten(params))
-        mlflow.set_tags(tags)
+        mlflow.set_tags({**tags, "mlops_nb.serialization": fmt})
         sig = infer_signature(X_sample, model.predict(X_sample))
         info = mlflow.sklearn.log_model(model, name="model", signature=sig, input_example=X_sample.head(5),
-                                        pip_requirements=model_requirements(model), serialization_format="cloudpickle")
+                                        pip_requirements=model_requirements(model) + (["skops"] if trusted else []),
+                                        serialization_format=fmt, skops_trusted_types=trusted)
     return LoggedRun(run.info.run_id, exp_id, info.model_uri, info.model_id)
 
 def log_to_run(settings: Settings, run_id: str, metrics: dict | None = None, tags: dict | None = None, artifacts=()) -> None:
     """Add metrics, tags and artifact files to an existing run (e.g. from the evaluate stage). A file of the project is
     logged under its project path (reports/explain/explain.json), so a reader finds it where the project keeps it."""
     import mlflow
-    connect(settings)
     root = Path(settings.root).resolve()
-    with mlflow.start_run(run_id=run_id):
+    with open_run(settings, connect(settings), run_id=run_id):
         if metrics: mlflow.log_metrics({k: v for k, v in metrics.items() if v == v})  # skip NaN
         if tags: mlflow.set_tags(tags)
         for a in map(Path, artifacts):

@@ -210,7 +210,6 @@ def test_user_stage_added_run_by_dvc_and_attached(fair_built, tmp_path):
 @pytest.mark.slow
 def test_lightgbm_through_monitor_mitigation_card_and_dashboards(prepared, tmp_path):
     "The rest of the lifecycle on a LightGBM model: drift stage, promote, monitor with labels, card, pages, mitigation."
-    import getpass
     from mlops_nb import card, monitor, panels, registry as R
     from mlops_nb.config import load_settings
     root = copy_built(prepared, tmp_path)
@@ -221,7 +220,8 @@ def test_lightgbm_through_monitor_mitigation_card_and_dashboards(prepared, tmp_p
     assert (expl["explainer"], expl["model"]) == ("TreeExplainer", "LGBMClassifier")
     drift = json.loads((root / "reports/drift/drift.json").read_text())
     assert drift["prediction"]["kind"] == "numeric"  # the LightGBM scores are the prediction column
-    me = getpass.getuser()
+    from mlops_nb.access import os_user
+    me = os_user()  # identity = os (init's default): the account by uid
     (root / "roles.yaml").write_text(f"users: {{{me}: admin}}\n")
     S = load_settings(root / "settings.ini")
     assert R.promote(S, "1", "LightGBM baseline", user=me).version == "1"

@@ -119,7 +119,7 @@ def make_project(d: Path, versions=(0.88, 0.91), promote_first=True) -> Settings
     with it under versions/N/ (an older layout, reports/explain.json in the run, is there too and must not be read)."""
     d.mkdir(parents=True, exist_ok=True)
     (d / "settings.ini").write_text(f"[mlflow]\ntracking_uri = sqlite:///{d}/mlflow.db\nmodel_name = demo\nexperiment = demo\n"
-                                    f"artifact_root = {d}/mlartifacts\n")
+                                    f"artifact_root = {d}/mlartifacts\n[registry]\nidentity = env\n")  # acts as MLOPS_NB_USER, like the demo
     (d / "params.yaml").write_text("{}\n")
     (d / "roles.yaml").write_text("users: {alice: approver, dana: data-scientist, root: admin}\ndefault: viewer\n")
     S = load_settings(d / "settings.ini")
@@ -137,7 +137,10 @@ def make_project(d: Path, versions=(0.88, 0.91), promote_first=True) -> Settings
         integrity.seal_version(S, mv.version); vs.append(str(mv.version))
         write_results(d, vs[-1])
         log_version_results(S, run.info.run_id, vs[-1], d)  # as the register stage does: the version's results kept with it
-    if promote_first and vs: R.promote(S, vs[0], "first model", user="alice")
+    if promote_first and vs:
+        os.environ["MLOPS_NB_USER"] = "alice"
+        try: R.promote(S, vs[0], "first model", user="alice")
+        finally: os.environ.pop("MLOPS_NB_USER", None)
     if len(vs) > 1: mlflow.MlflowClient().set_registered_model_alias("demo", "challenger", vs[-1])
     if not vs: write_results(d, "1")
     return S
@@ -215,8 +218,9 @@ def test_registry_deep_link_and_bad_version(project):
     assert "version 99 of 'demo' does not exist" in texts(e)
 
 
-def test_buttons_follow_roles_and_library_refuses_a_forced_click(project):
+def test_buttons_follow_roles_and_library_refuses_a_forced_click(project, monkeypatch):
     d, S = project
+    monkeypatch.setenv("MLOPS_NB_USER", "dana")  # who acts (the project trusts MLOPS_NB_USER)
     v = P.registry_panel(d, user="dana")  # data-scientist: may not promote
     one(v, "mlops-comment").value = "let me"
     btn = one(v, "mlops-promote-btn")
@@ -234,9 +238,10 @@ def test_buttons_follow_roles_and_library_refuses_a_forced_click(project):
     assert one(a, "mlops-retire-btn").disabled and "needs admin" in one(a, "mlops-retire-btn").tooltip
 
 
-def test_promote_and_rollback_through_the_panel(tmp_path):
+def test_promote_and_rollback_through_the_panel(tmp_path, monkeypatch):
     d = tmp_path / "p"
     S = make_project(d)
+    monkeypatch.setenv("MLOPS_NB_USER", "alice")
     p = P.registry_panel(d, user="alice")
     one(p, "mlops-comment").value = "v2 is better on AUC"
     one(p, "mlops-promote-btn").click()

@@ -33,11 +33,19 @@ def sqlite_db(tmp_path_factory):
 @pytest.fixture(params=STORES)
 def S(request, sqlite_db, tmp_path, monkeypatch):
     "Settings for a fresh model name in the store under test; roles.yaml and the audit log in tmp_path."
-    for v in ("JUPYTERHUB_USER", "MLOPS_NB_USER"): monkeypatch.delenv(v, raising=False)
+    monkeypatch.delenv("JUPYTERHUB_USER", raising=False)
+    monkeypatch.setenv("MLOPS_NB_USER", "nobody")  # restored after the test; `as_` sets it per action
     (tmp_path / "roles.yaml").write_text(ROLES)
     uri = f"sqlite:///{sqlite_db}" if request.param == "sqlite" else SERVER
     tag = uuid.uuid4().hex[:8]
-    return Settings(mlflow=MlflowSettings(tracking_uri=uri, model_name=f"m-{tag}", experiment=f"e-{tag}"), root=tmp_path)
+    return Settings(mlflow=MlflowSettings(tracking_uri=uri, model_name=f"m-{tag}", experiment=f"e-{tag}"),
+                    registry={"identity": "env"}, root=tmp_path)
+
+
+def as_(name: str) -> str:
+    "Act as `name`: these test projects trust MLOPS_NB_USER (identity = env); the action checks `user=` against it."
+    os.environ["MLOPS_NB_USER"] = name
+    return name
 
 
 def log_model(S, seed=0) -> str:
@@ -80,15 +88,15 @@ def three(S):
 def test_unauthorised_promote_and_rollback_refused_and_audited(S, three):
     v1, v2, _ = three
     with pytest.raises(access.PermissionDenied, match=r"eve \(role viewer.*needs the role approver"):
-        R.promote(S, v1, "let me", user="eve")
+        R.promote(S, v1, "let me", user=as_("eve"))
     with pytest.raises(access.PermissionDenied, match="carol .role data-scientist"):
-        R.promote(S, v1, "let me", user="carol")
-    R.promote(S, v1, "first", user="dave")  # approver through the group 'leads'
-    R.promote(S, v2, "second", user="alice")
+        R.promote(S, v1, "let me", user=as_("carol"))
+    R.promote(S, v1, "first", user=as_("dave"))  # approver through the group 'leads'
+    R.promote(S, v2, "second", user=as_("alice"))
     with pytest.raises(access.PermissionDenied):
-        R.rollback(S, "nope", user="carol")
+        R.rollback(S, "nope", user=as_("carol"))
     with pytest.raises(core.LifecycleError, match="needs a comment"):
-        R.promote(S, v1, "  ", user="alice")
+        R.promote(S, v1, "  ", user=as_("alice"))
     assert champion(S) == v2
     refused = audit(S, outcome="refused")
     assert [(e["user"], e["role"], e["action"]) for e in refused] == [
@@ -98,54 +106,46 @@ def test_unauthorised_promote_and_rollback_refused_and_audited(S, three):
     assert AU.verify_audit(AU.audit_path(S)).ok
 
 
-def test_identity_order(S, three, monkeypatch):
-    monkeypatch.setenv("MLOPS_NB_USER", "alice")
-    assert R.promote(S, three[0], "ci promotes").user == "alice"
-    monkeypatch.setenv("JUPYTERHUB_USER", "eve")  # the hub's user wins over the header and MLOPS_NB_USER
-    with pytest.raises(access.PermissionDenied, match="eve .role viewer, from JUPYTERHUB_USER"):
-        R.promote(S, three[1], "as eve", user="alice")
-
-
 def test_gate_failed_and_retired_refused(S, three):
     v1, v2, v3 = three
     with pytest.raises(core.LifecycleError, match=r"validation_status 'failed'.*performance.floor.roc_auc"):
-        R.promote(S, v3, "looks fine to me", user="alice")
+        R.promote(S, v3, "looks fine to me", user=as_("alice"))
     with pytest.raises(access.PermissionDenied, match="needs the role admin"):
-        R.retire(S, v2, "old", user="alice")
-    R.retire(S, v2, "superseded", user="root")
+        R.retire(S, v2, "old", user=as_("alice"))
+    R.retire(S, v2, "superseded", user=as_("root"))
     with pytest.raises(core.LifecycleError, match="is retired"):
-        R.promote(S, v2, "bring it back", user="alice")
+        R.promote(S, v2, "bring it back", user=as_("alice"))
     rows = {r["version"]: r for r in R.list_versions(S)}
     assert rows[v2]["retired"] and rows[v3]["validation_status"] == "failed" and rows[v3]["failed_gates"]
-    R.unretire(S, v2, "needed after all", user="root")
-    R.promote(S, v2, "ok now", user="alice")
+    R.unretire(S, v2, "needed after all", user=as_("root"))
+    R.promote(S, v2, "ok now", user=as_("alice"))
     with pytest.raises(core.LifecycleError, match="is the champion"):
-        R.retire(S, v2, "no", user="root")
+        R.retire(S, v2, "no", user=as_("root"))
     assert [e["outcome"] for e in audit(S, version=v3)] == ["refused"]
 
 
 def test_rollback_restores_previous_champion(S, three):
     v1, v2, _ = three
     with pytest.raises(core.LifecycleError, match="no earlier champion"):
-        R.rollback(S, "nothing yet", user="alice")
-    R.promote(S, v1, "first", user="alice")
-    d = R.promote(S, v2, "better", user="bob")
+        R.rollback(S, "nothing yet", user=as_("alice"))
+    R.promote(S, v1, "first", user=as_("alice"))
+    d = R.promote(S, v2, "better", user=as_("bob"))
     assert d.previous_version == v1 and champion(S) == v2
-    d = R.rollback(S, "v2 misbehaves in production", user="alice")
+    d = R.rollback(S, "v2 misbehaves in production", user=as_("alice"))
     assert (d.version, d.previous_version) == (v1, v2) and champion(S) == v1
     m = mlflow.sklearn.load_model(f"models:/{S.mlflow.model_name}@champion")
     model, mv = integrity.load_champion(S)
     assert str(mv.version) == v1 and type(m) is type(model)
-    R.promote(S, v2, "fixed upstream", user="alice")
-    R.rollback(S, "again", to_version=v1, user="alice")
+    R.promote(S, v2, "fixed upstream", user=as_("alice"))
+    R.rollback(S, "again", to_version=v1, user=as_("alice"))
     assert champion(S) == v1
     with pytest.raises(core.LifecycleError, match="never champion before"):
-        R.rollback(S, "x", to_version="3", user="alice")
-    R.promote(S, v2, "third time", user="alice")
+        R.rollback(S, "x", to_version="3", user=as_("alice"))
+    R.promote(S, v2, "third time", user=as_("alice"))
     # rollback must refuse a retired earlier champion
     mlflow.MlflowClient().set_model_version_tag(S.mlflow.model_name, v1, R.RETIRED_TAG, "true")
     with pytest.raises(core.LifecycleError, match="is retired"):
-        R.rollback(S, "to a retired one", user="alice")
+        R.rollback(S, "to a retired one", user=as_("alice"))
     h = R.history(S)
     assert [(e["action"], e["version"], e["previous_version"]) for e in h] == [
         ("promote", v1, None), ("promote", v2, v1), ("rollback", v1, v2), ("promote", v2, v1), ("rollback", v1, v2),
@@ -171,13 +171,13 @@ def test_tampered_artifact_refused(S):
         pytest.skip("MLOPS_NB_TEST_SERVER_ARTIFACTS not set")
     v_ok = register(S, log_model(S, 1))
     v = register(S, log_model(S, 2))
-    R.promote(S, v_ok, "baseline", user="alice")
+    R.promote(S, v_ok, "baseline", user=as_("alice"))
     p = _artifact_file(S, v)
     p.write_bytes(p.read_bytes() + b"\0")
     with pytest.raises(integrity.IntegrityError, match=r"model.pkl do not match the SHA-256 recorded at registration"):
         integrity.load_version(S, v)
     with pytest.raises(integrity.IntegrityError, match="refusing"):
-        R.promote(S, v, "tampered", user="alice")
+        R.promote(S, v, "tampered", user=as_("alice"))
     assert champion(S) == v_ok and audit(S, version=v)[-1]["outcome"] == "refused"
     unsealed = register(S, log_model(S, 3), seal=False)
     with pytest.raises(integrity.IntegrityError, match="no recorded artifact SHA-256"):
@@ -198,16 +198,16 @@ def test_swapped_model_file_cannot_be_resealed_quietly(S):
     with pytest.raises(integrity.IntegrityError, match="do not match the SHA-256 recorded at registration"):
         integrity.load_version(S, v)  # still caught at load
     with pytest.raises(access.PermissionDenied):
-        R.seal(S, v, "it is fine", user="alice")  # an approver may not re-seal
-    d = R.seal(S, v, "retrained artifact replaced on purpose", user="root")
+        R.seal(S, v, "it is fine", user=as_("alice"))  # an approver may not re-seal
+    d = R.seal(S, v, "retrained artifact replaced on purpose", user=as_("root"))
     e = audit(S, action="seal", version=v)[-1]
     assert d.action == "seal" and e["previous_seal"] == sealed and e["artifact_sha256"] != sealed and e["user"] == "root"
 
 
 def test_tampered_audit_log_detected(S, three):
     v1, v2, _ = three
-    R.promote(S, v1, "a", user="alice"); R.promote(S, v2, "b", user="alice")
-    R.rollback(S, "c", user="alice"); R.promote(S, v2, "d", user="bob")
+    R.promote(S, v1, "a", user=as_("alice")); R.promote(S, v2, "b", user=as_("alice"))
+    R.rollback(S, "c", user=as_("alice")); R.promote(S, v2, "d", user=as_("bob"))
     p = AU.audit_path(S)
     good = p.read_text().splitlines()
     assert AU.verify_audit(p, R.audit_heads(S)).ok and len(good) == 4
@@ -245,10 +245,12 @@ CHILD = textwrap.dedent("""
     from mlops_nb import core, integrity, registry as R
     from mlops_nb.config import MlflowSettings, Settings
     uri, root, name, exp, version, user, start = sys.argv[1:8]
-    S = Settings(mlflow=MlflowSettings(tracking_uri=uri, model_name=name, experiment=exp), root=Path(root))
+    S = Settings(mlflow=MlflowSettings(tracking_uri=uri, model_name=name, experiment=exp), registry={"identity": "env"},
+                 root=Path(root))
     integrity._client(S)  # connect before the start line, so both race on the action itself
     time.sleep(max(0, float(start) - time.time()))
     try:
+        import os; os.environ["MLOPS_NB_USER"] = user
         d = R.promote(S, version, f"{user} promotes {version}", user=user, expected_champion="1")
         print(json.dumps({"user": user, "outcome": "done", "version": d.version}))
     except core.RegistryError as e:
@@ -259,9 +261,9 @@ CHILD = textwrap.dedent("""
 def test_concurrent_promotions_consistent(S):
     uri = log_model(S)
     v1, v2, v3 = register(S, uri), register(S, uri), register(S, uri)
-    R.promote(S, v1, "baseline", user="alice")
+    R.promote(S, v1, "baseline", user=as_("alice"))
     start = time.time() + 8  # both children import mlflow and connect first, then start together
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    env = {**os.environ, "PYTHONPATH": str(REPO)}  # each child sets MLOPS_NB_USER to its user (identity = env)
     procs = [subprocess.Popen([sys.executable, "-c", CHILD, S.tracking_uri, str(S.root), S.mlflow.model_name,
                                S.mlflow.experiment, v, u, str(start)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                               text=True, env=env) for v, u in ((v2, "alice"), (v3, "bob"))]
@@ -273,7 +275,7 @@ def test_concurrent_promotions_consistent(S):
     done = [o for o in outs if o["outcome"] == "done"]
     lost = [o for o in outs if o["outcome"] != "done"]
     assert len(done) == 1 and len(lost) == 1, outs
-    assert lost[0]["outcome"] == "ConcurrentUpdate" and "another action moved it" in lost[0]["message"]
+    assert lost[0]["outcome"] == "ConcurrentUpdate" and "champion changed since you looked" in lost[0]["message"]
     assert champion(S) == done[0]["version"]
     entries = AU.read_audit(AU.audit_path(S))[1:]
     assert sorted((e["user"], e["outcome"]) for e in entries) == sorted(
@@ -286,7 +288,7 @@ def test_model_card(S, three, tmp_path):
     v1, _, _ = three
     (tmp_path / "params.yaml").write_text("data: {target: y, numeric: [a, b]}\ncard:\n  intended_use: demo only\n"
                                           "  owner: team-ml\n  limitations: [trained on 50 rows]\n")
-    R.promote(S, v1, "first", user="alice")
+    R.promote(S, v1, "first", user=as_("alice"))
     md, ht = card.write_card(S, v1)
     text = md.read_text()
     for s in ("version 1", "demo only", "team-ml", "trained on 50 rows", "test_roc_auc", "performance.floor.roc_auc",
@@ -312,7 +314,7 @@ def test_emptied_log_and_unreachable_mlflow_fail_verify(S, three):
     "An emptied audit log does not verify as '0 entries, intact', and an unreachable MLflow fails verify unless --offline."
     import argparse
     v1, _, _ = three
-    R.promote(S, v1, "a", user="alice")
+    R.promote(S, v1, "a", user=as_("alice"))
     root, p = S.root, AU.audit_path(S)
     ini = lambda uri: (root / "settings.ini").write_text(
         f"[mlflow]\ntracking_uri = {uri}\nmodel_name = {S.mlflow.model_name}\nexperiment = {S.mlflow.experiment}\nrequest_timeout = 2\n")
@@ -335,7 +337,7 @@ def test_models_show_reads_as_text(S, three, capsys):
     "`models show` for a person: aliases, validation, seal, gates, history; --json keeps everything."
     import argparse
     v1, _, v3 = three
-    R.promote(S, v1, "first model", user="alice")
+    R.promote(S, v1, "first model", user=as_("alice"))
     text = R.show_text(R.show(S, v1))
     assert text.startswith(f"model '{S.mlflow.model_name}' version {v1}  (@champion)") and "validation   passed" in text
     assert "sealed, SHA-256" in text and "PASS  performance.floor.roc_auc" in text and "promote   done     by alice (approver): first model" in text

@@ -1,5 +1,5 @@
 """Regenerate the repository's top-level params.yaml, dvc.yaml, settings.ini and contract.yaml: the demo project
-exactly as `mlops-nb init` makes it, plus one documented edit of the fairness gates.
+exactly as `mlops-nb init` makes it, plus two documented edits: the fairness gates, and the identity source.
 
     python tools/make_demo_project.py     # after changing what init writes
 """
@@ -23,6 +23,12 @@ DEMO_FAIRNESS = """    # Demo edit (the only change to what `mlops-nb init` wrot
     equalized_odds_difference: 0.1
     selection_rate_ratio: null
 """
+INIT_IDENTITY = "identity = os\n"
+DEMO_IDENTITY = """# Demo edit: the demo trusts MLOPS_NB_USER (`MLOPS_NB_USER=alice mlops-nb models promote ...`) so
+# that one account can play the reviewer and the data scientist. Anyone can set it: a real project
+# keeps init's `os` (the OS account) or uses jupyterhub / header (README "Identity").
+identity = env
+"""
 
 
 def write_demo_files(dest: Path) -> None:
@@ -31,6 +37,9 @@ def write_demo_files(dest: Path) -> None:
     params = (dest / "params.yaml").read_text()
     assert INIT_FAIRNESS in params, "init's fairness gates changed: update INIT_FAIRNESS/DEMO_FAIRNESS"
     (dest / "params.yaml").write_text(params.replace(INIT_FAIRNESS, DEMO_FAIRNESS))
+    settings = (dest / "settings.ini").read_text()
+    assert settings.count(INIT_IDENTITY) == 1, "init's identity line changed: update INIT_IDENTITY/DEMO_IDENTITY"
+    (dest / "settings.ini").write_text(settings.replace(INIT_IDENTITY, DEMO_IDENTITY))
 
 
 if __name__ == "__main__":
