@@ -95,9 +95,9 @@ def test_gate_refuses_a_tampered_champion(fair_built, tmp_path, monkeypatch):
     client = mlflow.MlflowClient(s.tracking_uri, s.registry_uri)
     client.set_registered_model_alias(s.mlflow.model_name, "champion", "1")
     model_id = client.get_model_version(s.mlflow.model_name, "1").source.rsplit("/", 1)[-1]
-    stored = [p for p in (root / "mlartifacts").rglob("model.pkl") if model_id in p.parts]
-    assert len(stored) == 1
-    stored[0].write_bytes(stored[0].read_bytes() + b"\0")  # still unpickles; the recorded SHA-256 differs
+    stored = [p for p in (root / "mlartifacts").rglob("model.*") if model_id in p.parts and p.suffix in (".pkl", ".skops")]
+    assert len(stored) == 1  # skops for a scikit-learn model, cloudpickle otherwise
+    stored[0].write_bytes(stored[0].read_bytes() + b"\0")  # still loads; the recorded SHA-256 differs
     with pytest.raises(IntegrityError, match="refusing to use it"):
         stages.gate(root)
 

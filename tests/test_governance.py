@@ -330,6 +330,11 @@ def test_a_killed_stage_leaves_no_temp_notebook_and_no_running_run(fair_built, t
         os.killpg(proc.pid, signal.SIGKILL); proc.wait()
     killed = [r.info.run_id for r in running()]
     assert len(killed) == 1 and temps(), "the kill left nothing behind: the test would prove nothing"
+    # the kernel runs in a session of its own (jupyter_client) and only notices its parent's death a moment later:
+    # kill it too (the run's owner tag names it), or it could finish the run once `hold` is gone
+    kernel = int(client.get_run(killed[0]).data.tags["mlops_nb.owner"].rpartition(":")[2])
+    try: os.kill(kernel, signal.SIGKILL)
+    except ProcessLookupError: pass
     hold.unlink()
     run(["mlops-nb", "run-stage", "train"], root, env=env)
     assert temps() == [] and running() == []
