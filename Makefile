@@ -54,7 +54,7 @@ test-fast: install
 	pytest -m "not slow and not browser and not server" $(PYTEST_ARGS)
 
 bench: install
-	for b in startup train pipeline contract drift monitor fairness explain registry dashboard; do python bench/$${b}_bench.py || exit 1; done
+	for b in startup train pipeline contract drift monitor fairness explain registry dashboard serve; do python bench/$${b}_bench.py || exit 1; done
 
 clean:
 	rm -rf data/prepared data/predictions data/quarantine models reports monitoring mlflow.db mlartifacts audit dvc.lock

@@ -511,18 +511,18 @@ def plot_regression_fairness(report: dict, feature: str, mae_ratio: float | None
     fig.tight_layout()
     return fig
 
-def show_fairness(report) -> None:
-    "In a notebook: why fairness does not apply, or the summary, each feature's group table and its plot."
+def show_fairness(report, plots: bool = True) -> None:
+    "In a notebook: why fairness does not apply, or the summary, each feature's group table and (`plots`) its plot."
     from IPython.display import display
     if isinstance(report, dict):  # regression
         for f in report["features"]:
             display(regression_fairness_table(report, f)); print(f"{f}: {report['features'][f]['summary']}")
-            plot_regression_fairness(report, f)
+            if plots: plot_regression_fairness(report, f)
         return
     if "not_applicable" in report.notes: print(f"Fairness: {report.notes['not_applicable']}."); return
     if "zero_selection" in report.notes: print(report.notes["zero_selection"])
     display(report.summary_table())
     for f in report.features:
         display(report.features[f].table())
-        plot_fairness(report, f)
+        if plots: plot_fairness(report, f)
 

@@ -19,10 +19,15 @@ from .results import RESULTS
 
 # %% auto #0
 __all__ = ['REFERENCE', 'DRIFT_JSON', 'HISTORY', 'MONITORING', 'METRICS_PROM', 'REPORTS', 'HISTORY_SCHEMA', 'LOWER_IS_BETTER',
-           'performance_drops', 'assess', 'MonitorResult', 'append_history', 'read_history', 'history_table',
-           'write_prometheus', 'log_monitor_run', 'monitor_batch', 'add_commands']
+           'drift_stage', 'performance_drops', 'assess', 'MonitorResult', 'append_history', 'read_history',
+           'history_table', 'write_prometheus', 'log_monitor_run', 'monitor_batch', 'add_commands']
 
 # %% ../nbs/15_monitor.ipynb #98c3b094
+def drift_stage(root=".", params: Params | None = None, settings: Settings | None = None) -> dict:
+    "`mlops_nb.stages.drift`, under the name the drift notebooks of projects made by mlops_nb 0.1 call (a project keeps its copy)."
+    from mlops_nb.stages import drift
+    return drift(root, params, settings)
+
 REFERENCE = Path(RESULTS["reference"].path)  # the drift stage's reference profile (train split + the model's scores on it)
 DRIFT_JSON = Path(RESULTS["drift"].path)     # the drift stage's train window vs test window
 HISTORY = Path(RESULTS["history"].path)      # one record per monitored batch

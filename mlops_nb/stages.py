@@ -23,8 +23,8 @@ __all__ = ['TRAIN', 'TEST', 'PREPARE_REPORT', 'QUARANTINE', 'VALIDATION', 'PROFI
            'FAIRNESS', 'MITIGATION', 'GATES', 'REGISTRY', 'DRIFT_REFERENCE', 'DRIFT', 'DRIFT_HTML', 'SCORE',
            'split_path', 'prepare', 'training_data', 'train', 'save_model', 'load_model', 'predict_score',
            'predictions_frame', 'evaluate', 'explain', 'waterfall_rows', 'fairness', 'mitigation_tradeoff',
-           'mitigation_table', 'load_alias', 'gate', 'fairness_with_thresholds', 'plot_fairness_gates', 'gate_report',
-           'register', 'probability_columns', 'class_names', 'scored_columns', 'drift']
+           'mitigation_table', 'load_alias', 'gate', 'fairness_gate_preview', 'fairness_figures', 'plot_fairness_gates',
+           'gate_report', 'register', 'probability_columns', 'class_names', 'scored_columns', 'drift']
 
 # %% ../nbs/06_stages.ipynb #be10587e
 # where each stage writes, from the one table of results (mlops_nb.results.RESULTS)
@@ -82,6 +82,9 @@ def prepare(root=".", params: Params | None = None) -> dict:
     keep = list(dict.fromkeys([*d.id, *([d.time] if d.time else []), *(f for f in d.features if f not in d.derived),
                                *d.sensitive, d.target]))
     df = P.apply_pii(df[keep], d.pii, key)
+    # categorical codes as text (a CSV's 1, 2, 3 read as numbers): what monitoring, `predict` and `serve` give the model too
+    from mlops_nb.batch import coerce_categorical
+    df = coerce_categorical(df, [c for c in d.categorical if c in df])
     quarantine = P.apply_pii(val.quarantine, d.pii, key)
     missing_target = int(df[d.target].isna().sum())
     df = df[df[d.target].notna()]
@@ -423,25 +426,34 @@ def gate(root=".", params: Params | None = None, settings: Settings | None = Non
                         G.verdict_tags(report), artifacts=[root / GATES])
     return report, cfg.fail_pipeline
 
-def fairness_with_thresholds(root=".", params: Params | None = None):
-    "(FairnessReport, {threshold key: value}) for drawing the fairness gates' per-group lines."
-    from mlops_nb.fairness import FairnessReport
+def fairness_gate_preview(root=".", params: Params | None = None) -> dict:
+    "The fairness gates the gate stage will apply, computed now from the fairness report and params.yaml (gates.json's shape)."
+    from mlops_nb import gates as G
     root = Path(root); params = params or load_params(root / "params.yaml")
-    cfg = params.gates.fairness
-    lines = {}
-    if cfg.selection_rate_ratio is not None: lines["selection_rate_ratio"] = cfg.selection_rate_ratio
-    if cfg.group_floor is not None: lines[f"min_{cfg.group_floor_metric}"] = cfg.group_floor
-    return FairnessReport.from_dict(read_json(root / FAIRNESS, "fairness report")), lines
+    gs, notes = G.fairness_gates(read_json(root / FAIRNESS, "fairness report"), params.gates.fairness)
+    return G.make_report(gs, None, notes).to_dict()
 
-def plot_fairness_gates(root=".", params: Params | None = None) -> list:
-    "The fairness figures with the fairness gates' lines, for either task; none when fairness did not apply."
-    from mlops_nb.fairness import plot_fairness, plot_regression_fairness
+def fairness_figures(root=".", gates: dict | None = None, params: Params | None = None) -> list:
+    """The fairness figures a stage notebook shows: the fairness dashboard's own (`views.fig_fairness`, value labels
+    included) with the lines of `gates` (a gates.json; default: the gate stage's report), so the notebook and the page
+    draw the same lines; a regression's per-group errors; none when fairness did not apply."""
+    from mlops_nb.dashboard_data import value_labels
+    from mlops_nb.fairness import plot_regression_fairness
+    from mlops_nb.results import read_result
+    from mlops_nb.views import fairness_gates, fig_fairness
     root = Path(root); params = params or load_params(root / "params.yaml")
-    d = read_json(root / FAIRNESS, "fairness report")
+    d = read_result(root, "fairness")
     if d.get("task") == "regression":
         return [plot_regression_fairness(d, f, params.gates.fairness.mae_ratio) for f in d["features"]]
-    fair, lines = fairness_with_thresholds(root, params)
-    return [plot_fairness(fair, f, lines) for f in fair.features]
+    gates = read_result(root, "gates") if gates is None else gates
+    labels = value_labels(root)
+    return [fig_fairness(ff, fairness_gates(gates, f), f, labels) for f, ff in d["features"].items()]
+
+def plot_fairness_gates(root=".", params: Params | None = None) -> list:
+    "`fairness_figures`, under the name the gate notebooks of projects made by mlops_nb 0.1 call (a project keeps its copy)."
+    from IPython.display import display
+    for fig in fairness_figures(root, params=params): display(fig)
+    return []
 
 # %% ../nbs/06_stages.ipynb #c39cb072
 def gate_report(root="."):

@@ -273,3 +273,32 @@ def test_shadow_labels_and_monitoring_what_was_served(fair_built, tmp_path):
     last = json.loads((root / "monitoring/history.jsonl").read_text().splitlines()[-1])
     assert last["rows"] == 60 and last["performance"]["n_labelled"] == 40
     assert last["performance"]["roc_auc"] == pytest.approx(roc_auc_score(test["y"][:40], want_c["score"][:40]))
+
+
+def test_raw_csv_rows_are_scored_as_at_evaluation(tmp_path, monkeypatch):
+    """A CSV whose category codes are numbers (MAR = 1..5, some missing): what `serve` and `predict` score from the raw
+    rows equals what the evaluate stage scored on the prepared test split (the bug: prepare kept the codes as numbers,
+    requests and batches as text, so the model saw every served code as unknown)."""
+    from mlops_nb import stages
+    from mlops_nb.cli import main
+    from mlops_nb.config import load_params
+    from mlops_nb.model import model_columns
+    from mlops_nb.serve import ServedModel, check_request, score_frame
+    monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
+    df = pd.read_parquet(Path(__file__).resolve().parents[1] / "data/raw/acs_employment_ma.parquet").sample(3000, random_state=0)
+    df.loc[df.sample(100, random_state=1).index, "MAR"] = np.nan
+    df.to_csv(tmp_path / "acs.csv", index=False)
+    assert main(["init", str(tmp_path / "p"), "--data", str(tmp_path / "acs.csv"), "--target", "employed",
+                 "--time-column", "year", "--id", "id", "--no-git"]) == 0
+    root = tmp_path / "p"
+    p = load_params(root / "params.yaml")
+    assert "MAR" in p.data.categorical
+    stages.prepare(root); stages.train(root); stages.evaluate(root)
+    assert pd.api.types.is_string_dtype(pd.read_parquet(root / "data/prepared/train.parquet")["MAR"])
+    model, info = stages.load_model(root)
+    served = ServedModel(model, "p", "1", info["run_id"], None, model_columns(model, p.data.features), "")
+    raw = pd.read_csv(tmp_path / "acs.csv")
+    raw = raw[raw.year == raw.year.max()].drop(columns=["employed"]).reset_index(drop=True)
+    mine = dict(zip(raw["id"], score_frame(served, check_request(root, raw, served, p), p)["score"]))
+    test, pred = pd.read_parquet(root / "data/prepared/test.parquet"), pd.read_parquet(root / "data/predictions/test.parquet")
+    assert len(test) == len(raw) and max(abs(mine[i] - s) for i, s in zip(test["id"], pred["score"])) < 1e-12
