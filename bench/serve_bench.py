@@ -162,8 +162,9 @@ def main():
         try: r = load(srv.url, [ours_bodies[i % len(ours_bodies)] for i in range(a.lossless)], a.clients)
         finally: srv.stop()
         logged = len(read_log(root)) - before
+        lost = "no row lost" if logged == r["n"] else f"{r['n'] - logged} rows LOST"
         lossless = (f"- zero-loss turn: {a.lossless:,} requests to ours from {a.clients} clients, {r['n']:,} answered "
-                    f"({r['errors']} errors), {logged:,} rows logged: **{'no row lost' if logged == r['n'] else f'{r['n'] - logged} LOST'}** "
+                    f"({r['errors']} errors), {logged:,} rows logged: **{lost}** "
                     f"({r['rps']:.0f} requests/s, p99 {r['p99_ms']:.0f} ms)\n")
         print(lossless, flush=True)
     o, p = med["ours"], med["peer"]

@@ -330,6 +330,10 @@ def write_project_files(dest, data_rel: str, df: pd.DataFrame, target: str, sens
     parse_params(yaml.safe_load(files["params.yaml"]))  # e.g. a mistyped --estimator, named before any file is written
     from mlops_nb.contract import contract_yaml, infer_contract, load_labels, with_labels
     con, note = infer_contract(df, target, roles["id"], time_column, source=data_rel), ""
+    # numbers stored as text that init made numeric features: the contract converts them, so the model gets numbers
+    import dataclasses
+    con = dataclasses.replace(con, columns=tuple(dataclasses.replace(r, type="float64") if r.name in roles["numeric"]
+                                                 and r.type == "string" else r for r in con.columns))
     if labels:  # the labels file's own comment (where its labels come from) goes along
         con = with_labels(con, load_labels(labels))
         head = [l.lstrip("# ").rstrip() for l in Path(labels).read_text(encoding="utf-8").splitlines() if l.startswith("#")]

@@ -173,3 +173,22 @@ def test_labels_option_copies_value_labels_into_the_contract(tmp_path):
                  "--labels", str(tmp_path / "labels.yaml"), "--no-git"], tmp_path, check=False)
         assert r.returncode != 0 and says in r.stderr + r.stdout, r.stderr
         assert not (tmp_path / "q").exists()  # nothing half-made
+
+
+def test_numbers_stored_as_text_become_numeric_features_with_numbers(tmp_path):
+    "A column of numbers written as text with many values (SCHL '1'..'24'): a numeric feature, and the model gets numbers."
+    import pandas as pd
+    from mlops_nb import stages
+    from mlops_nb.cli import main
+    from mlops_nb.contract import load_contract
+    df = pd.read_parquet(REPO / "data/raw/acs_employment_ma.parquet").sample(2000, random_state=0)
+    df = df.astype({c: str for c in df.columns if isinstance(df[c].dtype, pd.CategoricalDtype)})
+    df.to_parquet(tmp_path / "codes.parquet", index=False)
+    assert main(["init", str(tmp_path / "p"), "--data", str(tmp_path / "codes.parquet"), "--target", "employed",
+                 "--time-column", "year", "--id", "id", "--no-git"]) == 0
+    root = tmp_path / "p"
+    assert "SCHL" in yaml.safe_load((root / "params.yaml").read_text())["data"]["numeric"]
+    assert load_contract(root / "contract.yaml").rule("SCHL").type == "float64"  # the contract converts them
+    stages.prepare(root)
+    train = pd.read_parquet(root / "data/prepared/train.parquet")
+    assert pd.api.types.is_float_dtype(train["SCHL"]) and pd.api.types.is_string_dtype(train["MAR"])
