@@ -77,12 +77,18 @@ def _check_header(path, sep) -> None:
 
 _THOUSANDS = r"[+-]?\d{1,3}(?:,\d{3})+(?:\.\d+)?|[+-]?\d+(?:\.\d+)?"
 
+_DECIMAL_COMMA = r"[+-]?\d{1,3}(?:\.\d{3})+(?:,\d+)?|[+-]?\d+(?:,\d+)?"
+
 def _thousands_to_number(s: pd.Series) -> pd.Series:
-    "A text column whose every value is a number, some written with thousands separators ('1,234.5'), as numbers; else `s`."
+    """A text column whose every value is a number, some written with thousands separators ('1,234.5') or, when not
+    every value reads that way, with a decimal comma ('1,5', '1.234,5'), as numbers; else `s`. The whole column decides:
+    '1,234' is 1234 in a column of thousands, 1.234 beside '2,5'."""
     nonnull = s.dropna()
     if nonnull.empty or not nonnull.str.contains(",", regex=False).any(): return s
-    if not nonnull.str.fullmatch(_THOUSANDS).all(): return s  # '1,5' (a decimal comma) or text: leave it to the contract
-    num = pd.to_numeric(s.str.replace(",", "", regex=False), errors="coerce")
+    if nonnull.str.fullmatch(_THOUSANDS).all(): text = s.str.replace(",", "", regex=False)
+    elif nonnull.str.fullmatch(_DECIMAL_COMMA).all(): text = s.str.replace(".", "", regex=False).str.replace(",", ".", regex=False)
+    else: return s  # text with commas: the contract decides
+    num = pd.to_numeric(text, errors="coerce")
     return num.astype("Int64") if (num.dropna() == num.dropna().round()).all() else num
 
 def _normalise_missing(df, na_values):

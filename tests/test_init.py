@@ -156,6 +156,21 @@ def test_thousands_separators_are_numbers(tmp_path, monkeypatch):
     assert pd.api.types.is_numeric_dtype(train["income"]) and set(train["income"]) <= set(income.tolist())
 
 
+def test_decimal_commas_are_numbers(tmp_path, monkeypatch):
+    "A semicolon CSV from a European spreadsheet ('1.234,56' and '12,5'): numbers, a numeric feature, through prepare."
+    from mlops_nb import stages
+    rng = np.random.default_rng(6)
+    price = rng.integers(100, 500_000, 800) / 100
+    fmt = lambda v: f"{v:,.2f}".replace(",", " ").replace(".", ",").replace(" ", ".")  # 1234.5 -> '1.234,50'
+    df = pd.DataFrame({"price": [fmt(v) for v in price], "age": rng.integers(18, 90, 800), "y": (price > 1000).astype(int)})
+    df.to_csv(tmp_path / "eu.csv", index=False, sep=";")
+    run(["mlops-nb", "init", str(tmp_path / "p"), "--data", str(tmp_path / "eu.csv"), "--target", "y", "--no-git"], tmp_path)
+    p = yaml.safe_load((tmp_path / "p/params.yaml").read_text())["data"]
+    assert "price" in p["numeric"] and "price" not in p["exclude"]
+    monkeypatch.chdir(tmp_path / "p")
+    stages.prepare(tmp_path / "p")
+    train = pd.read_parquet(tmp_path / "p/data/prepared/train.parquet")
+    assert pd.api.types.is_float_dtype(train["price"]) and set(train["price"]) <= set(price.tolist())
 def test_labels_option_copies_value_labels_into_the_contract(tmp_path):
     "`init --labels FILE`: the labels land in contract.yaml with their source; a bad file or column fails before anything is made."
     df = pd.DataFrame({"SEX": ["1", "2"] * 100, "x": np.arange(200) % 5, "y": [0, 1, 1, 0] * 50})
