@@ -54,7 +54,8 @@ def _sections(f: dict) -> list:
                             ("MLflow run", i["run_id"])]),
          ("Intended use and owner", "kv", [("intended use", card.get("intended_use", nr)), ("owner", card.get("owner", nr)),
                                            ("out of scope", card.get("out_of_scope", nr))])]
-    from mlops_nb.views import _dirty, four_fifths_flag, gate_flags, lineage_words, value_label
+    from mlops_nb.views import four_fifths_flag, gate_flags, value_label
+    from mlops_nb.views_registry import _dirty, lineage_words
     labels = f.get("labels") or {}
     lin = [(lineage_words(k), _dirty(k, v)) for k, v in i["lineage"].items()]
     prep = f.get("prepare") or {}

@@ -11,13 +11,18 @@ from .config import load_settings
 from .results import RESULTS, maybe_result, read_result, result_path, result_stamp
 from .dashboard_data import (batch_report, comparison, explain_data, fairness_data, in_voila, pick_challenger, registry_state,
                              value_labels)
-from .views import (CSS, DASHBOARDS, SORTS, TITLES, audit_table, cached_png, champion_line, column_info_html, compare_sections,
-                            drift_names, drift_table, drift_verdict, esc, explain_features, explain_unit, fairness_about_html,
-                            fairness_gates, fairness_gates_html, fairness_groups_html, fairness_summary_table, fairness_verdict,
-                            fig_beeswarm, fig_distribution, fig_fairness, fig_feature_dependence, fig_history, fig_importance,
-                            fig_importance_vs_champion, fig_row_waterfall, findings_table, fmt, header_html, history_table,
-                            message_html, mitigation_html, most_drifted, no_fairness_text, no_model_text, row_output,
-                            shap_compare_table, table_html, unit_text, value_label, version_label, versions_table)
+from .views import (CSS, DASHBOARDS, TITLES, cached_png, esc, fmt, header_html, message_html, table_html,
+                            value_label)
+from .views_registry import (audit_table, champion_line, compare_sections, no_model_text, shap_compare_table,
+                                     versions_table)
+from .views_explain import (explain_features, explain_unit, fig_beeswarm, fig_feature_dependence,
+                                    fig_importance, fig_importance_vs_champion, fig_row_waterfall, row_output,
+                                    unit_text, version_label)
+from .views_fairness import (fairness_about_html, fairness_gates, fairness_gates_html, fairness_groups_html,
+                                     fairness_summary_table, fairness_verdict, fig_fairness, mitigation_html,
+                                     no_fairness_text)
+from .views_drift import (SORTS, column_info_html, drift_names, drift_table, drift_verdict, fig_distribution,
+                                  fig_history, findings_table, history_table, most_drifted)
 
 # %% auto #0
 __all__ = ['PANELS', 'WARM', 'html_w', 'image_w', 'message_w', 'show_panel', 'link', 'footer_html', 'frame_head', 'frame',

@@ -440,7 +440,7 @@ def fairness_figures(root=".", gates: dict | None = None, params: Params | None 
     from mlops_nb.dashboard_data import value_labels
     from mlops_nb.fairness import plot_regression_fairness
     from mlops_nb.results import read_result
-    from mlops_nb.views import fairness_gates, fig_fairness
+    from mlops_nb.views_fairness import fairness_gates, fig_fairness
     root = Path(root); params = params or load_params(root / "params.yaml")
     d = read_result(root, "fairness")
     if d.get("task") == "regression":

@@ -9,12 +9,16 @@ from .core import MlopsError, atomic_write
 from .results import maybe_result, read_result
 from .dashboard_data import (RegistryState, batch_report, comparison, explain_data, fairness_data, pick_challenger, registry_state,
                                      value_labels)
-from .views import (CSS, DASHBOARDS, TITLES, audit_table, champion_line, compare_sections, drift_names, drift_table,
-                            drift_verdict, esc, explain_features, explain_unit, fairness_about_html, fairness_gates, fairness_gates_html,
-                            fairness_groups_html, fairness_summary_table, fairness_verdict, fig_distribution, fig_fairness,
-                            fig_feature_dependence, fig_history, fig_importance, fig_importance_vs_champion, fig_row_waterfall,
-                            findings_table, header_html, history_table, img_tag, message_html, mitigation_html, most_drifted,
-                            no_fairness_text, no_model_text, png_bytes, row_output, unit_text, value_label, version_label, versions_table)
+from .views import CSS, DASHBOARDS, TITLES, esc, header_html, img_tag, message_html, png_bytes, value_label
+from .views_registry import audit_table, champion_line, compare_sections, no_model_text, versions_table
+from .views_explain import (explain_features, explain_unit, fig_feature_dependence, fig_importance,
+                                    fig_importance_vs_champion, fig_row_waterfall, row_output, unit_text,
+                                    version_label)
+from .views_fairness import (fairness_about_html, fairness_gates, fairness_gates_html, fairness_groups_html,
+                                     fairness_summary_table, fairness_verdict, fig_fairness, mitigation_html,
+                                     no_fairness_text)
+from .views_drift import (drift_names, drift_table, drift_verdict, fig_distribution, fig_history,
+                                  findings_table, history_table, most_drifted)
 
 # %% auto #0
 __all__ = ['write_static_report', 'add_commands']
