@@ -338,6 +338,8 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                        'mlops_nb.drift_report.drift_status': ('drift_report.html#drift_status', 'mlops_nb/drift_report.py'),
                                        'mlops_nb.drift_report.drift_table': ('drift_report.html#drift_table', 'mlops_nb/drift_report.py'),
                                        'mlops_nb.drift_report.overlay_svg': ('drift_report.html#overlay_svg', 'mlops_nb/drift_report.py'),
+                                       'mlops_nb.drift_report.overlays_html': ( 'drift_report.html#overlays_html',
+                                                                                'mlops_nb/drift_report.py'),
                                        'mlops_nb.drift_report.plot_drift': ('drift_report.html#plot_drift', 'mlops_nb/drift_report.py'),
                                        'mlops_nb.drift_report.render_drift_html': ( 'drift_report.html#render_drift_html',
                                                                                     'mlops_nb/drift_report.py')},

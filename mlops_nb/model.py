@@ -80,8 +80,10 @@ def _as_ordered(X):
     "Categorical block for ordinal codes: all-number columns as floats (numeric order), others as text; NaN for missing."
     def column(s: pd.Series) -> pd.Series:
         if pd.api.types.is_bool_dtype(s) or pd.api.types.is_numeric_dtype(s): return s.astype(float)
-        num = pd.to_numeric(s, errors="coerce")
-        if num.notna().sum() == s.notna().sum(): return num.astype(float)
+        codes, uniques = pd.factorize(s)  # convert each distinct value once: a column has few, and rows are many
+        num = pd.to_numeric(pd.Series(uniques, dtype=object), errors="coerce").to_numpy(float)
+        if not np.isnan(num).any():
+            return pd.Series(np.where(codes >= 0, num[codes], np.nan), index=s.index, name=s.name)
         return s.astype("string").astype(object).where(s.notna(), np.nan)
     return pd.DataFrame(X).apply(column)
 
