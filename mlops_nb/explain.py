@@ -199,6 +199,9 @@ class Explanation:
     class_importance: dict = field(default_factory=dict)   # class -> {feature: mean |SHAP|}
     class_expected_value: dict = field(default_factory=dict)
     class_additivity_error: dict = field(default_factory=dict)
+    # what happened to each explained row (the test set's true target, as the reports show it), when the stage knows it
+    target: str | None = None
+    actual: list = field(default_factory=list)
 
     @property
     def unit(self) -> str:
@@ -228,12 +231,13 @@ class Explanation:
                  "output": np.asarray(self.outputs, dtype=float)[keep].tolist(),
                  "values": [_floats32(r) for r in np.asarray(self.values)[keep]],
                  "data": {c: [_plain(v) for v in self.data[c].iloc[keep].tolist()] for c in self.features}}
+        if len(self.actual) == n: local["actual"] = [_plain(self.actual[k]) for k in keep]
         d = {"schema": "mlops_nb.explain/1", "explainer": self.explainer, "explainer_options": self.explainer_options,
              "model": self.model, "output": self.output, "unit": self.unit, "expected_value": float(self.expected_value),
              "features": list(self.features), "importance": {k: float(v) for k, v in self.importance.items()},
              "n_rows": int(self.n_rows), "n_sample": int(self.n_sample), "stratified": bool(self.stratified), "seed": int(self.seed),
              "additivity": {"max_abs_error": float(self.additivity_error), "tolerance": float(self.tolerance)},
-             "local": local}
+             "local": local, **({"target": self.target} if self.target else {})}
         if self.classes:
             d.update({"classes": [str(c) for c in self.classes], "shown_class": str(self.shown_class),
                       "class_importance": {str(c): {k: float(v) for k, v in imp.items()} for c, imp in self.class_importance.items()},
@@ -257,7 +261,8 @@ class Explanation:
                    shown_class=d.get("shown_class"), class_importance={c: {k: nan(v) for k, v in imp.items()}
                                                                        for c, imp in d.get("class_importance", {}).items()},
                    class_expected_value={c: nan(v) for c, v in d.get("class_expected_value", {}).items()},
-                   class_additivity_error={c: nan(v) for c, v in d.get("class_additivity_error", {}).items()})
+                   class_additivity_error={c: nan(v) for c, v in d.get("class_additivity_error", {}).items()},
+                   target=d.get("target"), actual=list(loc.get("actual") or []))
 
 # %% ../nbs/10_explain.ipynb #05c2dfc7
 def _dense(Z) -> np.ndarray:

@@ -16,7 +16,7 @@ from .views import (CSS, DASHBOARDS, TITLES, cached_png, esc, fmt, header_html, 
 from .views_registry import (audit_table, champion_line, compare_sections, no_model_text, shap_compare_table,
                                      versions_table)
 from .views_explain import (explain_features, explain_unit, fig_beeswarm, fig_feature_dependence,
-                                    fig_importance, fig_importance_vs_champion, fig_row_waterfall, row_output,
+                                    fig_importance, fig_importance_vs_champion, fig_row_waterfall, row_actual, row_output,
                                     unit_text, version_label)
 from .views_fairness import (fairness_about_html, fairness_gates, fairness_gates_html, fairness_groups_html,
                                      fairness_summary_table, fairness_verdict, fig_fairness, mitigation_html,
@@ -329,7 +329,9 @@ def explain_panel(root=".", model=None, version=None):
             i = rows.index(rowsel.value); o = row_output(ex, i); base = ex.get("expected_value") or 0.0
             prob = f" → probability {_sigmoid(o):.3f}" if unit == "log-odds" else ""
             row_desc = "; ".join(f"{k}: {value_label(labels, k, loc['data'][k][i])}" for k in list(loc.get("data", {}))[:6])
-            pred_w.value = (f'<div>Row {esc(rowsel.value)}: model output <b>{o:.3f}</b> {esc(unit)}{prob} '
+            actual = row_actual(ex, i, labels)
+            pred_w.value = (f'<div>Row {esc(rowsel.value)}: model output <b>{o:.3f}</b> {esc(unit)}{prob}'
+                            + (f'; actual outcome <b class="mlops-actual">{esc(actual)}</b>' if actual else "") + ' '
                             f'(expected value {base:.3f}). <span class="mlops-muted">{esc(row_desc)}</span></div>')
             wf_w.value = cached_png(fkey + ("wf", rowsel.value), lambda: fig_row_waterfall(ex, i, labels))
         colsel.observe(filt, "value"); valsel.observe(filt, "value"); rowsel.observe(show_row, "value")

@@ -2,7 +2,7 @@
 
 # %% ../nbs/06_stages.ipynb #c31bfe6d
 from __future__ import annotations
-import pickle, sys, time
+import dataclasses, pickle, sys, time
 
 import numpy as np
 from pathlib import Path
@@ -297,6 +297,10 @@ def explain(root=".", params: Params | None = None, settings: Settings | None = 
     if model is not base_pipeline(model): _say("the model is mitigated: explaining its underlying pipeline (before the group thresholds)")
     expl = explain_pipeline(base_pipeline(model), X, y if params.data.classifier else None, e.sample_size,
                             e.background_size, e.seed, e.tolerance, max_seconds=e.max_seconds, classes=params.data.classes or None)
+    # each explained row's true outcome, as reports name it (a class by its label), for "why row 120 got 0.73 (actual: …)"
+    actual = y.iloc[expl.positions]
+    expl = dataclasses.replace(expl, target=params.data.target,
+                               actual=(class_names(actual, params) if params.data.task == "multiclass" else actual).tolist())
     write_json(root / EXPLAIN, expl.to_dict())
     _write_parquet(expl.local_frame(), root / EXPLAIN_LOCAL)
     tracking.log_to_run(settings, info["run_id"], {"explain_additivity_error": expl.additivity_error},

@@ -12,7 +12,7 @@ from .dashboard_data import (RegistryState, batch_report, comparison, explain_da
 from .views import CSS, DASHBOARDS, TITLES, esc, header_html, img_tag, message_html, png_bytes, value_label
 from .views_registry import audit_table, champion_line, compare_sections, no_model_text, versions_table
 from .views_explain import (explain_features, explain_unit, fig_feature_dependence, fig_importance,
-                                    fig_importance_vs_champion, fig_row_waterfall, row_output, unit_text,
+                                    fig_importance_vs_champion, fig_row_waterfall, row_actual, row_output, unit_text,
                                     version_label)
 from .views_fairness import (fairness_about_html, fairness_gates, fairness_gates_html, fairness_groups_html,
                                      fairness_summary_table, fairness_verdict, fig_fairness, mitigation_html,
@@ -42,7 +42,9 @@ def _static_explain(root, st) -> tuple[str, str]:
     loc = ex.get("local") or {}
     if loc.get("values"):
         desc = "; ".join(f"{k}: {value_label(labels, k, v[0])}" for k, v in list((loc.get("data") or {}).items())[:6])
-        parts += [f"<h3>One row (row {esc(loc['index'][0])}): model output {row_output(ex, 0):.3f} {esc(unit)}</h3>",
+        actual = row_actual(ex, 0, labels)
+        parts += [f"<h3>One row (row {esc(loc['index'][0])}): model output {row_output(ex, 0):.3f} {esc(unit)}"
+                  + (f", actual outcome {esc(actual)}" if actual else "") + "</h3>",
                   f'<div class="mlops-muted">{esc(desc)}</div>',
                   img_tag(png_bytes(fig_row_waterfall(ex, 0, labels)), "waterfall"), "<h3>Dependence of the top 3 features</h3>"]
         for f in sorted(explain_features(ex), key=lambda f: -ex["importance"].get(f, 0))[:3]:

@@ -9,7 +9,8 @@ from .views import COLORS, _figure, value_label
 
 # %% auto #0
 __all__ = ['explain_unit', 'unit_text', 'explain_features', 'version_label', 'fig_importance', 'fig_beeswarm', 'fig_waterfall',
-           'row_output', 'fig_row_waterfall', 'fig_dependence', 'fig_feature_dependence', 'fig_importance_vs_champion']
+           'row_output', 'row_actual', 'fig_row_waterfall', 'fig_dependence', 'fig_feature_dependence',
+           'waterfall_picks', 'explain_figures', 'fig_importance_vs_champion']
 
 # %% ../nbs/16f_views_explain.ipynb #734a7130
 def explain_unit(ex: dict) -> str:
@@ -113,6 +114,15 @@ def row_output(ex: dict, i: int) -> float:
     loc = ex["local"]; o = (loc.get("output") or [None] * len(loc["values"]))[i]
     return o if o is not None else (ex.get("expected_value") or 0.0) + sum(loc["values"][i])
 
+# %% ../nbs/16f_views_explain.ipynb #2e35bdd7
+def row_actual(ex: dict, i: int, labels: dict | None = None) -> str | None:
+    "'employed = 1', the `i`-th explained row's true outcome with the target's value label; None when explain.json has none."
+    actual = (ex.get("local") or {}).get("actual") or []
+    if i >= len(actual) or actual[i] is None: return None
+    v = actual[i]
+    shown = f"{v:.4g}" if isinstance(v, float) and not float(v).is_integer() else value_label(labels, ex.get("target"), v)
+    return f"{ex.get('target') or 'target'} = {shown}"
+
 # %% ../nbs/16f_views_explain.ipynb #a83cc0fb
 def fig_row_waterfall(ex: dict, i: int, labels: dict | None = None):
     "The waterfall of the `i`-th row sampled in explain.json, each feature named with this row's value ('SEX = Female (2)')."
@@ -120,7 +130,7 @@ def fig_row_waterfall(ex: dict, i: int, labels: dict | None = None):
     data = loc.get("data") or {}
     name = lambda f: f"{f} = {value_label(labels, f, data[f][i], short=24)}" if f in data else f
     return fig_waterfall({name(f): v for f, v in zip(explain_features(ex), loc["values"][i])}, ex.get("expected_value") or 0.0, o, explain_unit(ex),
-                         f"Why row {loc['index'][i]} got {o:.3f}")
+                         f"Why row {loc['index'][i]} got {o:.3f}" + (f" (actual: {a})" if (a := row_actual(ex, i, labels)) else ""))
 
 # %% ../nbs/16f_views_explain.ipynb #ac3444a6
 def fig_dependence(x, shap_values, feature: str, unit: str, labels: dict | None = None):
@@ -148,6 +158,24 @@ def fig_feature_dependence(ex: dict, feature: str, labels: dict | None = None):
     "The dependence plot of `feature` over the rows sampled in explain.json."
     loc, j = ex["local"], explain_features(ex).index(feature)
     return fig_dependence(loc["data"].get(feature, []), [v[j] for v in loc["values"]], feature, explain_unit(ex), labels)
+
+# %% ../nbs/16f_views_explain.ipynb #f575b081
+def waterfall_picks(ex: dict) -> list[int]:
+    "Positions in explain.json's rows: the highest and lowest model output and the one nearest the decision boundary."
+    out = [row_output(ex, i) for i in range(len((ex.get("local") or {}).get("values") or []))]
+    if not out: return []
+    mid = 0.5 if explain_unit(ex) == "probability" else 0.0
+    return list(dict.fromkeys([out.index(max(out)), out.index(min(out)), min(range(len(out)), key=lambda i: abs(out[i] - mid))]))
+
+def explain_figures(ex: dict, labels: dict | None = None) -> list:
+    "Importance, beeswarm and the picked rows' waterfalls of explain.json: the figures the explain page and stage show."
+    import pandas as pd
+    feats, unit, loc = explain_features(ex), explain_unit(ex), ex.get("local") or {}
+    figs = [fig_importance(ex["importance"], "Mean |SHAP| per feature", unit)]
+    if loc.get("values"):
+        shap_df = pd.DataFrame(loc["values"], columns=feats).assign(position=loc.get("position"))
+        figs.append(fig_beeswarm(shap_df, {**(loc.get("data") or {}), "_position": loc.get("position")}, feats, unit))
+    return figs + [fig_row_waterfall(ex, i, labels) for i in waterfall_picks(ex)]
 
 # %% ../nbs/16f_views_explain.ipynb #9e6484aa
 def fig_importance_vs_champion(ex: dict, champion_importance: dict, label: str, champion):

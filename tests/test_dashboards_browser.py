@@ -245,6 +245,7 @@ def test_explain_rows_and_dependence(project, alice, page, artifacts):
     assert f"Row {loc['index'][3]}" in pred and f"{loc['output'][3]:.3f}" in pred, pred
     coded = [c for c in list(loc["data"])[:6] if c in labels(project)]
     assert coded and all(f"{c}: {named(project, c, loc['data'][c][3])}" in pred for c in coded), pred  # "SCHL: Regular high school diploma (16)"
+    assert f"actual outcome {ex['target']} = {named(project, ex['target'], loc['actual'][3])}" in pred, pred  # what really happened
     assert "log-odds" not in ex["unit"] or "even chance" in panel.locator(".mlops-unit-text").inner_text()
     wait_changed(page, ".mlops-waterfall-plot", "src", wf0)
     # the dependence dropdown: another feature -> another plot

@@ -44,6 +44,23 @@ def test_repro_runs_every_stage_and_writes_outputs(demo):
     assert set(test["year"]) == {2018} and set(test["employed"]) == {0, 1}
 
 
+def test_explain_report_keeps_each_rows_true_outcome_and_shows_labels(demo):
+    "The explain stage keeps what happened to each explained row; its notebook shows the page's labelled figures."
+    root, _ = demo
+    ex = json.loads((root / "reports/explain/explain.json").read_text())
+    test = pd.read_parquet(root / "data/prepared/test.parquet")
+    loc = ex["local"]
+    assert ex["target"] == "employed" and loc["actual"] == test["employed"].iloc[loc["position"]].tolist()
+    nb = json.dumps(json.loads((root / "reports/notebooks/explain.ipynb").read_text()))
+    assert nb.count('"image/png"') >= 5 and "plot_waterfall" not in nb  # importance, beeswarm, 3 rows: the page's figures
+    from mlops_nb.views_explain import fig_row_waterfall
+    from mlops_nb.dashboard_data import value_labels
+    title = fig_row_waterfall(ex, 0, value_labels(root)).axes[0].get_title()
+    assert title.endswith(f"(actual: employed = {loc['actual'][0]})")
+    ticks = [t.get_text() for t in fig_row_waterfall(ex, 0, value_labels(root)).axes[0].get_yticklabels()]
+    assert any(re.search(r" = .+ \(\d+\)$", t) for t in ticks), ticks  # a code shown with its label: "SCHL = Bachelor's degree (21)"
+
+
 def test_metrics_are_dvc_metrics_and_sensible(demo):
     root, _ = demo
     m = json.loads((root / "reports/metrics.json").read_text())
