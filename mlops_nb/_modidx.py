@@ -914,6 +914,8 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                                                                              'mlops_nb/views_fairness.py'),
                                          'mlops_nb.views_fairness.fairness_summary_table': ( 'views_fairness.html#fairness_summary_table',
                                                                                              'mlops_nb/views_fairness.py'),
+                                         'mlops_nb.views_fairness.fairness_tables_html': ( 'views_fairness.html#fairness_tables_html',
+                                                                                           'mlops_nb/views_fairness.py'),
                                          'mlops_nb.views_fairness.fairness_verdict': ( 'views_fairness.html#fairness_verdict',
                                                                                        'mlops_nb/views_fairness.py'),
                                          'mlops_nb.views_fairness.fig_fairness': ( 'views_fairness.html#fig_fairness',

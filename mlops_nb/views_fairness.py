@@ -10,7 +10,7 @@ from .views_registry import gates_table
 # %% auto #0
 __all__ = ['fairness_gates', 'fig_fairness', 'fairness_group_table', 'fairness_groups_html', 'fairness_summary_table',
            'fairness_gates_html', 'mitigation_html', 'fairness_verdict', 'fairness_about_html', 'no_fairness_text',
-           'fairness_readings_html']
+           'fairness_readings_html', 'fairness_tables_html']
 
 # %% ../nbs/16g_views_fairness.ipynb #860e68d2
 def fairness_gates(gates: dict | None, feature: str) -> list:
@@ -121,3 +121,9 @@ def fairness_readings_html(f: dict, labels: dict | None = None) -> str:
         codes = [str(g["group"]) for g in ff.get("groups", []) if str(g["group"]) in names]
         if codes: out.append(f'<div class="mlops-muted">{esc(feat)} groups: ' + "; ".join(f"{esc(c)} = {esc(names[c])}" for c in codes) + "</div>")
     return "".join(out)
+
+# %% ../nbs/16g_views_fairness.ipynb #b0347a1b
+def fairness_tables_html(f: dict, labels: dict | None = None) -> str:
+    "How fairness.json was computed, then per sensitive feature its page's group table and disparity summary; or why none."
+    if not f.get("features"): return f'<div class="mlops-empty">{esc(no_fairness_text(f))}</div>'
+    return fairness_about_html(f) + "".join(f"<h3>{esc(ft)}</h3>" + fairness_groups_html(f, ft, labels) + fairness_summary_table(ff) for ft, ff in f["features"].items())

@@ -61,6 +61,15 @@ def test_explain_report_keeps_each_rows_true_outcome_and_shows_labels(demo):
     assert any(re.search(r" = .+ \(\d+\)$", t) for t in ticks), ticks  # a code shown with its label: "SCHL = Bachelor's degree (21)"
 
 
+def test_fairness_report_shows_group_names_not_codes(demo):
+    "The fairness stage notebook shows the page's tables: 'Female (2)', intervals, the four-fifths reading; no truncated DataFrame."
+    root, _ = demo
+    nb = json.loads((root / "reports/notebooks/fairness.ipynb").read_text())
+    html = "".join("".join(o.get("data", {}).get("text/html", "")) for c in nb["cells"] for o in c.get("outputs", []))
+    assert "Female (2)" in html and "Black or African American alone (2)" in html and "selection rate [95% CI]" in html
+    assert "rows × " not in html  # no pandas table cut to '2 rows × 21 columns'
+
+
 def test_metrics_are_dvc_metrics_and_sensible(demo):
     root, _ = demo
     m = json.loads((root / "reports/metrics.json").read_text())
