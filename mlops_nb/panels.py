@@ -19,7 +19,7 @@ from .views_explain import (explain_features, explain_unit, fig_beeswarm, fig_fe
                                     fig_importance, fig_importance_vs_champion, fig_row_waterfall, row_actual, row_output,
                                     unit_text, version_label)
 from .views_fairness import (fairness_about_html, fairness_gates, fairness_gates_html, fairness_groups_html,
-                                     fairness_summary_table, fairness_verdict, fig_fairness, mitigation_html,
+                                     fairness_summary_table, fairness_verdict, fairness_figure, mitigation_html,
                                      no_fairness_text)
 from .views_drift import (SORTS, column_info_html, drift_names, drift_table, drift_verdict, fig_distribution,
                                   fig_history, findings_table, history_table, most_drifted)
@@ -382,11 +382,11 @@ def fairness_panel(root=".", model=None, version=None):
     def show(*_):
         ft = sel.value; ff = f["features"][ft]
         tbl.value = fairness_groups_html(f, ft, labels)
-        img.value = cached_png(key + (ft,), lambda: fig_fairness(ff, fairness_gates(gates, ft), ft, labels))
+        img.value = cached_png(key + (ft,), lambda: fairness_figure(f, ft, gates, labels))
         summ.value = fairness_summary_table(ff)
         gt.value = fairness_gates_html(gates, ft)
     sel.observe(show, "value"); show()
-    prefetch([(key + (ft,), lambda ft=ft: fig_fairness(f["features"][ft], fairness_gates(gates, ft), ft, labels)) for ft in feats])
+    prefetch([(key + (ft,), lambda ft=ft: fairness_figure(f, ft, gates, labels)) for ft in feats])
     body = [html_w(verdict), html_w(fairness_about_html(f)), sel,
             html_w("<h3>Groups</h3>"), tbl, img, html_w("<h3>Disparities</h3>"), summ, html_w("<h3>Gate verdicts</h3>"), gt,
             html_w("<h3>Mitigation trade-off</h3>"), html_w(mitigation_html(d["mitigation"]), "mlops-mitigation-box")]

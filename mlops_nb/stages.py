@@ -438,20 +438,17 @@ def fairness_gate_preview(root=".", params: Params | None = None) -> dict:
     return G.make_report(gs, None, notes).to_dict()
 
 def fairness_figures(root=".", gates: dict | None = None, params: Params | None = None) -> list:
-    """The fairness figures a stage notebook shows: the fairness dashboard's own (`views.fig_fairness`, value labels
-    included) with the lines of `gates` (a gates.json; default: the gate stage's report), so the notebook and the page
-    draw the same lines; a regression's per-group errors; none when fairness did not apply."""
+    """The fairness figures a stage notebook shows: the fairness dashboard's own (`views_fairness.fairness_figure`:
+    rates, or a regression's errors, per group, value labels included) with the lines of `gates` (a gates.json;
+    default: the gate stage's report), so the notebook and the page draw the same lines; none when fairness did not apply."""
     from mlops_nb.dashboard_data import value_labels
-    from mlops_nb.fairness import plot_regression_fairness
     from mlops_nb.results import read_result
-    from mlops_nb.views_fairness import fairness_gates, fig_fairness
-    root = Path(root); params = params or load_params(root / "params.yaml")
+    from mlops_nb.views_fairness import fairness_figure
+    root = Path(root)
     d = read_result(root, "fairness")
-    if d.get("task") == "regression":
-        return [plot_regression_fairness(d, f, params.gates.fairness.mae_ratio) for f in d["features"]]
     gates = read_result(root, "gates") if gates is None else gates
     labels = value_labels(root)
-    return [fig_fairness(ff, fairness_gates(gates, f), f, labels) for f, ff in d["features"].items()]
+    return [fairness_figure(d, f, gates, labels) for f in d["features"]]
 
 def plot_fairness_gates(root=".", params: Params | None = None) -> list:
     "`fairness_figures`, under the name the gate notebooks of projects made by mlops_nb 0.1 call (a project keeps its copy)."

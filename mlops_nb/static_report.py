@@ -15,7 +15,7 @@ from .views_explain import (explain_features, explain_unit, fig_feature_dependen
                                     fig_importance_vs_champion, fig_row_waterfall, row_actual, row_output, unit_text,
                                     version_label)
 from .views_fairness import (fairness_about_html, fairness_gates, fairness_gates_html, fairness_groups_html,
-                                     fairness_summary_table, fairness_verdict, fig_fairness, mitigation_html,
+                                     fairness_summary_table, fairness_verdict, fairness_figure, mitigation_html,
                                      no_fairness_text)
 from .views_drift import (drift_names, drift_table, drift_verdict, fig_distribution, fig_history,
                                   findings_table, history_table, most_drifted)
@@ -61,7 +61,7 @@ def _static_fairness(root, st) -> tuple[str, str]:
     if not f.get("features"): return sub, message_html("empty", no_fairness_text(f))
     parts = [fairness_verdict(d["gates"]), fairness_about_html(f)]; labels = value_labels(root)
     for ft, ff in f["features"].items():
-        parts += [f"<h3>{esc(ft)}</h3>", fairness_groups_html(f, ft, labels), img_tag(png_bytes(fig_fairness(ff, fairness_gates(d["gates"], ft), ft, labels)), f"fairness {ft}"),
+        parts += [f"<h3>{esc(ft)}</h3>", fairness_groups_html(f, ft, labels), img_tag(png_bytes(fairness_figure(f, ft, d["gates"], labels)), f"fairness {ft}"),
                   fairness_summary_table(ff), fairness_gates_html(d["gates"], ft)]
     if (d["mitigation"] or {}).get("rows"): parts += ["<h3>Mitigation trade-off</h3>", mitigation_html(d["mitigation"])]  # no empty section
     return sub, "".join(parts)

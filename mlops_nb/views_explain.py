@@ -23,7 +23,9 @@ def unit_text(unit: str) -> str:
     if unit == "log-odds":
         return ("SHAP values are in log-odds, the model's score before it becomes a probability: 0 is an even chance, "
                 "each +1 multiplies the odds by about 2.7 (−1 divides them); a feature's value is how far it moved this score.")
-    if unit == "probability": return "SHAP values are in probability points: +0.05 raises the predicted probability by 5 points."
+    if unit.startswith("probability"): return "SHAP values are in probability points: +0.05 raises the predicted probability by 5 points."
+    if unit == "model output units":  # a regression explained on its predicted value
+        return "SHAP values are in the units of the predicted value (the target's): +10 means this feature raised the prediction by 10 above the average prediction."
     return f"SHAP values are in the model's output units ({unit}): how far each feature moved the prediction from the average."
 
 # %% ../nbs/16f_views_explain.ipynb #89d64749

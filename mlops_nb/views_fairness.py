@@ -8,9 +8,10 @@ from .views_registry import gates_table
 
 
 # %% auto #0
-__all__ = ['fairness_gates', 'fig_fairness', 'fairness_group_table', 'fairness_groups_html', 'fairness_summary_table',
-           'fairness_gates_html', 'mitigation_html', 'fairness_verdict', 'fairness_about_html', 'no_fairness_text',
-           'fairness_readings_html', 'fairness_tables_html']
+__all__ = ['fairness_gates', 'fig_fairness', 'fig_regression_fairness', 'fairness_figure', 'fairness_group_table',
+           'fairness_groups_html', 'fairness_summary_table', 'fairness_gates_html', 'mitigation_html',
+           'fairness_verdict', 'fairness_about_html', 'no_fairness_text', 'fairness_readings_html',
+           'fairness_tables_html']
 
 # %% ../nbs/16g_views_fairness.ipynb #860e68d2
 def fairness_gates(gates: dict | None, feature: str) -> list:
@@ -48,9 +49,35 @@ def fig_fairness(ff: dict, gates: list, feature: str, labels: dict | None = None
         fig.legend(list(legend.values()), list(legend), loc="outside lower center", ncols=min(3, len(legend)), fontsize=8, frameon=False)
     return fig
 
+# %% ../nbs/16g_views_fairness.ipynb #3303c9bb
+def fig_regression_fairness(ff: dict, gates: list, feature: str, labels: dict | None = None):
+    "A regression's error per group: MAE bars (grey: too small for the gates); dashed, the largest MAE the mae_ratio gate allows."
+    groups = ff["groups"]
+    fig = _figure(6.4, 0.4 * len(groups) + 1.3); ax = fig.add_subplot()
+    ax.barh([f"{value_label(labels, feature, g['group'], short=24)} (n={g['count']:,})" for g in groups], [g.get("mae") or 0 for g in groups],
+            color=[COLORS["champion"] if g.get("included", True) else "#bbbbbb" for g in groups])
+    inc = [g["mae"] for g in groups if g.get("included", True) and g.get("mae") is not None]
+    for g in gates:
+        if g.get("metric") == "mae_ratio" and g.get("threshold") and inc:
+            ax.axvline(min(inc) / g["threshold"], ls="--", color=COLORS["pass" if g.get("passed") else "fail"],
+                       label=f"largest MAE the gate allows (ratio ≥ {g['threshold']:g})")
+            ax.legend(fontsize=8, loc="lower right")
+    ax.set_xlabel("mean absolute error (target units)"); ax.set_title(f"Error per group of {feature}", fontsize=10)
+    return fig
+
+def fairness_figure(f: dict, feature: str, gates: dict | None, labels: dict | None = None):
+    "The figure of one sensitive feature of fairness.json with its gates' lines: rates per group, or a regression's errors."
+    ff, fg = f["features"][feature], fairness_gates(gates, feature)
+    return (fig_regression_fairness if f.get("task") == "regression" else fig_fairness)(ff, fg, feature, labels)
+
 # %% ../nbs/16g_views_fairness.ipynb #21b4ea1b
 def fairness_group_table(ff: dict, labels: dict | None = None) -> str:
     rows = []
+    if any("mae" in g for g in ff["groups"]):  # a regression: errors and means per group, in the target's units
+        for g in ff["groups"]:
+            rows.append([value_label(labels, ff.get("feature", ""), g["group"]), g.get("count"), "yes" if g.get("included", True) else "no (too small)",
+                         fmt(g.get("mae"), 4), fmt(g.get("mean_prediction"), 4), fmt(g.get("mean_target"), 4)])
+        return table_html(["group", "rows", "in gates", "mean absolute error", "mean prediction", "mean actual"], rows, "mlops-fairness-table")
     ci = lambda g, m: (f"{fmt(g[m], 3)} [{fmt(g['ci'][m][0], 3)}, {fmt(g['ci'][m][1], 3)}]"
                        if g.get(m) is not None and (g.get("ci") or {}).get(m) else fmt(g.get(m), 3))
     for g in ff["groups"]:
@@ -102,7 +129,8 @@ def fairness_verdict(gates: dict | None) -> str:
 # %% ../nbs/16g_views_fairness.ipynb #6d9da1e4
 def fairness_about_html(f: dict) -> str:
     "How fairness.json was computed (rows, bootstrap resamples, interval) and its notes."
-    return (f'<div>{fmt(f.get("n"))} test rows; {f.get("n_boot")} bootstrap resamples, {fmt(f.get("ci"))} intervals.</div>'
+    boot = f'; {f.get("n_boot")} bootstrap resamples, {fmt(f.get("ci"))} intervals' if f.get("n_boot") else ""
+    return (f'<div>{fmt(f.get("n"))} test rows{boot}.</div>'
             + "".join(f'<div class="mlops-muted">{esc(v)}</div>' for v in (f.get("notes") or {}).values()))
 
 # %% ../nbs/16g_views_fairness.ipynb #7dbf42b0

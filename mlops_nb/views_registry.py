@@ -14,7 +14,9 @@ __all__ = ['KEY_METRICS', 'FAIR_SUMMARY', 'short_times', 'versions_table', 'cham
            'latest_drift_html', 'lineage_words', 'lineage_table', 'audit_table', 'compare_sections']
 
 # %% ../nbs/16e_views_registry.ipynb #9218ab56
-KEY_METRICS = ("roc_auc", "accuracy", "f1", "precision", "recall", "log_loss")
+# the metrics a reader looks at first, per task: binary (roc_auc, accuracy, f1), multiclass (roc_auc_ovr, accuracy,
+# f1_macro), regression (r2, mae, rmse); a table shows the first three a project's versions have
+KEY_METRICS = ("roc_auc", "roc_auc_ovr", "accuracy", "f1", "f1_macro", "r2", "mae", "rmse", "pr_auc", "precision", "recall", "log_loss")
 
 # %% ../nbs/16e_views_registry.ipynb #3fb3a3b3
 _ISO = re.compile(r"(\d{4}-\d{2}-\d{2})T(\d{2}:\d{2})(?::\d{2}(?:\.\d+)?)?(?:\+00:00|Z)")
@@ -26,6 +28,8 @@ def short_times(text: str) -> str:
 # %% ../nbs/16e_views_registry.ipynb #9dda71cb
 def versions_table(state: RegistryState) -> str:
     rows = []
+    have = {k for r in state.versions for k in r["metrics"]}
+    shown = [k for k in KEY_METRICS if k in have][:3] or ["roc_auc", "accuracy", "f1"]  # the task's headline metrics
     for r in state.versions:
         badges = "".join(f'<span class="mlops-badge mlops-badge-{esc(a)}">{esc(a)}</span>' for a in r["aliases"])
         status = r["validation_status"]
@@ -33,9 +37,9 @@ def versions_table(state: RegistryState) -> str:
         if r["retired"]: st += ' <span class="mlops-muted">retired</span>'
         m = r["metrics"]
         rows.append([r["version"], badges or '<span class="mlops-muted">—</span>', st,
-                     *[m.get(k) for k in ("roc_auc", "accuracy", "f1")], r["created"][:16].replace("T", " "),
+                     *[m.get(k) for k in shown], r["created"][:16].replace("T", " "),
                      esc(short_times(r.get("last_action") or ""))])
-    return table_html(["version", "aliases", "gates", "roc_auc", "accuracy", "f1", "registered (UTC)", "last action"], rows,
+    return table_html(["version", "aliases", "gates", *shown, "registered (UTC)", "last action"], rows,
                       "mlops-registry-table", raw_cols=(1, 2, 7))
 
 # %% ../nbs/16e_views_registry.ipynb #d68050ee

@@ -55,6 +55,20 @@ def test_regression_end_to_end(tmp_path):
     assert drift["prediction"]["kind"] == "numeric" and drift["target"]["kind"] == "numeric"  # the predicted and true values, as numbers
     shown = run(["dvc", "plots", "show", "--json"], root).stdout
     assert "predictions.csv" in shown
+    # the pages a stakeholder reads show a regression's own numbers: errors per group, its metrics, its units
+    import re
+    from mlops_nb import panels as P
+    from mlops_nb.static_report import write_static_report
+    from test_dashboards import texts
+    fair_page = re.sub(r"<[^>]+>", " ", texts(P.fairness_panel(root)))
+    assert "mean absolute error" in fair_page and f"{groups['coast']['mae']:.4g}" in fair_page and "selection rate" not in fair_page
+    assert "None bootstrap" not in fair_page
+    reg_page = texts(P.registry_panel(root)).replace("\n", "")
+    assert "<th>r2</th><th>mae</th><th>rmse</th>" in reg_page and "<th>roc_auc</th>" not in reg_page
+    assert "units of the predicted value" in texts(P.explain_panel(root))
+    site = write_static_report(root).parent
+    static = (site / "fairness.html").read_text()
+    assert "mean absolute error" in static and "alt=\"fairness region\"" in static and "selection rate" not in static
     # the promoted regression model, monitored on a new batch with its labels: error metrics, not classification ones
     import getpass
     (root / "roles.yaml").write_text(f"users: {{{getpass.getuser()}: admin}}\n")
