@@ -873,6 +873,8 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                       'mlops_nb.views_drift.rule_text': ('views_drift.html#rule_text', 'mlops_nb/views_drift.py'),
                                       'mlops_nb.views_drift.severity': ('views_drift.html#severity', 'mlops_nb/views_drift.py')},
             'mlops_nb.views_explain': { 'mlops_nb.views_explain._numeric': ('views_explain.html#_numeric', 'mlops_nb/views_explain.py'),
+                                        'mlops_nb.views_explain.class_importance_html': ( 'views_explain.html#class_importance_html',
+                                                                                          'mlops_nb/views_explain.py'),
                                         'mlops_nb.views_explain.explain_features': ( 'views_explain.html#explain_features',
                                                                                      'mlops_nb/views_explain.py'),
                                         'mlops_nb.views_explain.explain_figures': ( 'views_explain.html#explain_figures',

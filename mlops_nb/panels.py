@@ -15,7 +15,7 @@ from .views import (CSS, DASHBOARDS, TITLES, cached_png, esc, fmt, header_html, 
                             value_label)
 from .views_registry import (audit_table, champion_line, compare_sections, no_model_text, shap_compare_table,
                                      versions_table)
-from .views_explain import (explain_features, explain_unit, fig_beeswarm, fig_feature_dependence,
+from .views_explain import (class_importance_html, explain_features, explain_unit, fig_beeswarm, fig_feature_dependence,
                                     fig_importance, fig_importance_vs_champion, fig_row_waterfall, row_actual, row_output,
                                     unit_text, version_label)
 from .views_fairness import (fairness_about_html, fairness_gates, fairness_gates_html, fairness_groups_html,
@@ -295,7 +295,8 @@ def explain_panel(root=".", model=None, version=None):
                    f'expected value {fmt(ex.get("expected_value"))}; additivity max error '
                    f'{fmt((ex.get("additivity") or {}).get("max_abs_error"))}.</div><div class="mlops-muted mlops-unit-text">{esc(unit_text(unit))}</div>')]
     body += [html_w("<h3>Global importance</h3>"),
-             image_w(cached_png(fkey + ("imp",), lambda: fig_importance(ex["importance"], f"Mean |SHAP| — {vtxt}", unit)), "mlops-importance-plot")]
+             image_w(cached_png(fkey + ("imp",), lambda: fig_importance(ex["importance"], f"Mean |SHAP| — {vtxt}", unit)), "mlops-importance-plot"),
+             html_w(class_importance_html(ex))]  # multiclass: what drives each class
     loc = ex.get("local") or {}
     data = dict(loc.get("data") or {}); data["_position"] = loc.get("position")
     ldf = d.get("local")

@@ -11,7 +11,7 @@ from .dashboard_data import (RegistryState, batch_report, comparison, explain_da
                                      value_labels)
 from .views import CSS, DASHBOARDS, TITLES, esc, header_html, img_tag, message_html, png_bytes, value_label
 from .views_registry import audit_table, champion_line, compare_sections, no_model_text, versions_table
-from .views_explain import (explain_features, explain_unit, fig_feature_dependence, fig_importance,
+from .views_explain import (class_importance_html, explain_features, explain_unit, fig_feature_dependence, fig_importance,
                                     fig_importance_vs_champion, fig_row_waterfall, row_actual, row_output, unit_text,
                                     version_label)
 from .views_fairness import (fairness_about_html, fairness_gates, fairness_gates_html, fairness_groups_html,
@@ -38,7 +38,8 @@ def _static_explain(root, st) -> tuple[str, str]:
     d = explain_data(root, state=st if isinstance(st, RegistryState) else None)
     ex = d["explain"]; unit = explain_unit(ex); vtxt = version_label(d["version"]); labels = value_labels(root)
     parts = [f'<div class="mlops-muted mlops-unit-text">{esc(unit_text(unit))}</div>',
-             img_tag(png_bytes(fig_importance(ex["importance"], f"Mean |SHAP| — {vtxt}", unit)), "importance", "mlops-importance-plot")]
+             img_tag(png_bytes(fig_importance(ex["importance"], f"Mean |SHAP| — {vtxt}", unit)), "importance", "mlops-importance-plot"),
+             class_importance_html(ex)]
     loc = ex.get("local") or {}
     if loc.get("values"):
         desc = "; ".join(f"{k}: {value_label(labels, k, v[0])}" for k, v in list((loc.get("data") or {}).items())[:6])

@@ -4,13 +4,13 @@
 from __future__ import annotations
 import math
 
-from .views import COLORS, _figure, value_label
+from .views import COLORS, _figure, fmt, table_html, value_label
 
 
 # %% auto #0
 __all__ = ['explain_unit', 'unit_text', 'explain_features', 'version_label', 'fig_importance', 'fig_beeswarm', 'fig_waterfall',
            'row_output', 'row_actual', 'fig_row_waterfall', 'fig_dependence', 'fig_feature_dependence',
-           'waterfall_picks', 'explain_figures', 'fig_importance_vs_champion']
+           'class_importance_html', 'waterfall_picks', 'explain_figures', 'fig_importance_vs_champion']
 
 # %% ../nbs/16f_views_explain.ipynb #734a7130
 def explain_unit(ex: dict) -> str:
@@ -160,6 +160,16 @@ def fig_feature_dependence(ex: dict, feature: str, labels: dict | None = None):
     "The dependence plot of `feature` over the rows sampled in explain.json."
     loc, j = ex["local"], explain_features(ex).index(feature)
     return fig_dependence(loc["data"].get(feature, []), [v[j] for v in loc["values"]], feature, explain_unit(ex), labels)
+
+# %% ../nbs/16f_views_explain.ipynb #8160b51e
+def class_importance_html(ex: dict, top: int = 10) -> str:
+    "A multiclass explain.json's mean |SHAP| per feature (rows, by the averaged importance) and class (columns); '' otherwise."
+    per = ex.get("class_importance") or {}
+    if not per: return ""
+    feats = sorted(ex["importance"], key=lambda f: -ex["importance"][f])[:top]
+    return ("<h3>Importance per class</h3>" +
+            table_html(["feature", *[f"class {c}" for c in per]], [[f, *[fmt(imp.get(f), 3) for imp in per.values()]] for f in feats],
+                       "mlops-class-importance"))
 
 # %% ../nbs/16f_views_explain.ipynb #f575b081
 def waterfall_picks(ex: dict) -> list[int]:
