@@ -22,8 +22,8 @@ def _cmd_init(a):
     print(f"created {a.path}: {roles['task']} on target '{a.target}' with {len(roles['numeric'])} numeric "
           f"and {len(roles['categorical'])} categorical features")
     for role in ("numeric", "categorical", "id"):  # the rule that placed each column, to correct what it got wrong
-        for col in roles[role]: print(f"  {role:<11} {col}: {roles['why'].get(col, 'declared with --id')}")
-    for col, why in roles["exclude"].items(): print(f"  excluded    {col}: {why}")
+        for col in roles[role]: print(f"  {role} {col}: {roles['why'].get(col, 'declared with --id')}")
+    for col, why in roles["exclude"].items(): print(f"  excluded {col}: {why}")
     if roles["pii"]:
         print("  personal data, written to data.pii (review it; `init --pii none` suggests nothing): "
               + ", ".join(f"{c}: {s['action']}" for c, s in roles["pii"].items()))

@@ -95,6 +95,8 @@ def infer_columns(df: pd.DataFrame, target: str, sensitive=(), time_column=None,
         if declared: kind, why = declared.strip("-"), f"declared with {declared}"
         elif c in labelled and kind == "numeric" and (df[c].dropna() == df[c].dropna().round()).all():
             kind, why = "categorical", "integers with value labels (--labels): codes"
+        elif c in sensitive and kind == "numeric" and df[c].nunique() <= 12 and (df[c].dropna() == df[c].dropna().round()).all():
+            kind, why = "categorical", "integer codes of a --sensitive column: groups"
         out["kinds"][c], out["why"][c] = kind, why
         if kind == "numeric": out["numeric"].append(c)
         elif kind in ("categorical", "boolean"): out["categorical"].append(c)
