@@ -87,15 +87,16 @@ def infer_columns(df: pd.DataFrame, target: str, sensitive=(), time_column=None,
                 raise ConfigError(f"{opt} '{n}' is not a column of the data.{did_you_mean(n, cols)} Columns are: {', '.join(cols)}.")
     _check_overrides(df, numeric, categorical)
     out = {"numeric": [], "categorical": [], "id": list(ids), "exclude": {}, "kinds": {}, "why": {}, "pii": {}}
+    integral = lambda s: bool((s.dropna() == s.dropna().round()).all())
     for c in cols:
         if c in (target, time_column) or c in ids: continue
         kind, why = classify_column(df[c])
         declared = "--categorical" if c in categorical else "--numeric" if c in numeric else None
         if kind == "constant" and declared: raise ConfigError(f"{declared} {c}: {why}, so it cannot be a feature.")
         if declared: kind, why = declared.strip("-"), f"declared with {declared}"
-        elif c in labelled and kind == "numeric" and (df[c].dropna() == df[c].dropna().round()).all():
+        elif c in labelled and kind == "numeric" and integral(df[c]):
             kind, why = "categorical", "integers with value labels (--labels): codes"
-        elif c in sensitive and kind == "numeric" and df[c].nunique() <= 12 and (df[c].dropna() == df[c].dropna().round()).all():
+        elif c in sensitive and kind == "numeric" and df[c].nunique() <= 12 and integral(df[c]):
             kind, why = "categorical", "integer codes of a --sensitive column: groups"
         out["kinds"][c], out["why"][c] = kind, why
         if kind == "numeric": out["numeric"].append(c)
@@ -364,6 +365,9 @@ def write_project_files(dest, data_rel: str, df: pd.DataFrame, target: str, sens
                 roles["notes"].append(f"time column '{time_column}': every date fits both day-first and month-first; read "
                                       f"as {fmt} (month-first). If your dates are day-first, write them as YYYY-MM-DD.")
             elif fmt: roles["notes"].append(f"time column '{time_column}': dates read as {fmt} (decided from the whole column)")
+    if roles["pii"]:
+        roles["notes"].append(f"{data_rel} keeps the personal columns ({', '.join(roles['pii'])}), tracked by DVC, not git; "
+                              f"prepare keeps them out of everything it writes (data.pii)")
     for c, s in roles["pii"].items():
         if s["action"] == "pseudonymize":
             roles["notes"].append(f"data.pii pseudonymizes id '{c}' ({s['why']}): set MLOPS_NB_PII_KEY to a long random secret, "
