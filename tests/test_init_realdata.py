@@ -195,6 +195,8 @@ def test_first_dvc_repro_after_init_passes_on_a_case_file(tmp_path):
     root = tmp_path / "p"
     run(["mlops-nb", "init", str(root), "--data", str(tmp_path / "compas.csv"), "--target", "two_year_recid",
          "--sensitive", "race", "--time-column", "compas_screening_date", "--estimator", "logistic_regression"], tmp_path)
+    params = root / "params.yaml"  # race's selection rates differ: the gate would stop the run, as it should; go on
+    params.write_text(params.read_text().replace("fail_pipeline: true", "fail_pipeline: false"))
     run(["dvc", "repro"], root)
     prep = json.loads((root / "reports/data/prepare.json").read_text())
     assert prep["rows_read"] == 1500 and prep["rows_quarantined"] == 0 and prep["split"]["method"] == "time"
@@ -202,3 +204,4 @@ def test_first_dvc_repro_after_init_passes_on_a_case_file(tmp_path):
     assert not set(PERSONAL) & set(train.columns) and "priors_count.1" not in train.columns
     assert pd.api.types.is_integer_dtype(train["priors_count"])  # a count, given to the model as a number
     assert json.loads((root / "reports/metrics.json").read_text())["roc_auc"] > 0.6
+    assert json.loads((root / "reports/registry.json").read_text())["version"]  # every stage ran
