@@ -138,7 +138,7 @@ def classify_column(s: pd.Series, max_codes: int = 12, max_categories: int = 50)
     n_distinct = nonnull.nunique()
     if n_distinct == 0: return "constant", "every value is missing"
     if n_distinct == 1:
-        return "constant", f"a single value ({_plain_value(nonnull.iloc[0])!r})" + (f", else missing" if len(nonnull) < len(s) else "")
+        return "constant", f"a single value ({_plain_value(nonnull.iloc[0])!r})" + (", else missing" if len(nonnull) < len(s) else "")
     name_is_id = re.fullmatch(r"(?i)(.*_)?(id|uuid|key)", str(s.name)) is not None
     if pd.api.types.is_bool_dtype(s) or n_distinct == 2 and set(map(str, nonnull.unique())) <= {"True", "False", "true", "false"}:
         return "boolean", "true/false"
