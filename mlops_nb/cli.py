@@ -17,11 +17,16 @@ def _cmd_init(a):
     from mlops_nb.project import init_project
     roles = init_project(a.path, a.data, a.target, a.sensitive, a.time_column, a.positive, a.id,
                          model_name=a.model_name, estimator=a.estimator, git=not a.no_git,
-                         train_notebook=a.train_notebook, task=a.task, labels=a.labels)
+                         train_notebook=a.train_notebook, task=a.task, labels=a.labels,
+                         categorical=a.categorical, numeric=a.numeric, pii=a.pii == "suggest")
     print(f"created {a.path}: {roles['task']} on target '{a.target}' with {len(roles['numeric'])} numeric "
           f"and {len(roles['categorical'])} categorical features")
+    for role in ("numeric", "categorical", "id"):  # the rule that placed each column, to correct what it got wrong
+        for col in roles[role]: print(f"  {role} {col}: {roles['why'].get(col, 'declared with --id')}")
     for col, why in roles["exclude"].items(): print(f"  excluded {col}: {why}")
-    if roles["id"]: print(f"  identifiers (never features): {', '.join(roles['id'])}")
+    if roles["pii"]:
+        print("  personal data, written to data.pii (review it; `init --pii none` suggests nothing): "
+              + ", ".join(f"{c}: {s['action']}" for c, s in roles["pii"].items()))
     for note in roles.get("notes", []): print(f"  note: {note}")
     print(f"review {a.path}/params.yaml, then:\n  cd {a.path} && dvc repro")
 
@@ -100,7 +105,15 @@ def build_parser(light: bool = False) -> argparse.ArgumentParser:
                         "lightgbm.LGBMClassifier, or a factory module:function in the project")
     i.add_argument("--train-notebook", action="store_true",
                    help="the train stage is your own notebook: write a starter nbs/pipeline/train.ipynb that ends with save_model")
-    i.add_argument("--labels", metavar="FILE", help="YAML of value labels (column: {code: text}) for reports and dashboards")
+    i.add_argument("--labels", metavar="FILE", help="YAML of value labels (column: {code: text}) for reports and dashboards; "
+                                                    "integer columns with labels are categorical")
+    i.add_argument("--categorical", nargs="+", action="extend", default=[], metavar="COL",
+                   help="columns to encode as categories (e.g. codes stored as numbers); integers are numeric otherwise")
+    i.add_argument("--numeric", nargs="+", action="extend", default=[], metavar="COL",
+                   help="columns to use as numbers (e.g. codes stored as text that have an order)")
+    i.add_argument("--pii", choices=["suggest", "none"], default="suggest",
+                   help="suggest: likely personal columns (names, e-mails, phones, birth dates, addresses, SSNs) go to "
+                        "data.pii as drop (pseudonymize for a personal --id); none: suggest nothing")
     i.add_argument("--no-git", action="store_true", help="write the files only (no git, no DVC)")
     i.set_defaults(func=_cmd_init)
 

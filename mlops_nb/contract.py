@@ -33,6 +33,7 @@ class ColumnRule:
     categories: tuple | None = None
     unique: bool = False
     labels: dict | None = None  # {code: text} shown by reports and dashboards
+    why: str | None = None  # role other: why the project does not use the column
 
     def to_dict(self) -> dict:
         d = {"type": self.type, "role": self.role, "nullable": self.nullable}
@@ -42,6 +43,7 @@ class ColumnRule:
         if self.categories is not None: d["categories"] = list(self.categories)
         if self.unique: d["unique"] = True
         if self.labels: d["labels"] = dict(self.labels)
+        if self.why: d["why"] = self.why
         return d
 
 def _labels(v, where: str) -> dict:
@@ -120,8 +122,10 @@ def _sorted(vals) -> tuple:
     except (TypeError, ValueError): return tuple(sorted(vals, key=str))
 
 def infer_contract(df: pd.DataFrame, target: str | None = None, ids=(), time: str | None = None, pii=(),
-                   max_categories: int = 50, source: str = "") -> Contract:
-    "A contract that `df` satisfies, with roles from params.yaml (target, ids, time column, PII columns)."
+                   max_categories: int = 50, source: str = "", exclude=None, categorical=()) -> Contract:
+    """A contract that `df` satisfies, with roles from params.yaml (target, ids, time column, PII columns); `exclude`:
+    {column: why} for columns the project does not use (role other, unchecked); `categorical`: columns whose values
+    are categories even when they are numbers."""
     from mlops_nb.data import infer_kind
     dup = sorted({str(c) for c in df.columns if list(df.columns).count(c) > 1})
     if dup: raise DataError(f"{source or 'the data'}: duplicated column names {dup}; rename them before inferring a contract.")
@@ -130,17 +134,20 @@ def infer_contract(df: pd.DataFrame, target: str | None = None, ids=(), time: st
         s, name = df[c], str(c)
         typ = _type_of(s)
         role = ("target" if name == target else "id" if name in ids else "time" if name == time
-                else "pii" if name in pii else "feature")
+                else "pii" if name in pii else "other" if name in (exclude or {}) else "feature")
         nulls = int(s.isna().sum())
         share = nulls / n if n else 0.0
         r = dict(name=name, type=typ, role=role, nullable=nulls > 0,
                  max_null_share=(min(1.0, round(2 * share + 0.01, 4)) if nulls else None))
         if role == "pii": rules.append(ColumnRule(**r)); continue
+        if role == "other":
+            rules.append(ColumnRule(name=name, type=typ, role=role, nullable=nulls > 0, why=(exclude or {})[name])); continue
         kind = infer_kind(s, max_categories=max_categories)
         if role == "id":
             r["unique"] = bool(s.dropna().is_unique)
         elif role == "time": pass  # new periods are expected: no categories, no range
-        elif kind in ("categorical", "boolean", "constant") and typ != "float64" or role == "target" and s.nunique() <= max_categories:
+        elif (kind in ("categorical", "boolean", "constant") or name in categorical) and typ != "float64" or \
+                role == "target" and s.nunique() <= max_categories:
             vals = s.dropna().unique()
             if len(vals) <= max(max_categories, 2):
                 r["categories"] = _sorted(str(v) if typ == "category" else _plain(v) for v in vals)
@@ -262,6 +269,7 @@ def pandera_schema(contract: Contract, unseen: str = "quarantine"):
     import pandera.pandas as pa
     cols = {}
     for r in contract.columns:
+        if r.role == "other": continue  # not used by the project: only its presence is checked
         checks = []
         if r.type in ("int64", "float64"):
             checks.append(pa.Check(_finite, name="finite"))
@@ -372,6 +380,7 @@ def _check_batch(df: pd.DataFrame, offset: int, contract: Contract, schema, acc:
     reasons = pd.Series("", index=df.index, dtype="object")
     conv = {}
     for r in contract.columns:
+        if r.role == "other": continue  # not used: kept as read, never checked
         s, bad = coerce_column(df[r.name], r)
         conv[r.name] = s
         if bad.any():
@@ -439,6 +448,7 @@ def validate_batches(batches, contract: Contract, source: str = "data", policy=N
     if not fatal or not any(p.check == "columns" for p in fatal):
         if n == 0: problems.append(Problem("", "empty", 0, message="no data rows", fatal=True))
         for r in contract.columns:  # dataset-level: type changed, all null, too many nulls
+            if r.role == "other": continue
             t = acc.cases.get((r.name, "type"))
             if t and t["n"] >= t.get("nonnull", 0) > 0:
                 t["fatal"] = True; t["message"] = f"no value converts to {r.type}: the column's type has changed"
@@ -594,7 +604,8 @@ def infer_for_project(root=".", force: bool = False, data_path=None) -> Path:
         raise MlopsError(f"{out} already exists; pass --force to replace it (your edits to it would be lost).")
     src = Path(data_path) if data_path else root / d.path
     df = read_table(src, delimiter=d.delimiter, na_values=d.na_values)
-    con = infer_contract(df, d.target, d.id, d.time, list(d.pii), source=data_path or d.path)
+    con = infer_contract(df, d.target, d.id, d.time, list(d.pii), source=data_path or d.path,
+                         exclude={c: "in data.exclude (params.yaml)" for c in d.exclude}, categorical=d.categorical)
     return save_contract(con, out)
 
 def _cmd_infer(a):

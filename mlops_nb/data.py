@@ -13,8 +13,8 @@ from .core import DataError, ConfigError, did_you_mean
 
 # %% auto #0
 __all__ = ['DEFAULT_NA', 'MAX_CLASSES', 'sniff_delimiter', 'first_bad_utf8', 'read_table', 'date_format', 'parse_dates',
-           'infer_kind', 'infer_positive', 'encode_target', 'infer_classes', 'encode_classes', 'check_columns',
-           'SplitResult', 'time_values', 'split_train_test']
+           'classify_column', 'infer_kind', 'duplicate_columns', 'infer_positive', 'encode_target', 'infer_classes',
+           'encode_classes', 'check_columns', 'SplitResult', 'time_values', 'split_train_test']
 
 # %% ../nbs/02_data.ipynb #8fdfdb70
 DEFAULT_NA = ["", "?", "NA", "N/A", "n/a", "NaN", "nan", "null", "NULL", "None", "-"]
@@ -132,26 +132,59 @@ def _parses_as_dates(s: pd.Series) -> bool:
     if sample.empty or not sample.str.contains(r"\d{2,4}[-/.]\d{1,2}", regex=True).mean() > 0.9: return False
     return parse_dates(sample).notna().mean() > 0.9
 
-def infer_kind(s: pd.Series, max_codes: int = 12, max_categories: int = 50) -> str:
-    "The role a column can play: numeric, categorical, boolean, datetime, text, id or constant."
+def classify_column(s: pd.Series, max_codes: int = 12, max_categories: int = 50) -> tuple[str, str]:
+    "(kind, the rule that decided it): kind is numeric, categorical, boolean, datetime, text, id or constant."
     nonnull = s.dropna()
     n_distinct = nonnull.nunique()
-    if n_distinct <= 1: return "constant"
+    if n_distinct == 0: return "constant", "every value is missing"
+    if n_distinct == 1:
+        return "constant", f"a single value ({_plain_value(nonnull.iloc[0])!r})" + (", else missing" if len(nonnull) < len(s) else "")
     name_is_id = re.fullmatch(r"(?i)(.*_)?(id|uuid|key)", str(s.name)) is not None
     if pd.api.types.is_bool_dtype(s) or n_distinct == 2 and set(map(str, nonnull.unique())) <= {"True", "False", "true", "false"}:
-        return "boolean"
-    if isinstance(s.dtype, pd.CategoricalDtype): return "categorical"
-    if pd.api.types.is_datetime64_any_dtype(s): return "datetime"
+        return "boolean", "true/false"
+    if isinstance(s.dtype, pd.CategoricalDtype): return "categorical", f"a pandas category, {n_distinct} values"
+    if pd.api.types.is_datetime64_any_dtype(s): return "datetime", "a date (not used as a feature)"
     if pd.api.types.is_numeric_dtype(s):
         is_int = pd.api.types.is_integer_dtype(s) or bool((nonnull == nonnull.round()).all())
-        if is_int and (name_is_id or n_distinct == len(s) and len(s) > 1000): return "id"
-        return "categorical" if is_int and n_distinct <= max_codes else "numeric"
+        if is_int and name_is_id: return "id", "integers named like an id"
+        if is_int and n_distinct == len(s) and len(s) > 1000: return "id", "all-distinct integers"
+        if is_int: return "numeric", f"integers, {n_distinct} values (counts/scores stay numbers; --categorical to change)"
+        return "numeric", f"numbers, {n_distinct} values"
     all_distinct = n_distinct == len(nonnull) and len(nonnull) > 100
-    if name_is_id or all_distinct and not nonnull.astype(str).str.contains(r"\s").any(): return "id"  # codes, not prose
-    if _parses_as_dates(nonnull): return "datetime"
+    if name_is_id: return "id", "named like an id"
+    if all_distinct and not nonnull.astype(str).str.contains(r"\s").any(): return "id", "all-distinct codes"  # codes, not prose
+    if _parses_as_dates(nonnull): return "datetime", "a date (not used as a feature)"
     if pd.to_numeric(nonnull, errors="coerce").notna().mean() > 0.99:  # numbers stored as text
-        return "numeric" if n_distinct > max_codes else "categorical"
-    return "categorical" if n_distinct <= max_categories else "text"
+        if n_distinct > max_codes: return "numeric", f"numbers stored as text, {n_distinct} values"
+        return "categorical", f"codes stored as text, {n_distinct} values (--numeric to change)"
+    if n_distinct <= max_categories: return "categorical", f"text, {n_distinct} values"
+    return "text", f"free text ({n_distinct} distinct values)"
+
+def _plain_value(v):
+    "A numpy scalar as a plain Python value, for messages."
+    return v.item() if hasattr(v, "item") and not isinstance(v, (str, bytes)) else v
+
+def infer_kind(s: pd.Series, max_codes: int = 12, max_categories: int = 50) -> str:
+    "The role a column can play: numeric, categorical, boolean, datetime, text, id or constant (see `classify_column`)."
+    return classify_column(s, max_codes, max_categories)[0]
+
+# %% ../nbs/02_data.ipynb #8e1c5e91
+def duplicate_columns(df: pd.DataFrame, columns=None) -> dict:
+    "{column: why} for each of `columns` (default all) holding the same values as, or one-to-one with, an earlier one."
+    import hashlib
+    digest = lambda a: hashlib.sha256(np.ascontiguousarray(a).tobytes()).hexdigest()
+    same_values, same_codes, out = {}, {}, {}
+    for c in (list(df.columns) if columns is None else columns):
+        s = df[c]
+        plain = s.astype("float64") if pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s) else s.astype("string")
+        values = digest(pd.util.hash_pandas_object(plain, index=False).to_numpy())  # 1 and 1.0 alike
+        codes, uniques = pd.factorize(s)
+        if values in same_values: out[c] = f"same values as {same_values[values]}"; continue
+        key = digest(codes) if len(uniques) <= s.notna().sum() / 2 else None  # only columns with repeated values
+        if key in same_codes: out[c] = f"one-to-one with {same_codes[key]} (the same information, coded differently)"; continue
+        same_values[values] = c
+        if key: same_codes[key] = c
+    return out
 
 # %% ../nbs/02_data.ipynb #b94f7743
 _POSITIVE_WORDS = {"1", "true", "yes", "y", "t", "positive", "pos", "1.0"}

@@ -2,13 +2,13 @@
 
 # %% ../nbs/13a_pii.ipynb #1e14b8b5
 from __future__ import annotations
-import hashlib, hmac, os
+import hashlib, hmac, os, re
 
 from .core import ConfigError
 from .contract import _plain
 
 # %% auto #0
-__all__ = ['PII_KEY_ENV', 'pii_key', 'pseudonymize', 'apply_pii', 'check_pii_roles']
+__all__ = ['PII_KEY_ENV', 'pii_key', 'pseudonymize', 'apply_pii', 'check_pii_roles', 'suggest_pii']
 
 # %% ../nbs/13a_pii.ipynb #81296ec0
 PII_KEY_ENV = "MLOPS_NB_PII_KEY"
@@ -49,3 +49,79 @@ def check_pii_roles(data) -> None:
                 raise ConfigError(f"params.yaml: data.pii.{c} = {action} but '{c}' is also in data.{role}; "
                                   f"a personal column cannot be {'kept as an id when dropped' if role == 'id' else 'used by the model'}: "
                                   f"remove it from data.{role}.")
+
+# %% ../nbs/13a_pii.ipynb #5e563172
+_FIRST_NAMES = set("""james john robert michael william david richard joseph thomas charles christopher daniel matthew anthony mark
+donald steven paul andrew joshua kenneth kevin brian george timothy ronald edward jason jeffrey ryan jacob gary nicholas eric
+jonathan stephen larry justin scott brandon benjamin samuel gregory alexander frank patrick raymond jack dennis jerry tyler aaron
+jose adam nathan henry douglas zachary peter kyle walter noah jeremy christian keith roger terry sean austin carl arthur lawrence
+dylan jesse jordan bryan billy joe bruce gabriel albert willie alan juan wayne randy roy vincent ralph eugene russell bobby philip
+louis carlos luis miguel jorge antonio pedro manuel jesus rafael marcus andre jamal tyrone darnell terrence reginald curtis derrick
+cedric omar ali mohammed ahmed mary patricia jennifer linda elizabeth barbara susan jessica sarah karen lisa nancy betty margaret
+sandra ashley kimberly emily donna michelle carol amanda dorothy melissa deborah stephanie rebecca sharon laura cynthia kathleen
+amy angela shirley anna brenda pamela emma nicole helen samantha katherine christine debra rachel carolyn janet catherine heather
+diane ruth julie olivia joyce virginia victoria kelly lauren christina joan evelyn judith megan andrea cheryl hannah jacqueline
+martha gloria teresa ann sara madison frances kathryn janice jean abigail alice judy sophia grace denise amber doris marilyn
+danielle beverly isabella theresa diana natalie brittany charlotte marie kayla alexis lori ana rosa carmen keisha tasha latoya
+ebony tiffany crystal monica yolanda""".split())
+_LAST_NAMES = set("""smith johnson williams brown jones garcia miller davis rodriguez martinez hernandez lopez gonzalez wilson
+anderson thomas taylor moore jackson martin lee perez thompson white harris sanchez clark ramirez lewis robinson walker young allen
+king wright scott torres nguyen hill flores green adams nelson baker hall rivera campbell mitchell carter roberts gomez phillips
+evans turner diaz parker cruz edwards collins reyes stewart morris morales murphy cook rogers gutierrez ortiz morgan cooper peterson
+bailey reed kelly howard ramos kim cox ward richardson watson brooks chavez wood james bennett gray mendoza ruiz hughes price
+alvarez castillo sanders patel myers long ross foster jimenez washington jefferson""".split())
+
+def _name_tokens(name: str) -> str:
+    "A column name as lower-case words joined by '_' ('DateOfBirth' -> 'date_of_birth')."
+    return "_".join(re.findall(r"[a-z0-9]+", re.sub(r"([a-z])([A-Z])", r"\1_\2", str(name)).lower()))
+
+_BY_NAME = {  # a column named like this holds personal data (with more than 12 distinct values)
+    "e-mail addresses": r"e_?mail(_address)?", "phone numbers": r"(tele)?phone(_number)?|mobile|cell(_phone)?|fax",
+    "national identifiers": r"ssn|social_security(_number)?|national_id|passport(_number)?|tax_id|nino?",
+    "birth dates": r"dob|d_o_b|birth_?date|birth_?day|date_of_birth|born(_on)?",
+    "street addresses": r"(street_|home_|postal_|mailing_)?address(_line_?\d?)?|street|addr",
+    "person names": r"(first|last|middle|full|given|family|maiden|person|customer|patient|client)_?name|name|surname|forename"
+                    r"|first|last|fname|lname",
+}
+_VALUES = {  # every (most) value(s) of a column look like this
+    "national identifiers": r"\d{3}-\d{2}-\d{4}",
+    "e-mail addresses": r"[\w.+'-]+@[\w-]+(\.[\w-]+)+",
+    "phone numbers": r"(?=(?:\D*\d){9,15}\D*$)\+?[\d\s().-]+",  # 9 digits at least: not a date
+    "street addresses": r"(?i)\d+[a-z]?\s+.*\b(street|st|avenue|ave|road|rd|boulevard|blvd|lane|ln|drive|dr|court|ct|way|place|pl"
+                        r"|terrace|ter|circle|cir|highway|hwy|parkway|pkwy|square|sq)\b\.?.*",
+}
+_NAME_SHAPE = r"[^\W\d_][^\W\d_'.-]*(?:[' .-]+[^\W\d_][^\W\d_'.-]*){0,3}\.?"  # one to four words of letters
+
+def _personal_kind(s: pd.Series) -> str | None:
+    "What personal data `s` holds ('person names', 'birth dates', ...) with the evidence, or None."
+    import pandas as pd
+    from mlops_nb.data import parse_dates
+    nonnull = s.dropna()
+    if nonnull.nunique() <= 12: return None  # codes, flags, a handful of values: not a person's data
+    text = nonnull.astype(str).str.strip().sample(min(len(nonnull), 1000), random_state=0)
+    named = next((k for k, rx in _BY_NAME.items() if re.fullmatch(rx, _name_tokens(s.name))), None)
+    is_num = pd.api.types.is_numeric_dtype(s)
+    for kind, rx in _VALUES.items():
+        if not is_num and text.str.fullmatch(rx).mean() >= 0.8:
+            return f"{kind} (values{' and column name' if named == kind else ''})"
+    if not is_num and text.str.fullmatch(_NAME_SHAPE).mean() >= 0.9:
+        common = text.str.lower().str.split(r"[\s,.-]+").map(lambda ws: any(w in _FIRST_NAMES or w in _LAST_NAMES for w in ws)).mean()
+        if named == "person names": return "person names (column name and values)"
+        if common >= 0.25 and text.nunique() >= 0.1 * len(text): return "person names (values: common first and last names)"
+    if named == "birth dates": return "birth dates (column name)"
+    dates = s if pd.api.types.is_datetime64_any_dtype(s) else parse_dates(text) if not is_num else None
+    if dates is not None and dates.notna().mean() >= 0.9:
+        years = dates.dropna().dt.year
+        if years.max() - years.min() >= 30 and years.max() <= pd.Timestamp.now().year - 10 and years.min() >= 1890:
+            return "birth dates (values: dates decades apart, none from the last 10 years)"
+    if named and named != "person names": return f"{named} (column name)"
+    return None
+
+def suggest_pii(df: pd.DataFrame, keys=()) -> dict:
+    """Likely personal columns of `df`: {column: {"action": "drop" | "pseudonymize", "why": ...}}; `keys` (ids the user
+    declared, which may be needed to join) are pseudonymized, the others dropped."""
+    out = {}
+    for c in df.columns:
+        why = _personal_kind(df[c])
+        if why: out[str(c)] = {"action": "pseudonymize" if c in keys else "drop", "why": why}
+    return out

@@ -58,28 +58,66 @@ def packaged_notebooks() -> Path:
     raise MlopsError(f"stage notebooks not found next to {here}; reinstall mlops_nb.")
 
 # %% ../nbs/07_project.ipynb #cf292dbc
-def infer_columns(df: pd.DataFrame, target: str, sensitive=(), time_column=None, ids=(), task: str | None = None) -> dict:
-    """Roles for every column: numeric, categorical, id, exclude (with reasons), plus the task (`task`, or inferred:
-    two labels a classification, 3 to 50 text labels a multiclass one, more numbers a regression) and, for a
-    multiclass target, its classes."""
+def _check_overrides(df, numeric, categorical) -> None:
+    "`--numeric` / `--categorical` name columns whose values allow it, and no column is both."
     import pandas as pd
-    from mlops_nb.data import infer_kind
+    both = sorted(set(numeric) & set(categorical))
+    if both: raise ConfigError(f"{both} given with both --numeric and --categorical; choose one.")
+    for c in numeric:
+        s = df[c].dropna()
+        bad = s[pd.to_numeric(s.astype("string"), errors="coerce").isna()] if not pd.api.types.is_numeric_dtype(s) else s[:0]
+        if len(bad) > 0.01 * len(s):
+            raise ConfigError(f"--numeric {c}: {len(bad):,} values are not numbers, e.g. {bad.head(3).tolist()}; "
+                              f"leave it to init or use --categorical.")
+
+def infer_columns(df: pd.DataFrame, target: str, sensitive=(), time_column=None, ids=(), task: str | None = None,
+                  categorical=(), numeric=(), labelled=(), pii: bool = True) -> dict:
+    """Roles for every column: numeric, categorical, id, exclude ({column: why}), `why` (the rule that placed each feature
+    and id), `pii` (suggested personal columns, {column: {action, why}}), plus the task (`task`, or inferred: two labels a
+    classification, 3 to 50 text labels a multiclass one, more numbers a regression) and, for a multiclass target, its
+    classes. `categorical` / `numeric`: the user's overrides; `labelled`: columns with value labels (integers: codes)."""
+    import pandas as pd
+    from mlops_nb.data import classify_column, duplicate_columns
+    from mlops_nb.pii import suggest_pii
     cols = [str(c) for c in df.columns]
     for opt, names in (("--target", [target]), ("--sensitive", list(sensitive)), ("--time-column", [time_column] if time_column else []),
-                       ("--id", list(ids))):
+                       ("--id", list(ids)), ("--categorical", list(categorical)), ("--numeric", list(numeric))):
         for n in names:
             if n not in cols:
                 raise ConfigError(f"{opt} '{n}' is not a column of the data.{did_you_mean(n, cols)} Columns are: {', '.join(cols)}.")
-    out = {"numeric": [], "categorical": [], "id": list(ids), "exclude": {}, "kinds": {}}
+    _check_overrides(df, numeric, categorical)
+    out = {"numeric": [], "categorical": [], "id": list(ids), "exclude": {}, "kinds": {}, "why": {}, "pii": {}}
+    integral = lambda s: bool((s.dropna() == s.dropna().round()).all())
     for c in cols:
         if c in (target, time_column) or c in ids: continue
-        kind = infer_kind(df[c])
-        out["kinds"][c] = kind
+        kind, why = classify_column(df[c])
+        declared = "--categorical" if c in categorical else "--numeric" if c in numeric else None
+        if kind == "constant" and declared: raise ConfigError(f"{declared} {c}: {why}, so it cannot be a feature.")
+        if declared: kind, why = declared.strip("-"), f"declared with {declared}"
+        elif c in labelled and kind == "numeric" and integral(df[c]):
+            kind, why = "categorical", "integers with value labels (--labels): codes"
+        elif c in sensitive and kind == "numeric" and df[c].nunique() <= 12 and integral(df[c]):
+            kind, why = "categorical", "integer codes of a --sensitive column: groups"
+        out["kinds"][c], out["why"][c] = kind, why
         if kind == "numeric": out["numeric"].append(c)
         elif kind in ("categorical", "boolean"): out["categorical"].append(c)
         elif kind == "id": out["id"].append(c)
-        else: out["exclude"][c] = {"datetime": "a date (not used as a feature)", "text": "free text (many distinct values)",
-                                   "constant": "a single value"}[kind]
+        else: out["exclude"][c] = why
+    if pii:  # likely personal data: never a feature; a declared --id stays an id, pseudonymized
+        keep = {target, time_column, *sensitive, *categorical, *numeric}
+        candidates = [c for c in cols if c not in keep and out["kinds"].get(c) != "constant"]
+        out["pii"] = suggest_pii(df[candidates], keys=ids)
+        for c, s in out["pii"].items():
+            if s["action"] == "pseudonymize": continue
+            for role in ("numeric", "categorical", "id"):
+                if c in out[role]: out[role].remove(c)
+            out["exclude"][c] = f"personal data: {s['why']}"
+    declared = [c for c in [*sensitive, *categorical, *numeric] if c in out["numeric"] + out["categorical"]]
+    features = list(dict.fromkeys([*declared, *out["numeric"], *out["categorical"]]))  # the declared ones are kept
+    for c, why in duplicate_columns(df, features).items():
+        if c in declared: continue
+        out["numeric" if c in out["numeric"] else "categorical"].remove(c)
+        out["exclude"][c] = why
     y = df[target].dropna()
     numeric_target = pd.api.types.is_numeric_dtype(y) and not pd.api.types.is_bool_dtype(y)
     inferred = "classification" if y.nunique() <= 2 else "regression" if numeric_target else "multiclass"
@@ -112,6 +150,10 @@ def render_params(data_path: str, target: str, roles: dict, positive=None, sensi
         pos = ("null  # multiclass: no positive class\n  classes: " + _yaml_list(roles["classes"]) +
                "  # in the order reports show them; the model predicts their positions 0..k-1")
         fairness_gates = ("    # multiclass: each class one-vs-rest; every threshold applies to the worst class\n" + fairness_gates)
+    pii = "".join(f"\n    {_yaml_list([c])[1:-1]}: {s['action']}  # {s['why']}" for c, s in roles.get("pii", {}).items())
+    pii = (f"  # personal columns suggested by `mlops-nb init` (review them): drop = never leaves the raw file; "
+           f"pseudonymize = HMAC-SHA256 keyed by env MLOPS_NB_PII_KEY{pii}") if pii else (
+           " {}  # personal columns, {COL: drop | pseudonymize}; pseudonymize = HMAC-SHA256 keyed by env MLOPS_NB_PII_KEY")
     return f"""# params.yaml: what changes results. DVC tracks it: `dvc params diff` shows a change,
 # `dvc repro` reruns only the stages that read the changed section.
 data:
@@ -127,7 +169,7 @@ data:
   time: {time_column if time_column else 'null'}  # time column: the latest periods become the test set
   exclude: {_yaml_list(list(excl))}{excl_comment}
   splits: data/prepared  # the train/test splits the model stages read: prepare's, or a feature stage's (`mlops-nb stage add`)
-  pii: {{}}  # personal columns, {{COL: drop | pseudonymize}}; pseudonymize = HMAC-SHA256 keyed by env MLOPS_NB_PII_KEY
+  pii:{pii}
 split:
   test_size: 0.25
   seed: 42
@@ -292,14 +334,18 @@ SMALL_DATA = 500  # fewer rows than this: init warns that the test set will be t
 
 def write_project_files(dest, data_rel: str, df: pd.DataFrame, target: str, sensitive=(), time_column=None,
                         positive=None, ids=(), name: str | None = None, model_name: str | None = None,
-                        estimator: str = "hist_gradient_boosting", train_notebook: bool = False, task: str | None = None, labels=None) -> dict:
+                        estimator: str = "hist_gradient_boosting", train_notebook: bool = False, task: str | None = None, labels=None,
+                        categorical=(), numeric=(), pii: bool = True) -> dict:
     """Write params.yaml, dvc.yaml, settings.ini, roles.yaml, .gitignore and the stage notebooks into `dest`; return the roles.
     `train_notebook`: the train stage is the user's own notebook, started from `starter_train_notebook`;
-    `labels`: a YAML file of value labels (column -> {code: text}) copied into contract.yaml."""
+    `labels`: a YAML file of value labels (column -> {code: text}) copied into contract.yaml;
+    `categorical` / `numeric`: columns whose type the user decides; `pii`: suggest personal columns for data.pii."""
     import pandas as pd
     from mlops_nb.data import date_format, infer_positive, time_values
+    from mlops_nb.contract import contract_yaml, infer_contract, load_labels, with_labels
     dest = Path(dest)
-    roles = infer_columns(df, target, sensitive, time_column, ids, task)
+    value_labels = load_labels(labels) if labels else {}
+    roles = infer_columns(df, target, sensitive, time_column, ids, task, categorical, numeric, list(value_labels), pii)
     if roles["task"] == "classification":
         if positive is None: infer_positive(df[target].dropna().unique(), target)  # raises with a --positive hint
         elif str(positive) not in set(df[target].dropna().astype(str).str.strip()):
@@ -319,6 +365,13 @@ def write_project_files(dest, data_rel: str, df: pd.DataFrame, target: str, sens
                 roles["notes"].append(f"time column '{time_column}': every date fits both day-first and month-first; read "
                                       f"as {fmt} (month-first). If your dates are day-first, write them as YYYY-MM-DD.")
             elif fmt: roles["notes"].append(f"time column '{time_column}': dates read as {fmt} (decided from the whole column)")
+    if roles["pii"]:
+        roles["notes"].append(f"{data_rel} keeps the personal columns ({', '.join(roles['pii'])}), tracked by DVC, not git; "
+                              f"prepare keeps them out of everything it writes (data.pii)")
+    for c, s in roles["pii"].items():
+        if s["action"] == "pseudonymize":
+            roles["notes"].append(f"data.pii pseudonymizes id '{c}' ({s['why']}): set MLOPS_NB_PII_KEY to a long random secret, "
+                                  f"kept out of git, before `dvc repro`")
     if len(df) < SMALL_DATA:
         roles["notes"].append(f"only {len(df):,} rows: the test set will have about {round(len(df) * 0.25):,}, so test metrics, "
                               f"fairness groups and gates will be noisy; more data, or read them with their intervals")
@@ -328,14 +381,15 @@ def write_project_files(dest, data_rel: str, df: pd.DataFrame, target: str, sens
              "dvc.yaml": render_dvc(roles["task"]), "settings.ini": render_settings(name, model_name or name)}
     from mlops_nb.config import parse_params
     parse_params(yaml.safe_load(files["params.yaml"]))  # e.g. a mistyped --estimator, named before any file is written
-    from mlops_nb.contract import contract_yaml, infer_contract, load_labels, with_labels
-    con, note = infer_contract(df, target, roles["id"], time_column, source=data_rel), ""
+    # excluded columns are recorded with their reason and never checked: the file init read always passes its contract
+    con, note = infer_contract(df, target, roles["id"], time_column, pii=list(roles["pii"]), source=data_rel,
+                               exclude=roles["exclude"], categorical=roles["categorical"]), ""
     # numbers stored as text that init made numeric features: the contract converts them, so the model gets numbers
     import dataclasses
     con = dataclasses.replace(con, columns=tuple(dataclasses.replace(r, type="float64") if r.name in roles["numeric"]
                                                  and r.type == "string" else r for r in con.columns))
     if labels:  # the labels file's own comment (where its labels come from) goes along
-        con = with_labels(con, load_labels(labels))
+        con = with_labels(con, value_labels)
         head = [l.lstrip("# ").rstrip() for l in Path(labels).read_text(encoding="utf-8").splitlines() if l.startswith("#")]
         note = "\n".join([f"labels: from {Path(labels).name}", *head])
     files["contract.yaml"] = contract_yaml(con, note)
@@ -357,7 +411,7 @@ def write_project_files(dest, data_rel: str, df: pd.DataFrame, target: str, sens
 
 def init_project(dest, data, target: str, sensitive=(), time_column=None, positive=None, ids=(),
                  model_name: str | None = None, estimator: str = "hist_gradient_boosting", git: bool = True,
-                 train_notebook: bool = False, task: str | None = None, labels=None) -> dict:
+                 train_notebook: bool = False, task: str | None = None, labels=None, categorical=(), numeric=(), pii: bool = True) -> dict:
     "Scaffold a self-contained project around a CSV/Parquet file: files, git, DVC (data under `dvc add`)."
     dest, data = Path(dest), Path(data)
     if dest.exists() and any(dest.iterdir()):
@@ -370,7 +424,8 @@ def init_project(dest, data, target: str, sensitive=(), time_column=None, positi
         data_rel = f"data/raw/{data.name}"
         (dest / "data" / "raw").mkdir(parents=True)
         roles = write_project_files(dest, data_rel, df, target, sensitive, time_column, positive, ids,
-                                    model_name=model_name, estimator=estimator, train_notebook=train_notebook, task=task, labels=labels)
+                                    model_name=model_name, estimator=estimator, train_notebook=train_notebook, task=task, labels=labels,
+                                    categorical=categorical, numeric=numeric, pii=pii)
         shutil.copyfile(data, dest / data_rel)
         if git:
             _run(["git", "init", "-q", "-b", "main"], dest, "git init")

@@ -10,6 +10,7 @@ import yaml
 from conftest import REPO, run
 
 CLASSES = ["college", "high school", "no diploma"]  # as init writes them: sorted
+CODES = ["MAR", "DIS", "CIT", "MIG", "MIL", "ANC", "NATIVITY", "DEAR", "DEYE", "DREM", "RAC1P"]  # coded categories, <= 12 values
 
 
 def education_bands(n=6000, seed=0) -> pd.DataFrame:
@@ -211,7 +212,8 @@ def built(tmp_path_factory):
     education_bands().to_csv(d / "people.csv", index=False)
     root = d / "edu"
     init = run(["mlops-nb", "init", str(root), "--data", str(d / "people.csv"), "--target", "education", "--sensitive", "SEX",
-                "--time-column", "surveyed_on", "--id", "person_id"], d).stdout
+                "--time-column", "surveyed_on", "--id", "person_id",
+                "--categorical", *CODES], d).stdout  # census codes (the CSV reads them as integers)
     p = yaml.safe_load((root / "params.yaml").read_text())
     p["explain"]["sample_size"] = 200
     (root / "params.yaml").write_text(yaml.safe_dump(p, sort_keys=False))

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import clean_env, copy_built
+from conftest import REPO, clean_env, copy_built
 
 pytestmark = pytest.mark.slow
 
@@ -289,7 +289,8 @@ def test_raw_csv_rows_are_scored_as_at_evaluation(tmp_path, monkeypatch):
     df.loc[df.sample(100, random_state=1).index, "MAR"] = np.nan
     df.to_csv(tmp_path / "acs.csv", index=False)
     assert main(["init", str(tmp_path / "p"), "--data", str(tmp_path / "acs.csv"), "--target", "employed",
-                 "--time-column", "year", "--id", "id", "--no-git"]) == 0
+                 "--time-column", "year", "--id", "id", "--no-git",
+                 "--labels", str(REPO / "data/raw/acs_labels.yaml")]) == 0  # codes written as numbers: their labels say so
     root = tmp_path / "p"
     p = load_params(root / "params.yaml")
     assert "MAR" in p.data.categorical
