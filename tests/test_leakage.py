@@ -167,7 +167,9 @@ def test_init_excludes_the_leak_and_a_leak_put_back_fails_the_gate(tmp_path, exp
     r = run(["dvc", "repro"], root, check=False)
     out = r.stdout + r.stderr
     assert r.returncode != 0 and "leakage.single_feature[r_days_from_arrest]" in out and "FAIL" in out
-    assert "leakage: feature 'r_days_from_arrest' alone predicts 'two_year_recid' with roc_auc" in out  # prepare's warning
+    prep = (root / "reports/notebooks/prepare.ipynb").read_text()  # prepare's report names it (and warns on stderr)
+    assert "leakage: feature 'r_days_from_arrest' alone predicts 'two_year_recid' with roc_auc" in prep
+    assert "FINDING single_feature[r_days_from_arrest]" in prep
     leak = json.loads((root / "reports/data/leakage.json").read_text())
     assert [f["column"] for f in leak["findings"]] == ["r_days_from_arrest"] and leak["scores"]["age"]["role"] == "feature"
     gates = json.loads((root / "reports/gates.json").read_text())
@@ -175,3 +177,15 @@ def test_init_excludes_the_leak_and_a_leak_put_back_fails_the_gate(tmp_path, exp
     bad = g["leakage.single_feature[r_days_from_arrest]"]
     assert not bad["passed"] and bad["value"] > 0.99 and "data.exclude" in bad["evidence"]["fix"]
     assert gates["verdict"] == "fail" and not (root / "reports/registry.json").exists()  # never registered
+
+
+@pytest.mark.slow
+def test_the_demo_passes_the_leakage_gates(built_demo):
+    "The session's built demo: prepare found no leak, and the gate report shows the leakage gates passing like the others."
+    leak = json.loads((built_demo / "reports/data/leakage.json").read_text())
+    assert leak["findings"] == [] and leak["schema"] == "mlops_nb.leakage/1"
+    gates = json.loads((built_demo / "reports/gates.json").read_text())
+    g = [x for x in gates["gates"] if x["family"] == "leakage"]
+    strongest = max(leak["scores"], key=lambda c: leak["scores"][c]["score"])
+    assert [x["name"] for x in g] == [f"leakage.strongest_column[{strongest}]", "leakage.model_score"]
+    assert all(x["passed"] for x in g) and gates["verdict"] == "pass"
