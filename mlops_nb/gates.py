@@ -241,7 +241,7 @@ def leakage_gates(report: dict | None, metrics: dict, importance: dict, task: st
     f = model_check(metrics, importance, task, cfg)
     if f is not None and not f.allowed: gates.append(_finding_gate(f))
     elif f is not None: notes.append(f"leakage: {f.column}: {f}")
-    elif METRIC[task] in metrics:
+    elif isinstance(metrics.get(METRIC[task]), (int, float)) and not math.isnan(metrics[METRIC[task]]):
         gates.append(check("leakage.model_score", "leakage", METRIC[task], metrics[METRIC[task]], "<=", cfg.model_score,
                            reading=f"a test score above {cfg.model_score:g} with one dominant SHAP feature would be a leak",
                            dominant_share=cfg.dominant_share))

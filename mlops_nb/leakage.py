@@ -168,7 +168,7 @@ def model_check(metrics: dict, importance: dict, task: str, cfg) -> Finding | No
     and one feature carries more than `cfg.dominant_share` of the mean |SHAP| importance (the explain stage's)."""
     metric, total = METRIC[task], sum(importance.values())
     score = metrics.get(metric)
-    if score is None or not total: return None
+    if score is None or score != score or not total: return None  # no score (NaN: a class missing from the test set)
     top = max(importance, key=importance.get)
     share = importance[top] / total
     if score <= cfg.model_score or share <= cfg.dominant_share: return None
