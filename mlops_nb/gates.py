@@ -232,8 +232,9 @@ def leakage_gates(report: dict | None, metrics: dict, importance: dict, task: st
     else:
         gates += [_finding_gate(f) for f in rep.failures]
         notes += [f"leakage: {f.column}: {f}" for f in rep.findings if f.allowed]
-        if not rep.failures and rep.scores:
-            free = {c: s["score"] for c, s in rep.scores.items() if c not in cfg.allow} or {c: s["score"] for c, s in rep.scores.items()}
+        scored = {c: s["score"] for c, s in rep.scores.items() if s["score"] is not None}  # None: too few rows of a class
+        free = {c: v for c, v in scored.items() if c not in cfg.allow} or scored
+        if not rep.failures and free:
             top = max(free, key=free.get)
             gates.append(check(f"leakage.strongest_column[{top}]", "leakage", rep.metric, free[top], "<=", rep.threshold,
                                reading=f"no column alone predicts '{rep.target}' above the threshold; '{top}' comes closest",
