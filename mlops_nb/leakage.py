@@ -158,8 +158,10 @@ def leak_exclusions(df: pd.DataFrame, target: str, task: str, columns, cfg=None)
     rep = check_leakage(d.assign(**{target: y}), target, task, columns, cfg=cfg)
     out = {}
     for f in rep.findings:
-        out.setdefault(f.column, f"a target leak? {f.reading} If it is known when the prediction is made, "
-                                 f"move it back to data.numeric or data.categorical and list it in leakage.allow")
+        what = (f"one-to-one with '{target}' (the target under another name)" if f.check == "one_to_one" else
+                f"alone predicts '{target}' with {f.metric} {f.value:.3f} on held-out rows (threshold {f.threshold:g})")
+        out.setdefault(f.column, f"a target leak: {what}; if it is known when the prediction is made, put it back "
+                                 f"in data.numeric or data.categorical and list it in leakage.allow")
     return out
 
 # %% ../nbs/11a_leakage.ipynb #19a2ed2b

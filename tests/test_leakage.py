@@ -116,7 +116,7 @@ def test_init_leaves_clear_leaks_out_with_the_reason(export):
     assert "target under another name" in roles["exclude"]["is_recid"]
     assert "roc_auc 1.000" in roles["exclude"]["r_days_from_arrest"] and "leakage.allow" in roles["exclude"]["r_days_from_arrest"]
     text = render_params("data/raw/x.csv", "two_year_recid", roles, sensitive=["sex", "race"], time_column="screening_date")
-    assert "#   r_charge_degree: a target leak?" in text
+    assert "#   r_charge_degree: a target leak: alone predicts" in text
     p = parse_params(yaml.safe_load(text))
     assert p.leakage == LeakageParams() and set(LEAKS) <= set(p.data.exclude)
     assert leak_exclusions(export, "two_year_recid", "classification", HONEST) == {}
@@ -158,7 +158,7 @@ def test_init_excludes_the_leak_and_a_leak_put_back_fails_the_gate(tmp_path, exp
          "--sensitive", "race", "--time-column", "screening_date", "--estimator", "logistic_regression"], tmp_path)
     text = (root / "params.yaml").read_text()
     p = yaml.safe_load(text)
-    assert set(LEAKS) <= set(p["data"]["exclude"]) and "#   r_days_from_arrest: a target leak?" in text
+    assert set(LEAKS) <= set(p["data"]["exclude"]) and "#   r_days_from_arrest: a target leak: alone predicts" in text
     p["data"]["numeric"].append("r_days_from_arrest")  # someone puts it back
     p["leakage"]["allow"] = ["age"]
     p["explain"]["sample_size"] = 300; p["fairness"]["n_boot"] = 20
