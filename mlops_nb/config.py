@@ -15,8 +15,8 @@ from .core import ConfigError, did_you_mean
 __all__ = ['Scalar', 'SHORT_ESTIMATORS', 'DRIFT_TESTS', 'SETTINGS_FILE_ONLY', 'DataParams', 'SplitParams', 'MitigationParams',
            'TrainParams', 'EvaluateParams', 'ExplainParams', 'FairnessParams', 'ContractParams', 'RegressionTolerance',
            'PerformanceGates', 'FairnessGates', 'ExplainabilityGates', 'GatesParams', 'CardParams', 'DriftColumnParams',
-           'DriftParams', 'RetrainWhen', 'MonitorParams', 'Params', 'parse_params', 'load_params', 'MlflowSettings',
-           'ProjectSettings', 'RegistrySettings', 'Settings', 'load_settings']
+           'DriftParams', 'RetrainWhen', 'MonitorParams', 'LeakageParams', 'Params', 'parse_params', 'load_params',
+           'MlflowSettings', 'ProjectSettings', 'RegistrySettings', 'Settings', 'load_settings']
 
 # %% ../nbs/01_config.ipynb #924064e2
 class _Strict(BaseModel):
@@ -186,6 +186,17 @@ class MonitorParams(_Strict):
     fail_on: Literal["dataset_drift", "retrain", "never"] = Field("retrain", description="exit status 1 when this happens")
     retrain_when: RetrainWhen = RetrainWhen()
 
+class LeakageParams(_Strict):
+    "Target-leakage checks (mlops_nb.leakage): prepare scores every column alone against the target; the gate stage fails on a finding."
+    max_auc: float = Field(0.95, gt=0.5, le=1, description="one column alone: a held-out ROC AUC above this is a leak "
+                           "(classification; multiclass: one-vs-rest, macro)")
+    max_r2: float = Field(0.95, gt=0, le=1, description="regression: one column's held-out R² above this is a leak")
+    model_score: float = Field(0.99, gt=0, le=1, description="a test ROC AUC (R²) above this is implausible when ...")
+    dominant_share: float = Field(0.5, gt=0, le=1, description="... one feature carries more than this share of the SHAP importance")
+    sample_rows: int = Field(50000, gt=100, description="rows of the training split scored (a seeded sample)")
+    seed: int = 0
+    allow: list[str] = Field([], description="columns known at prediction time despite a finding: reported, never a failure")
+
 class Params(_Strict):
     "The whole params.yaml."
     data: DataParams
@@ -199,6 +210,7 @@ class Params(_Strict):
     contract: ContractParams = ContractParams()
     monitor: MonitorParams = MonitorParams()
     drift: DriftParams = DriftParams()
+    leakage: LeakageParams = LeakageParams()
 
 # %% ../nbs/01_config.ipynb #e1f941f3
 def _format_errors(source: str, e: ValidationError, data: dict) -> str:

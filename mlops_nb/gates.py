@@ -12,7 +12,8 @@ from .core import MlopsError
 # %% auto #0
 __all__ = ['SCHEMA', 'LOWER_IS_BETTER', 'WORST_CLASS', 'STATUS_TAG', 'GATE_TAG', 'GateResult', 'check', 'GateReport',
            'make_report', 'performance_gates', 'fairness_gates', 'multiclass_fairness_gates', 'explainability_gates',
-           'GateFailure', 'enforce', 'tag_key', 'report_status', 'verdict_tags', 'TaggedVerdicts', 'read_verdict_tags']
+           'leakage_gates', 'GateFailure', 'enforce', 'tag_key', 'report_status', 'verdict_tags', 'TaggedVerdicts',
+           'read_verdict_tags']
 
 # %% ../nbs/11_gates.ipynb #810e235d
 SCHEMA = "mlops_nb.gates/1"
@@ -214,6 +215,37 @@ def explainability_gates(importance: dict, champion_importance: dict | None, cfg
     if cfg.min_rank_correlation is not None:
         gates.append(check("explainability.rank_correlation", "explainability", "spearman",
                            c["spearman"], ">=", cfg.min_rank_correlation, **ev))
+    return gates, notes
+
+# %% ../nbs/11_gates.ipynb #d5e17298
+def _finding_gate(f) -> GateResult:
+    "A leakage finding as a failing gate (one-to-one: 'value 1 needs == 0')."
+    return GateResult(f"leakage.{f.check}[{f.column}]", "leakage", f.metric, f.value, f.threshold,
+                      "==" if f.check == "one_to_one" else "<=", False, {"reading": f.reading, "fix": f.fix})
+
+def leakage_gates(report: dict | None, metrics: dict, importance: dict, task: str, cfg) -> tuple[list, list]:
+    "(gates, notes) from prepare's leakage report dict (None: not written) and the model-level check; `cfg` is params.leakage."
+    from mlops_nb.leakage import METRIC, LeakageReport, model_check
+    gates, notes = [], []
+    rep = None if report is None else LeakageReport.from_dict(report)
+    if rep is None: notes.append("leakage: reports/data/leakage.json not found (the prepare stage writes it): columns not checked")
+    else:
+        gates += [_finding_gate(f) for f in rep.failures]
+        notes += [f"leakage: {f.column}: {f}" for f in rep.findings if f.allowed]
+        scored = {c: s["score"] for c, s in rep.scores.items() if s["score"] is not None}  # None: too few rows of a class
+        free = {c: v for c, v in scored.items() if c not in cfg.allow} or scored
+        if not rep.failures and free:
+            top = max(free, key=free.get)
+            gates.append(check(f"leakage.strongest_column[{top}]", "leakage", rep.metric, free[top], "<=", rep.threshold,
+                               reading=f"no column alone predicts '{rep.target}' above the threshold; '{top}' comes closest",
+                               rows=rep.rows))
+    f = model_check(metrics, importance, task, cfg)
+    if f is not None and not f.allowed: gates.append(_finding_gate(f))
+    elif f is not None: notes.append(f"leakage: {f.column}: {f}")
+    elif isinstance(metrics.get(METRIC[task]), (int, float)) and not math.isnan(metrics[METRIC[task]]):
+        gates.append(check("leakage.model_score", "leakage", METRIC[task], metrics[METRIC[task]], "<=", cfg.model_score,
+                           reading=f"a test score above {cfg.model_score:g} with one dominant SHAP feature would be a leak",
+                           dominant_share=cfg.dominant_share))
     return gates, notes
 
 # %% ../nbs/11_gates.ipynb #b515bbc1

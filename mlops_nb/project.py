@@ -33,16 +33,17 @@ class StageSpec(NamedTuple):
 _TRAIN, _TEST = "${data.splits}/train.parquet", "${data.splits}/test.parquet"  # prepare's splits, or a feature stage's
 PIPELINE = {
     "prepare": StageSpec(("${data.path}", "${contract.path}"),
-                         ("train_split", "test_split", "prepare", "quarantine", "validation", "profile"), ("data", "split", "contract"),
-                         "check the data against its contract, split train/test, profile"),
+                         ("train_split", "test_split", "prepare", "quarantine", "validation", "profile", "leakage"),
+                         ("data", "split", "contract", "leakage"),
+                         "check the data against its contract, split train/test, profile, look for target leaks"),
     "train": StageSpec((_TRAIN,), ("model", "model_info"), ("data", "split.seed", "train"), "fit the model, log it to MLflow"),
     "evaluate": StageSpec(("model", "model_info", _TEST), ("metrics", "predictions", "evaluation"), ("data", "evaluate"),
                           "test-set metrics and plots"),
     "explain": StageSpec(("model", "model_info", _TEST), ("explain", "local"), ("data", "explain"), "SHAP explanations"),
     "fairness": StageSpec(("model", _TEST, "predictions"), ("fairness", "mitigation"), ("data.sensitive", "data.target", "fairness"),
                           "group metrics and disparities (fairlearn)"),
-    "gate": StageSpec(("model", "model_info", _TEST, "metrics", "explain", "fairness"), ("gates",), ("gates",),
-                      "performance, fairness and explainability gates"),
+    "gate": StageSpec(("model", "model_info", _TEST, "metrics", "explain", "fairness", "leakage"), ("gates",), ("gates", "leakage"),
+                      "performance, fairness, explainability and leakage gates"),
     "register": StageSpec(("model_info", "metrics", "gates"), ("registry",), (), "register the version; @challenger if it passed"),
     "drift": StageSpec(("model", "model_info", _TRAIN, _TEST, "prepare"), ("reference", "drift", "drift_html"), ("data", "drift"),
                        "the drift reference profile (what `mlops-nb monitor` compares with), train vs test drift"),
@@ -125,6 +126,10 @@ def infer_columns(df: pd.DataFrame, target: str, sensitive=(), time_column=None,
     if out["task"] == "multiclass":
         from mlops_nb.data import infer_classes
         out["classes"] = infer_classes(y.unique(), target)  # 3 to 50 labels, or what to do instead
+    from mlops_nb.leakage import leak_exclusions  # a column that alone predicts the target: recorded after the outcome?
+    leaks = leak_exclusions(df, target, out["task"], out["numeric"] + out["categorical"])
+    out["numeric"], out["categorical"] = [c for c in out["numeric"] if c not in leaks], [c for c in out["categorical"] if c not in leaks]
+    out["exclude"].update(leaks)
     return out
 
 # %% ../nbs/07_project.ipynb #dead5a0f
@@ -210,6 +215,14 @@ gates:                  # every gate must pass for a version to become `challeng
     min_top_k_overlap: 0.6
     min_rank_correlation: 0.5
     forbid_in_top_k: []
+leakage:                # target leaks: a column recorded at or after the outcome (prepare checks, the leakage gates fail)
+  max_auc: 0.95         # one column alone: a held-out ROC AUC above this is a leak (multiclass: one-vs-rest)
+  max_r2: 0.95          # regression: one column's held-out R² above this is a leak
+  model_score: 0.99     # a test ROC AUC / R² above this is implausible ...
+  dominant_share: 0.5   # ... when one feature carries more than this share of the SHAP importance
+  sample_rows: 50000    # training rows scored (a seeded sample)
+  seed: 0
+  allow: []             # columns known when the prediction is made despite a finding: reported, never a failure
 drift:                  # data drift vs the reference (train) window; Evidently's default tests per column type and size
   threshold_share: 0.5  # dataset drift when the share of drifted columns >= this
   mode: exact           # exact (equal to scipy, one column in memory at a time) | streaming (Parquet in chunks)

@@ -20,11 +20,12 @@ from . import tracking
 # %% auto #0
 __all__ = ['TRAIN', 'TEST', 'PREPARE_REPORT', 'QUARANTINE', 'VALIDATION', 'PROFILE', 'MODEL', 'MODEL_INFO', 'METRICS',
            'EVALUATION', 'PREDICTIONS', 'ROC_PLOT', 'CONFUSION_PLOT', 'REGRESSION_PLOT', 'EXPLAIN', 'EXPLAIN_LOCAL',
-           'FAIRNESS', 'MITIGATION', 'GATES', 'REGISTRY', 'DRIFT_REFERENCE', 'DRIFT', 'DRIFT_HTML', 'SCORE',
-           'split_path', 'prepare', 'training_data', 'train', 'save_model', 'load_model', 'predict_score',
-           'predictions_frame', 'evaluate', 'explain', 'waterfall_rows', 'fairness', 'mitigation_tradeoff',
-           'mitigation_table', 'load_alias', 'gate', 'fairness_gate_preview', 'fairness_figures', 'plot_fairness_gates',
-           'gate_report', 'register', 'probability_columns', 'class_names', 'scored_columns', 'drift']
+           'FAIRNESS', 'MITIGATION', 'GATES', 'REGISTRY', 'DRIFT_REFERENCE', 'DRIFT', 'DRIFT_HTML', 'LEAKAGE', 'SCORE',
+           'split_path', 'prepare', 'leakage_check', 'training_data', 'train', 'save_model', 'load_model',
+           'predict_score', 'predictions_frame', 'evaluate', 'explain', 'waterfall_rows', 'fairness',
+           'mitigation_tradeoff', 'mitigation_table', 'load_alias', 'gate', 'fairness_gate_preview', 'fairness_figures',
+           'plot_fairness_gates', 'gate_report', 'register', 'probability_columns', 'class_names', 'scored_columns',
+           'drift']
 
 # %% ../nbs/06_stages.ipynb #be10587e
 # where each stage writes, from the one table of results (mlops_nb.results.RESULTS)
@@ -109,6 +110,7 @@ def prepare(root=".", params: Params | None = None) -> dict:
     _write_parquet(train, root / TRAIN); _write_parquet(test, root / TEST)
     _write_parquet(quarantine, root / QUARANTINE)
     write_json(root / VALIDATION, val.to_dict()); write_json(root / PROFILE, prof.to_dict())
+    leakage_check(root, params, train)
     summary = {"schema": "mlops_nb.prepare/1", "source": d.path, "source_sha256": file_hash(src),
                "inputs": {d.path: file_hash(src), params.contract.path: file_hash(root / params.contract.path)},
                "rows_read": rows_read, "rows_quarantined": val.n_quarantined, "rows_missing_target": missing_target,
@@ -121,6 +123,26 @@ def prepare(root=".", params: Params | None = None) -> dict:
     write_json(root / PREPARE_REPORT, summary)
     _say(f"train {len(train):,} rows, test {len(test):,} rows ({split.method} split)")
     return summary
+
+# %% ../nbs/06_stages.ipynb #9df97aa7
+LEAKAGE = Path(RESULTS["leakage"].path)
+
+def leakage_check(root: Path, params: Params, train: pd.DataFrame):
+    """Prepare's target-leakage check (mlops_nb.leakage) of the training split's features, ids and time column: writes
+    reports/data/leakage.json and names each finding on stderr; the gate stage fails on them (the `leakage` gates)."""
+    from mlops_nb.core import did_you_mean
+    from mlops_nb.leakage import check_leakage
+    d, cfg = params.data, params.leakage
+    known = [*d.features, *d.id, *([d.time] if d.time else [])]
+    unknown = [c for c in cfg.allow if c not in known]
+    if unknown:
+        raise DataError(f"params.yaml: leakage.allow names {unknown}, which are not features, ids or the time column "
+                        f"(data.numeric, data.categorical, data.id, data.time); remove them.{did_you_mean(unknown[0], known)}")
+    rep = check_leakage(train, d.target, d.task, [f for f in d.features if f in train], d.id, d.time, cfg)
+    write_json(root / LEAKAGE, rep.to_dict())
+    for f in rep.findings: _say(f"leakage: {f}")
+    _say(f"leakage: {len(rep.scores)} columns scored alone on {rep.rows:,} training rows, {len(rep.failures)} finding(s)")
+    return rep
 
 # %% ../nbs/06_stages.ipynb #7d03042b
 def _features(root: Path, params: Params, path: Path, features: list | None = None) -> tuple[pd.DataFrame, pd.Series]:
@@ -395,6 +417,7 @@ def gate(root=".", params: Params | None = None, settings: Settings | None = Non
     "Evaluate every gate; write reports/gates.json; return (GateReport, gates.fail_pipeline). Enforcing is separate."
     from mlops_nb import gates as G
     from mlops_nb.explain import compare_importance, explain_pipeline
+    from mlops_nb.results import maybe_result
     root = Path(root); params = params or load_params(root / "params.yaml")
     settings = settings or load_settings(root / "settings.ini")
     _, info = load_model(root)
@@ -421,7 +444,8 @@ def gate(root=".", params: Params | None = None, settings: Settings | None = Non
     results, notes = [], []
     for gs, ns in (G.performance_gates(metrics, champ_metrics, cfg.performance),
                    G.fairness_gates(fair, cfg.fairness),
-                   G.explainability_gates(expl["importance"], champ_imp, cfg.explainability, compare_importance)):
+                   G.explainability_gates(expl["importance"], champ_imp, cfg.explainability, compare_importance),
+                   G.leakage_gates(maybe_result(root, "leakage"), metrics, expl["importance"], params.data.task, params.leakage)):
         results += gs; notes += ns
     champion = None if champ is None else {"version": str(champ[1].version), "run_id": champ[1].run_id, "metrics": champ_metrics}
     report = G.make_report(results, champion, notes)

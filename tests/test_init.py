@@ -145,7 +145,7 @@ def test_thousands_separators_are_numbers(tmp_path, monkeypatch):
     rng = np.random.default_rng(5)
     income = rng.integers(500, 250_000, 800)
     df = pd.DataFrame({"income": [f"{v:,}" for v in income], "age": rng.integers(18, 90, 800),
-                       "y": (income > 60_000).astype(int)})
+                       "y": ((income > 60_000) ^ (rng.random(800) < 0.15)).astype(int)})  # noisy: not a target leak
     df.to_csv(tmp_path / "money.csv", index=False)  # values with commas are quoted
     run(["mlops-nb", "init", str(tmp_path / "p"), "--data", str(tmp_path / "money.csv"), "--target", "y", "--no-git"], tmp_path)
     p = yaml.safe_load((tmp_path / "p/params.yaml").read_text())["data"]
@@ -162,7 +162,8 @@ def test_decimal_commas_are_numbers(tmp_path, monkeypatch):
     rng = np.random.default_rng(6)
     price = rng.integers(100, 500_000, 800) / 100
     fmt = lambda v: f"{v:,.2f}".replace(",", " ").replace(".", ",").replace(" ", ".")  # 1234.5 -> '1.234,50'
-    df = pd.DataFrame({"price": [fmt(v) for v in price], "age": rng.integers(18, 90, 800), "y": (price > 1000).astype(int)})
+    df = pd.DataFrame({"price": [fmt(v) for v in price], "age": rng.integers(18, 90, 800),
+                       "y": ((price > 1000) ^ (rng.random(800) < 0.15)).astype(int)})  # noisy: not a target leak
     df.to_csv(tmp_path / "eu.csv", index=False, sep=";")
     run(["mlops-nb", "init", str(tmp_path / "p"), "--data", str(tmp_path / "eu.csv"), "--target", "y", "--no-git"], tmp_path)
     p = yaml.safe_load((tmp_path / "p/params.yaml").read_text())["data"]
