@@ -5,8 +5,6 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field, asdict
 
-import pandas as pd
-
 from .core import MlopsError
 
 # %% auto #0
@@ -62,6 +60,7 @@ class GateReport:
         return cls(d["verdict"], [GateResult.from_dict(g) for g in d["gates"]], d.get("champion"), d.get("notes", []))
     def table(self) -> pd.DataFrame:
         "One row per gate, for display."
+        import pandas as pd  # here: the registry reads verdicts without pandas, and `mlops-nb --help` stays instant
         return pd.DataFrame([{"gate": g.name, "value": g.value, "rule": f"{g.comparison} {g.threshold:g}",
                               "result": "PASS" if g.passed else "FAIL"} for g in self.gates])
 

@@ -12,7 +12,6 @@ from .core import (ConfigError, DataError, LifecycleError, MlopsError, _jsonable
 from .config import MonitorParams, Params, Settings, load_params, load_settings
 from .batch import apply_contract, batch_labels, check_batch_columns, read_batch, time_window
 from .drift_report import _fmt, drift_status, drift_table, plot_drift, render_drift_html
-from .model import model_columns
 from .results import RESULTS
 # numpy, pandas and matplotlib are imported where used: `mlops-nb` builds its parser from this module and
 # should start fast for every other command
@@ -258,6 +257,7 @@ def monitor_batch(root, batch, labels=None, params: Params | None = None, settin
         if y is not None: y = y[keep].reset_index(drop=True)
     try: model, mv = load_champion(settings)
     except LifecycleError as e: raise _no_champion(e) from None
+    from mlops_nb.model import model_columns  # scikit-learn: only when a batch is scored
     cols = model_columns(model, params.data.features)
     check_batch_columns(df, cols, src)
     try: score = stages.predict_score(model, df[cols], params.data.task)
