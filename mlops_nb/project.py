@@ -31,17 +31,20 @@ class StageSpec(NamedTuple):
     about: str
 
 _TRAIN, _TEST = "${data.splits}/train.parquet", "${data.splits}/test.parquet"  # prepare's splits, or a feature stage's
+_SMALL_DATA = tuple(f"evaluate.{k}" for k in ("min_rows", "min_class", "min_rows_warn", "min_class_warn"))  # prepare's floors
 PIPELINE = {
     "prepare": StageSpec(("${data.path}", "${contract.path}"),
-                         ("train_split", "test_split", "prepare", "quarantine", "validation", "profile"), ("data", "split", "contract"),
+                         ("train_split", "test_split", "prepare", "quarantine", "validation", "profile"),
+                         ("data", "split", "contract", *_SMALL_DATA),
                          "check the data against its contract, split train/test, profile"),
-    "train": StageSpec((_TRAIN,), ("model", "model_info"), ("data", "split.seed", "train"), "fit the model, log it to MLflow"),
+    "train": StageSpec((_TRAIN,), ("model", "model_info"), ("data", "split.seed", "train", "evaluate.threshold",
+                       "evaluate.threshold_rule"), "fit the model (and choose the threshold: evaluate.threshold auto), log it to MLflow"),
     "evaluate": StageSpec(("model", "model_info", _TEST), ("metrics", "predictions", "evaluation"), ("data", "evaluate"),
                           "test-set metrics and plots"),
     "explain": StageSpec(("model", "model_info", _TEST), ("explain", "local"), ("data", "explain"), "SHAP explanations"),
     "fairness": StageSpec(("model", _TEST, "predictions"), ("fairness", "mitigation"), ("data.sensitive", "data.target", "fairness"),
                           "group metrics and disparities (fairlearn)"),
-    "gate": StageSpec(("model", "model_info", _TEST, "metrics", "explain", "fairness"), ("gates",), ("gates",),
+    "gate": StageSpec(("model", "model_info", _TEST, "metrics", "explain", "fairness", "prepare"), ("gates",), ("gates",),
                       "performance, fairness and explainability gates"),
     "register": StageSpec(("model_info", "metrics", "gates"), ("registry",), (), "register the version; @challenger if it passed"),
     "drift": StageSpec(("model", "model_info", _TRAIN, _TEST, "prepare"), ("reference", "drift", "drift_html"), ("data", "drift"),
@@ -141,7 +144,17 @@ train:
   hyperparameters: {hyperparameters}
   preprocess: auto       # auto: imputation + encoding from the column types; none: your model gets the raw columns
 evaluate:
-  threshold: 0.5
+  threshold: 0.5           # a probability, or auto (binary): chosen on a validation part of the train split by threshold_rule
+  threshold_rule: best_f1  # for threshold auto: best_f1, or {{target_precision: 0.8}}
+  n_boot: 200              # bootstrap resamples for the test metrics' intervals (0 = none)
+  ci: 0.95
+  # Small data. Below the warn levels prepare and the gate report warn and show the metrics' intervals; below the floors
+  # prepare refuses. Rows: the rows prepare keeps; class: the rarest class in the test split (classifiers). Why these:
+  # 50 test rows of a class still leave its recall a standard error near 0.07; 5 leave no usable estimate at all.
+  min_rows_warn: 1000
+  min_class_warn: 50
+  min_rows: 50
+  min_class: 5
 explain:                # SHAP on a stratified sample of the test set
   sample_size: 1000
   background_size: 200  # for linear and model-agnostic explainers
