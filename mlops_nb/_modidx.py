@@ -582,6 +582,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                   'mlops_nb.metrics.metric_intervals': ('metrics.html#metric_intervals', 'mlops_nb/metrics.py'),
                                   'mlops_nb.metrics.plot_confusion': ('metrics.html#plot_confusion', 'mlops_nb/metrics.py'),
                                   'mlops_nb.metrics.plot_evaluation': ('metrics.html#plot_evaluation', 'mlops_nb/metrics.py'),
+                                  'mlops_nb.metrics.pr_table': ('metrics.html#pr_table', 'mlops_nb/metrics.py'),
                                   'mlops_nb.metrics.regression_plot_table': ('metrics.html#regression_plot_table', 'mlops_nb/metrics.py'),
                                   'mlops_nb.metrics.roc_table': ('metrics.html#roc_table', 'mlops_nb/metrics.py'),
                                   'mlops_nb.metrics.small_data_check': ('metrics.html#small_data_check', 'mlops_nb/metrics.py')},

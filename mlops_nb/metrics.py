@@ -10,8 +10,8 @@ from sklearn import metrics as skm
 
 # %% auto #0
 __all__ = ['INTERVAL_METRICS', 'Evaluation', 'evaluate_predictions', 'evaluate_multiclass', 'metric_intervals',
-           'choose_threshold', 'small_data_check', 'roc_table', 'confusion_table', 'plot_evaluation', 'plot_confusion',
-           'regression_plot_table']
+           'choose_threshold', 'small_data_check', 'roc_table', 'pr_table', 'confusion_table', 'plot_evaluation',
+           'plot_confusion', 'regression_plot_table']
 
 # %% ../nbs/04_metrics.ipynb #6c81a986
 @dataclass(frozen=True)
@@ -195,6 +195,13 @@ def small_data_check(n_train: int, y_test, task: str, cfg, labels: dict | None =
 def roc_table(ev: Evaluation) -> pd.DataFrame:
     "ROC points as a table (fpr, tpr, threshold) for `dvc plots`."
     return pd.DataFrame(ev.roc)
+
+def pr_table(y_true, score, max_points: int = 200) -> pd.DataFrame:
+    "Precision-recall points (recall, precision, threshold) of a binary model for `dvc plots`, at most `max_points`."
+    p, r, t = skm.precision_recall_curve(np.asarray(y_true), np.asarray(score, dtype=float))
+    p, r = p[:-1], r[:-1]  # the last point (recall 0, precision 1) has no threshold
+    idx = np.unique(np.linspace(0, len(t) - 1, min(len(t), max_points)).round().astype(int))
+    return pd.DataFrame({"recall": r[idx].round(6), "precision": p[idx].round(6), "threshold": t[idx].round(6)})
 
 def confusion_table(ev: Evaluation) -> pd.DataFrame:
     "One row per (actual, predicted) pair with its count; DVC's confusion template reads it."

@@ -239,7 +239,8 @@ def _plots(task: str) -> list:
         return [{path("predictions_plot"): {"cache": False, "x": "actual", "y": "predicted", "template": "scatter"}}]
     confusion = {path("confusion_plot"): {"cache": False, "template": "confusion", "x": "predicted", "y": "actual"}}
     if task == "multiclass": return [confusion]  # class labels on both axes; no single ROC curve
-    return [{path("roc_plot"): {"cache": False, "x": "fpr", "y": "tpr"}}, confusion]
+    return [{path("roc_plot"): {"cache": False, "x": "fpr", "y": "tpr"}}, confusion,
+            {path("pr_plot"): {"cache": False, "x": "recall", "y": "precision"}}]  # where rare positives show
 
 def _dvc_path(x: str) -> str: return RESULTS[x].path if x in RESULTS else x  # a result kind, or a path
 

@@ -13,7 +13,8 @@ from .core import DataError, MlopsError, atomic_write, file_hash, read_json, rep
 from .config import Params, Settings, load_params, load_settings
 from .results import RESULTS
 from .data import check_columns, encode_classes, encode_target, read_table, split_train_test
-from .metrics import Evaluation, confusion_table, evaluate_predictions, metric_intervals, regression_plot_table, roc_table
+from .metrics import (Evaluation, confusion_table, evaluate_predictions, metric_intervals, pr_table,
+                              regression_plot_table, roc_table)
 from .model import base_pipeline, build_model, make_estimator, mitigate, model_columns
 from . import tracking
 
@@ -350,7 +351,8 @@ def evaluate(root=".", params: Params | None = None, settings: Settings | None =
                                 **({"ci": {m: {"low": lo, "high": hi} for m, (lo, hi) in ci.items()}} if ci else {}),
                                 **({"per_class": ev.per_class} if ev.per_class else {})})
     write_json(root / EVALUATION, ev)
-    tables = {"classification": lambda: ((roc_table(ev), ROC_PLOT), (confusion_table(ev), CONFUSION_PLOT)),
+    tables = {"classification": lambda: ((roc_table(ev), ROC_PLOT), (confusion_table(ev), CONFUSION_PLOT),
+                                         (pr_table(y, score), Path(RESULTS["pr_plot"].path))),
               "multiclass": lambda: ((confusion_table(ev), CONFUSION_PLOT),),  # no single ROC curve: dvc.yaml declares none
               "regression": lambda: ((regression_plot_table(y, score), REGRESSION_PLOT),)}[ev.task]()
     for table, path in tables:
@@ -566,7 +568,7 @@ def register(root=".", settings: Settings | None = None) -> dict:
     logged = tracking.LoggedRun(info["run_id"], info["experiment_id"], info["model_uri"], info["model_id"])
     threshold = {THRESHOLD_TAG: repr(float(metrics["threshold"]))} if "threshold" in metrics else {}  # what serving uses
     reg = tracking.register_version(settings, logged, status, tags={"mlops_nb.model_sha256": info["sha256"], **verdicts, **threshold,
-                                    **{f"test_{k}": f"{v:.6g}" for k, v in metrics.items() if isinstance(v, float)}})
+                                    **{f"test_{k}": f"{v:.6g}" for k, v in metrics.items() if isinstance(v, float) and k != "threshold"}})
     from mlops_nb.integrity import seal_version
     seal_version(settings, reg.version, reg.name)  # SHA-256 of every artifact file, verified at load
     from mlops_nb.registry import record_registration

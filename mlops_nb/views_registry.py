@@ -14,7 +14,7 @@ __all__ = ['KEY_METRICS', 'FAIR_SUMMARY', 'short_times', 'versions_table', 'cham
            'latest_drift_html', 'lineage_words', 'lineage_table', 'audit_table', 'compare_sections']
 
 # %% ../nbs/16e_views_registry.ipynb #9218ab56
-KEY_METRICS = ("roc_auc", "accuracy", "f1", "precision", "recall", "log_loss")
+KEY_METRICS = ("roc_auc", "pr_auc", "accuracy", "f1", "precision", "recall", "log_loss")
 
 # %% ../nbs/16e_views_registry.ipynb #3fb3a3b3
 _ISO = re.compile(r"(\d{4}-\d{2}-\d{2})T(\d{2}:\d{2})(?::\d{2}(?:\.\d+)?)?(?:\+00:00|Z)")
