@@ -23,9 +23,11 @@ class Evaluation:
     roc: dict = field(default_factory=dict)        # {"fpr": [...], "tpr": [...], "threshold": [...]}
     confusion: dict = field(default_factory=dict)  # {"labels": [0, 1], "matrix": [[tn, fp], [fn, tp]]}
     per_class: dict = field(default_factory=dict)  # multiclass: {class: {"precision", "recall", "f1", "support"}}
+    threshold: dict = field(default_factory=dict)  # binary: {"value", "rule", ...}: how the decision threshold was set
     def to_dict(self):
         d = asdict(self)
-        if not d["per_class"]: del d["per_class"]  # binary and regression files stay as they were
+        for k in ("per_class", "threshold"):
+            if not d[k]: del d[k]  # files of other tasks stay as they were
         return d
     @classmethod
     def from_dict(cls, d): return cls(**d)

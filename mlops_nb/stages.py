@@ -56,16 +56,15 @@ def split_path(params: Params, split: str) -> Path:
 THRESHOLD_TAG = "mlops_nb.decision_threshold"  # a registered version's decision threshold (binary)
 VALIDATION_SHARE = 0.2  # evaluate.threshold auto: the share of the train split held out to choose the threshold
 
-def decision_threshold(params: Params, info: dict | None = None) -> float | None:
-    """The binary decision threshold: evaluate.threshold, or with `auto` the one the train stage chose (`info`:
-    models/model.json); None for multiclass and regression."""
+def decision_threshold(params: Params, chosen: float | None = None) -> float | None:
+    """The binary decision threshold: evaluate.threshold, or with `auto` the value the evaluate stage `chosen`
+    (reports/metrics.json `threshold`); None for multiclass and regression."""
     if params.data.task != "classification": return None
     if params.evaluate.threshold != "auto": return float(params.evaluate.threshold)
-    chosen = (info or {}).get("threshold")
-    if not chosen:
-        raise MlopsError(f"evaluate.threshold is auto, but {MODEL_INFO} records no chosen threshold (the model was trained "
-                         "before auto was set): rerun the train stage (`dvc repro -f -s train`).")
-    return float(chosen["value"])
+    if chosen is None:
+        raise MlopsError(f"evaluate.threshold is auto, but {METRICS} records no chosen threshold (it was written before "
+                         "auto was set): rerun the evaluate stage (`dvc repro`).")
+    return float(chosen)
 
 # %% ../nbs/06_stages.ipynb #8ea2e7ad
 def version_threshold(params: Params, tags: dict | None) -> float | None:
@@ -80,10 +79,11 @@ def version_threshold(params: Params, tags: dict | None) -> float | None:
     return float(params.evaluate.threshold)
 
 # %% ../nbs/06_stages.ipynb #4de09386
-def _auto_threshold(pipe, X: pd.DataFrame, y: pd.Series, params: Params) -> dict:
-    """evaluate.threshold auto: fit a copy of `pipe` on the train split less a stratified, seeded VALIDATION_SHARE and
-    choose the threshold on that held-out part (`metrics.choose_threshold`, by evaluate.threshold_rule). The train stage
-    then fits `pipe` on the whole split, as scikit-learn's TunedThresholdClassifierCV does with refit=True."""
+def _auto_threshold(model, X: pd.DataFrame, y: pd.Series, params: Params) -> dict:
+    """evaluate.threshold auto: fit a copy of `model` (scikit-learn's `clone`: same settings, unfitted) on the train
+    split (X, y) less a stratified, seeded VALIDATION_SHARE and choose the threshold on that held-out part
+    (`metrics.choose_threshold`, by evaluate.threshold_rule). The model itself stays the one fitted on the whole split,
+    as scikit-learn's TunedThresholdClassifierCV does with refit=True."""
     from sklearn.base import clone
     from sklearn.model_selection import train_test_split
     from mlops_nb.metrics import choose_threshold
@@ -94,7 +94,11 @@ def _auto_threshold(pipe, X: pd.DataFrame, y: pd.Series, params: Params) -> dict
     rule = params.evaluate.threshold_rule
     _say(f"threshold auto: fitting on {len(X_fit):,} rows, choosing by {rule if isinstance(rule, str) else rule.model_dump()} "
          f"on {len(X_val):,} validation rows ...")
-    chosen = choose_threshold(y_val, clone(pipe).fit(X_fit, y_fit).predict_proba(X_val)[:, 1],
+    try: copy = clone(model)
+    except Exception as e:
+        raise MlopsError(f"evaluate.threshold: auto refits a copy of the model, and scikit-learn cannot clone "
+                         f"{type(model).__name__} ({type(e).__name__}: {e}). Set evaluate.threshold to a number.") from None
+    chosen = choose_threshold(y_val, predict_score(copy.fit(X_fit, y_fit), X_val, "classification"),
                               rule if isinstance(rule, str) else rule.model_dump())
     _say(f"threshold auto: {chosen['value']:.4g} (validation precision {chosen['precision']:.3f}, recall {chosen['recall']:.3f}, "
          f"F1 {chosen['f1']:.3f})")
@@ -218,7 +222,6 @@ def train(root=".", params: Params | None = None, settings: Settings | None = No
                          f"With train.preprocess: none it receives the columns as {split_path(params, 'train')} has them (text as strings); "
                          "set train.preprocess: auto, or return a Pipeline that encodes them from a factory.") from e
     fit_s = time.perf_counter() - t0
-    threshold = _auto_threshold(pipe, X[params.data.features], y, params) if params.evaluate.threshold == "auto" else None
     m = params.train.mitigation
     if m and params.data.task != "classification":
         raise MlopsError(f"params.yaml: train.mitigation: fairlearn's ThresholdOptimizer needs a binary classifier; this is a "
@@ -228,7 +231,7 @@ def train(root=".", params: Params | None = None, settings: Settings | None = No
         pipe = mitigate(pipe, X, y, m.feature, m.constraint, m.min_group_size, params.split.seed)
         fit_s = time.perf_counter() - t0
     return _save(root, params, settings, pipe, X, params.data.features, fit_s, params.train.estimator,
-                 {"train": params.train.model_dump()}, threshold)
+                 {"train": params.train.model_dump()})
 
 def save_model(model, X_train: pd.DataFrame, y_train=None, root=".", fit_seconds: float | None = None) -> dict:
     """Save a model fitted in your own training notebook as the train stage's output: the model file and its
@@ -248,10 +251,6 @@ def save_model(model, X_train: pd.DataFrame, y_train=None, root=".", fit_seconds
         raise MlopsError(f"save_model: X_train has column(s) {extra} that {train_path} does not: evaluate, monitoring and serving "
                          "would not have them. Compute them inside the model (a scikit-learn Pipeline with a "
                          "FunctionTransformer), or add them in the prepare stage.")
-    if params.evaluate.threshold == "auto":
-        raise MlopsError("save_model: evaluate.threshold is auto, which the train stage chooses on validation rows it holds "
-                         "out while fitting; a model fitted in your notebook has no such rows. Set evaluate.threshold to a "
-                         "number in params.yaml (e.g. one you chose on your own validation rows).")
     need = "predict_proba" if params.data.classifier else "predict"
     if not callable(getattr(model, need, None)):
         raise MlopsError(f"save_model: a {params.data.task} model needs {need}(); {type(model).__name__} has none.")
@@ -266,12 +265,8 @@ def save_model(model, X_train: pd.DataFrame, y_train=None, root=".", fit_seconds
     return _save(root, params, settings, model, X_train, list(X_train.columns), fit_seconds, label,
                  {"train": {"estimator": label, "source": "notebook", "hyperparameters": hyper}})
 
-def _save(root, params, settings, model, X, features, fit_s, estimator: str, logged_params: dict,
-          threshold: dict | None = None) -> dict:
-    """Model file + SHA-256, MLflow run with lineage, models/model.json: what every later stage reads (with the
-    decision threshold `threshold` that `_auto_threshold` chose, if any)."""
-    if threshold: logged_params = {**logged_params, "decision_threshold": threshold["value"],
-                                   "decision_threshold_rule": threshold["rule"]}
+def _save(root, params, settings, model, X, features, fit_s, estimator: str, logged_params: dict) -> dict:
+    "Model file + SHA-256, MLflow run with lineage, models/model.json: what every later stage reads."
     import cloudpickle  # pickles the user's own classes and project modules by value
     _say(f"fitted{f' in {fit_s:.1f} s' if fit_s is not None else ''}; logging to MLflow at {settings.tracking_uri}")
     with atomic_write(root / MODEL, ".pkl") as tmp:
@@ -288,8 +283,7 @@ def _save(root, params, settings, model, X, features, fit_s, estimator: str, log
     tracking.log_to_run(settings, run.run_id, {"n_train": len(X), **({"fit_seconds": fit_s} if fit_s is not None else {})})
     info = {"schema": "mlops_nb.model/1", **run.to_dict(), "sha256": sha, "estimator": estimator,
             "features": list(features), "target": params.data.target, "task": params.data.task,
-            "n_train": len(X), "fit_seconds": None if fit_s is None else round(fit_s, 3),
-            **({"threshold": threshold} if threshold else {})}
+            "n_train": len(X), "fit_seconds": None if fit_s is None else round(fit_s, 3)}
     write_json(root / MODEL_INFO, info)
     return info
 
@@ -341,8 +335,15 @@ def evaluate(root=".", params: Params | None = None, settings: Settings | None =
     model, info = load_model(root)
     X, y = _features(root, params, split_path(params, "test"), info["features"])
     score = predict_score(model, X, params.data.task)
-    t = decision_threshold(params, info)
+    chosen = None
+    if params.data.task == "classification" and params.evaluate.threshold == "auto":
+        X_train, y_train = _features(root, params, split_path(params, "train"), info["features"])
+        chosen = _auto_threshold(model, X_train, y_train, params)
+    t = decision_threshold(params, chosen and chosen["value"])
     ev = evaluate_predictions(y, score, params.data.task, t or 0.5, params.data.classes)
+    if t is not None:  # how the threshold was set, kept with the evaluation
+        import dataclasses
+        ev = dataclasses.replace(ev, threshold=chosen or {"value": t, "rule": "evaluate.threshold"})
     preds = predictions_frame(score, params, t)
     _write_parquet(preds, root / PREDICTIONS)  # row-aligned with the test split; fairness reads it
     e = params.evaluate
@@ -358,7 +359,8 @@ def evaluate(root=".", params: Params | None = None, settings: Settings | None =
     for table, path in tables:
         with atomic_write(root / path, ".csv") as tmp: table.to_csv(tmp, index=False)
     tracking.log_to_run(settings, info["run_id"], {f"test_{k}": v for k, v in ev.metrics.items()},
-                        artifacts=[root / METRICS])
+                        {THRESHOLD_TAG: repr(t), THRESHOLD_TAG + "_rule": ev.threshold["rule"]} if t is not None else None,
+                        artifacts=[root / METRICS])  # tags, not params: a rerun with another threshold rewrites them
     return ev
 
 # %% ../nbs/06_stages.ipynb #867a7355
@@ -416,7 +418,7 @@ def fairness(root=".", params: Params | None = None):
         nobody = {feat: [str(g["group"]) for g in ff.groups if g["selection_rate"] == 0] for feat, ff in rep.features.items()}
         nobody = {feat: gs for feat, gs in nobody.items() if gs}
         if nobody:  # rare positives: a ratio of 0 is a threshold effect worth explaining, not only a number
-            t = decision_threshold(params, read_json(root / MODEL_INFO, "model info (written by the train stage)"))
+            t = decision_threshold(params, read_json(root / METRICS, "metrics (written by the evaluate stage)").get("threshold"))
             rep.notes["zero_selection"] = (
                 "At threshold " + f"{t:g} the model selects nobody in " +
                 "; ".join(f"{feat} group(s) {', '.join(gs)}" for feat, gs in nobody.items()) +
@@ -433,9 +435,9 @@ def fairness(root=".", params: Params | None = None):
 def mitigation_tradeoff(root: Path, params: Params, test: pd.DataFrame, preds: pd.DataFrame, mitigated) -> dict:
     "Accuracy and disparities of the model before and after mitigation, on the same test rows."
     from mlops_nb.fairness import fairness_report
-    model, info = load_model(root)
+    model, _ = load_model(root)
     y = test[params.data.target].to_numpy()
-    base_pred = (base_pipeline(model).predict_proba(test)[:, 1] >= decision_threshold(params, info)).astype(int)
+    base_pred = (base_pipeline(model).predict_proba(test)[:, 1] >= decision_threshold(params)).astype(int)  # never auto
     f = params.fairness
     before = fairness_report(y, base_pred, test[params.data.sensitive], f.min_group_size, 0, f.ci, f.seed, f.intersections)
     rows = []
@@ -498,7 +500,7 @@ def gate(root=".", params: Params | None = None, settings: Settings | None = Non
                    G.fairness_gates(fair, cfg.fairness),
                    G.explainability_gates(expl["importance"], champ_imp, cfg.explainability, compare_importance)):
         results += gs; notes += ns
-    notes += small_data_notes(root, info, params, [g for g in results if g.family == "performance"])
+    notes += small_data_notes(root, [g for g in results if g.family == "performance"])
     champion = None if champ is None else {"version": str(champ[1].version), "run_id": champ[1].run_id, "metrics": champ_metrics}
     report = G.make_report(results, champion, notes)
     write_json(root / GATES, report)
@@ -536,15 +538,15 @@ def plot_fairness_gates(root=".", params: Params | None = None) -> list:
     return []
 
 # %% ../nbs/06_stages.ipynb #c7b416e6
-def small_data_notes(root: Path, info: dict, params: Params, performance: list) -> list:
+def small_data_notes(root: Path, performance: list) -> list:
     """The gate report's notes on how far to trust the performance gates: prepare's small-data warnings, the decision
     threshold when it was chosen (auto), and each performance gate whose confidence interval straddles its threshold."""
     from mlops_nb.results import maybe_result
     from mlops_nb.views import gate_flags
     prep = maybe_result(root, "prepare") or {}
     notes = [f"WARNING {w}" for w in (prep.get("small_data") or {}).get("warnings", [])]
-    chosen = info.get("threshold")
-    if chosen:
+    chosen = (maybe_result(root, "evaluation") or {}).get("threshold") or {}
+    if "validation_rows" in chosen:  # chosen by evaluate.threshold: auto
         notes.append(f"decision threshold {chosen['value']:.4g}, chosen by {chosen['rule']} on {chosen['validation_rows']:,} "
                      f"validation rows held out of the train split ({chosen['validation_positives']:,} positive; "
                      "evaluate.threshold: auto)")

@@ -109,9 +109,9 @@ def test_one_threshold_everywhere():
     from mlops_nb.stages import THRESHOLD_TAG, decision_threshold, version_threshold
     auto = parse_params({"data": {"path": "d.csv", "target": "y", "numeric": ["x"]}, "evaluate": {"threshold": "auto"}})
     fixed = parse_params({"data": {"path": "d.csv", "target": "y", "numeric": ["x"]}, "evaluate": {"threshold": 0.3}})
-    assert decision_threshold(auto, {"threshold": {"value": 0.12, "rule": "best_f1"}}) == 0.12
-    assert decision_threshold(fixed, {"threshold": {"value": 0.12}}) == 0.3
-    with pytest.raises(MlopsError, match="records no chosen threshold"): decision_threshold(auto, {})
+    assert decision_threshold(auto, 0.12) == 0.12  # what the evaluate stage chose
+    assert decision_threshold(fixed, 0.12) == 0.3
+    with pytest.raises(MlopsError, match="records no chosen threshold"): decision_threshold(auto)
     assert version_threshold(fixed, {THRESHOLD_TAG: "0.07"}) == 0.07  # a version keeps the threshold it was evaluated at
     with pytest.raises(MlopsError, match="has no 'mlops_nb.decision_threshold' tag"): version_threshold(auto, {})
 
@@ -144,11 +144,19 @@ def test_rare_positives_end_to_end_with_threshold_auto(tmp_path):
     floor = next(g for g in gates["gates"] if g["name"] == "performance.floor[roc_auc]")
     assert floor["evidence"]["ci"][0] < floor["value"] < floor["evidence"]["ci"][1]
     metrics = json.loads((root / "reports/metrics.json").read_text())
-    info = json.loads((root / "models/model.json").read_text())
-    assert metrics["threshold"] == info["threshold"]["value"] and "pr_auc" in metrics and "pr_auc" in metrics["ci"]
+    chosen = json.loads((root / "reports/evaluation.json").read_text())["threshold"]
+    assert metrics["threshold"] == chosen["value"] and chosen["rule"] == "best_f1" and "pr_auc" in metrics["ci"]
     preds = pd.read_parquet(root / "data/predictions/test.parquet")  # what fairness reads: decided at the chosen threshold
     assert (preds["prediction"] == (preds["score"] >= metrics["threshold"])).all()
     fair = json.loads((root / "reports/fairness/fairness.json").read_text())
     assert any(g["selection_rate"] > 0 for g in fair["features"]["sex"]["groups"])
     html = (root / "reports/html/gate.html").read_text()
     assert "mlops-flag" in html and "small data: 600 rows" in html  # the visible warning of the gate report
+    from mlops_nb.config import load_params, load_settings
+    from mlops_nb.serve import load_served, score_frame
+    from mlops_nb.tracking import connect
+    params, settings = load_params(root / "params.yaml"), load_settings(root / "settings.ini"); connect(settings)
+    served = load_served(settings, params, version="1")  # what serving and batch scoring load: the version's own threshold
+    assert served.threshold == metrics["threshold"]
+    scored = score_frame(served, pd.read_parquet(root / "data/prepared/test.parquet"), params)
+    assert (scored["prediction"] == (scored["score"] >= metrics["threshold"])).all()
