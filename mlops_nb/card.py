@@ -79,6 +79,8 @@ def _sections(f: dict) -> list:
         rows = [[x["name"], _fmt(x["value"]), f"{x['comparison']} {x['threshold']:g}", "pass" if x["passed"] else "FAIL"] for x in g["gates"]]
         S.append((f"Gate verdicts (overall: {g['verdict']})", "table", (["gate", "value", "threshold", "result"], rows)))
         if gate_flags(g["gates"]): S.append(("Close calls among the gates", "list", gate_flags(g["gates"])))
+        cautions = [n.removeprefix("WARNING ") for n in g.get("notes", []) if n.startswith(("WARNING", "decision threshold"))]
+        if cautions: S.append(("Data size and decision threshold", "list", cautions))  # the gate stage's small-data notes
     elif i["gates"]:
         S.append(("Gate verdicts", "table", (["gate", "result"], [[k, v] for k, v in i["gates"].items()])))
     else: S.append(("Gate verdicts", "text", nr))

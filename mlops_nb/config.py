@@ -13,10 +13,11 @@ from .core import ConfigError, did_you_mean
 
 # %% auto #0
 __all__ = ['Scalar', 'SHORT_ESTIMATORS', 'DRIFT_TESTS', 'SETTINGS_FILE_ONLY', 'DataParams', 'SplitParams', 'MitigationParams',
-           'TrainParams', 'EvaluateParams', 'ExplainParams', 'FairnessParams', 'ContractParams', 'RegressionTolerance',
-           'PerformanceGates', 'FairnessGates', 'ExplainabilityGates', 'GatesParams', 'CardParams', 'DriftColumnParams',
-           'DriftParams', 'RetrainWhen', 'MonitorParams', 'LeakageParams', 'Params', 'parse_params', 'load_params',
-           'MlflowSettings', 'ProjectSettings', 'RegistrySettings', 'Settings', 'load_settings']
+           'TrainParams', 'TargetPrecision', 'EvaluateParams', 'ExplainParams', 'FairnessParams', 'ContractParams',
+           'RegressionTolerance', 'PerformanceGates', 'FairnessGates', 'ExplainabilityGates', 'GatesParams',
+           'CardParams', 'DriftColumnParams', 'DriftParams', 'RetrainWhen', 'MonitorParams', 'LeakageParams', 'Params',
+           'parse_params', 'load_params', 'MlflowSettings', 'ProjectSettings', 'RegistrySettings', 'Settings',
+           'load_settings']
 
 # %% ../nbs/01_config.ipynb #924064e2
 class _Strict(BaseModel):
@@ -87,9 +88,33 @@ class TrainParams(_Strict):
         raise ValueError(f"expected one of {', '.join(map(repr, SHORT_ESTIMATORS))}, an import path such as "
                          f"lightgbm.LGBMClassifier, or a factory module:function in the project.{did_you_mean(v, SHORT_ESTIMATORS)}")
 
+class TargetPrecision(_Strict):
+    target_precision: float = Field(gt=0, le=1, description="the lowest threshold whose validation precision reaches this")
+
 class EvaluateParams(_Strict):
-    "How test-set predictions are scored."
-    threshold: float = Field(0.5, gt=0, lt=1, description="probability above which a row is predicted positive")
+    "How test-set predictions are scored, and how much test data is enough to trust the scores."
+    threshold: Union[float, Literal["auto"]] = Field(0.5, description="probability at or above which a row is predicted "
+        "positive; auto (binary): chosen by threshold_rule on a validation part of the train split")
+    threshold_rule: Union[Literal["best_f1"], TargetPrecision] = Field("best_f1", description="threshold: auto: best_f1, "
+        "or {target_precision: p}")
+    n_boot: int = Field(200, ge=0, description="bootstrap resamples for the metrics' confidence intervals (0 = none)")
+    ci: float = Field(0.95, gt=0, lt=1, description="level of the metrics' confidence intervals")
+    # Below the warn levels a test metric moves by several points between samples (binomial standard error at 50 test
+    # rows of a class is about 0.07): prepare and the gate warn and show intervals. Below the floors it cannot support
+    # a decision at all: prepare refuses. Rows: the rows prepare keeps; class: the rarest class in the test split.
+    min_rows: int = Field(50, ge=0, description="prepare refuses fewer rows")
+    min_class: int = Field(5, ge=0, description="prepare refuses fewer test rows of the rarest class (classifiers)")
+    min_rows_warn: int = Field(1000, ge=0, description="fewer rows: warnings and intervals in prepare and the gate report")
+    min_class_warn: int = Field(50, ge=0, description="fewer test rows of the rarest class: warnings (classifiers)")
+
+    @field_validator("threshold", mode="before")
+    @classmethod
+    def _probability(cls, v):
+        if v == "auto": return v
+        try: ok = not isinstance(v, bool) and 0 < float(v) < 1
+        except (TypeError, ValueError): ok = False
+        if not ok: raise ValueError("expected a probability between 0 and 1 (exclusive), or auto")
+        return v
 
 class ExplainParams(_Strict):
     "SHAP explanations of the trained model on a stratified sample of the test set."
@@ -212,11 +237,23 @@ class Params(_Strict):
     drift: DriftParams = DriftParams()
     leakage: LeakageParams = LeakageParams()
 
+    @model_validator(mode="after")
+    def _auto_threshold_is_binary(self):
+        if self.evaluate.threshold == "auto" and self.data.task != "classification":
+            raise ValueError(f"evaluate.threshold: auto chooses a binary classifier's threshold; data.task is {self.data.task}. "
+                             "Remove it (set evaluate.threshold: 0.5).")
+        if self.evaluate.threshold == "auto" and self.train.mitigation:
+            raise ValueError("evaluate.threshold: auto and train.mitigation both set thresholds; the mitigated model "
+                             "uses its group thresholds. Set evaluate.threshold to a number, or remove train.mitigation.")
+        return self
+
 # %% ../nbs/01_config.ipynb #e1f941f3
 def _format_errors(source: str, e: ValidationError, data: dict) -> str:
     lines = []
     for err in e.errors():
         loc = ".".join(str(p) for p in err["loc"])
+        if not loc:  # a check across sections: its message names the keys
+            lines.append(f"{source}: {err['msg'].removeprefix('Value error, ')}"); continue
         if err["type"] == "extra_forbidden":
             parent, key = err["loc"][:-1], err["loc"][-1]
             allowed = _allowed_keys(parent)

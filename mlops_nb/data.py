@@ -92,12 +92,21 @@ def _thousands_to_number(s: pd.Series) -> pd.Series:
     return num.astype("Int64") if (num.dropna() == num.dropna().round()).all() else num
 
 def _normalise_missing(df, na_values):
-    "Strip text cells, turn missing markers into NA (Parquet files carry them too), and '1,234' into 1234."
-    markers = set(na_values)
+    """Strip text cells, turn missing markers into NA (Parquet files carry them too), and '1,234' into 1234; which
+    columns were read from such text, in which format and from how many values, goes to `df.attrs["number_formats"]`
+    (the profile notes it)."""
+    markers, formats = set(na_values), {}
     for c in df.columns:
         if pd.api.types.is_string_dtype(df[c]) or df[c].dtype == object:
             s = df[c].astype("string").str.strip()
-            df[c] = _thousands_to_number(s.mask(s.isin(markers)))
+            text = s.mask(s.isin(markers))
+            df[c] = _thousands_to_number(text)
+            if pd.api.types.is_numeric_dtype(df[c]):  # was text, now numbers: it was written '1,234' or '12,5'
+                vals = text.dropna()
+                thousands = bool(vals.str.fullmatch(_THOUSANDS).all())
+                formats[str(c)] = {"format": "thousands separators ('1,234.5')" if thousands else "decimal comma ('1.234,5')",
+                                   "values": int(vals.str.contains("[,.]").sum()), "of": int(len(vals))}
+    df.attrs["number_formats"] = formats
     return df
 
 # %% ../nbs/02_data.ipynb #97185ec5

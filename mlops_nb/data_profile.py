@@ -21,12 +21,13 @@ class Profile:
     target: dict | None = None
     groups: dict = field(default_factory=dict)
     source: str = ""
+    notes: list = field(default_factory=list)  # how values were read, e.g. a column parsed from '1,234' text
     def to_dict(self) -> dict:
         return _jsonable({"schema": "mlops_nb.profile/1", "rows": self.rows, "source": self.source, "columns": self.columns,
-                          "target": self.target, "groups": self.groups})
+                          "target": self.target, "groups": self.groups, "notes": self.notes})
     @classmethod
     def from_dict(cls, d: dict) -> "Profile":
-        return cls(d["rows"], d["columns"], d.get("target"), d.get("groups", {}), d.get("source", ""))
+        return cls(d["rows"], d["columns"], d.get("target"), d.get("groups", {}), d.get("source", ""), d.get("notes", []))
     def table(self) -> pd.DataFrame:
         "One row per column: kind, dtype, null share, distinct, min/median/max or the top category."
         import pandas as pd
@@ -38,8 +39,10 @@ class Profile:
                          "max": c.get("max"), "top": top[0].get("value"), "top_share": top[0].get("share")})
         return pd.DataFrame(rows).set_index("column")
 
-def profile(df: pd.DataFrame, target: str | None = None, sensitive=(), hide=(), source: str = "", top: int = 20) -> Profile:
-    "Profile `df`: per column type, nulls, distinct values, numeric summary or top categories; target and group base rates."
+def profile(df: pd.DataFrame, target: str | None = None, sensitive=(), hide=(), source: str = "", top: int = 20,
+            number_formats: dict | None = None) -> Profile:
+    """Profile `df`: per column type, nulls, distinct values, numeric summary or top categories; target and group base
+    rates; a note per column of `number_formats` ({column: {"format", "values", "of"}}: read from '1,234' / '12,5' text)."""
     import numpy as np, pandas as pd
     n, cols = len(df), []
     y = df[target] if target and target in df else None
@@ -72,4 +75,8 @@ def profile(df: pd.DataFrame, target: str | None = None, sensitive=(), hide=(), 
         agg = pd.DataFrame({"g": key, "y": ynum if ynum is not None else np.nan}).groupby("g", sort=True)["y"].agg(["size", "mean"])
         groups[str(g)] = [{"group": str(k), "count": int(r["size"]), "share": float(r["size"] / n),
                            "base_rate": None if pd.isna(r["mean"]) else float(r["mean"])} for k, r in agg.iterrows()]
-    return Profile(n, cols, tgt, groups, source)
+    notes = [f"column '{c}' was read as numbers from text with {f['format']}: {f['values']:,} of its {f['of']:,} values "
+             "were written that way" for c, f in (number_formats or {}).items() if c in df]
+    for c in cols:
+        if c["column"] in (number_formats or {}): c["read_from"] = number_formats[c["column"]]["format"]
+    return Profile(n, cols, tgt, groups, source, notes)

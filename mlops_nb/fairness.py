@@ -13,9 +13,9 @@ from .core import DataError, MlopsError, did_you_mean, _jsonable
 # %% auto #0
 __all__ = ['MISSING', 'CELLS', 'METRICS', 'METRIC_NAMES', 'SUMMARIES', 'FOUR_FIFTHS', 'UNDEFINED', 'BOOTSTRAP', 'MAX_GROUPS',
            'REGRESSION_METRICS', 'MULTICLASS_NOTE', 'CLASS_SEP', 'GroupCounts', 'group_counts', 'group_metrics',
-           'FeatureFairness', 'FairnessReport', 'fairness_report', 'regression_fairness', 'class_feature',
-           'multiclass_fairness', 'plot_fairness', 'regression_fairness_table', 'plot_regression_fairness',
-           'show_fairness']
+           'FeatureFairness', 'FairnessReport', 'resample_counts', 'fairness_report', 'regression_fairness',
+           'class_feature', 'multiclass_fairness', 'plot_fairness', 'regression_fairness_table',
+           'plot_regression_fairness', 'show_fairness']
 
 # %% ../nbs/09_fairness.ipynb #34e9b64a
 MISSING = "(missing)"
@@ -321,17 +321,24 @@ def _percentiles(samples: np.ndarray, ci: float) -> tuple[np.ndarray, np.ndarray
         lo, hi = np.nanpercentile(samples, [a, 100 - a], axis=0)
     return lo, hi
 
+def resample_counts(table: np.ndarray, n_boot: int, seed, chunk_cells: int = 4_000_000):
+    """Bootstrap resamples of a table of counts, in chunks of shape (b, *table.shape): multinomial draws with the
+    table's shares, which have the distribution of resampling its rows with replacement (a row-level table of ones
+    resamples rows). The one bootstrap of mlops_nb: fairness and the test-set metrics (`metrics.metric_intervals`) use it."""
+    table = np.asarray(table, dtype=float)
+    n = int(table.sum())
+    p = table.ravel() / n
+    rng = np.random.default_rng(seed)
+    step = max(1, chunk_cells // table.size)
+    for start in range(0, n_boot, step):
+        yield rng.multinomial(n, p, size=min(step, n_boot - start)).reshape(-1, *table.shape).astype(float)
+
 def _bootstrap(table: np.ndarray, feats: list, n_boot: int, seed, chunk_cells: int = 4_000_000) -> list:
     """For each feature (gidx, k, included mask): resampled group metrics {metric: (n_boot, k)} and
     summaries {name: (n_boot,)}, from multinomial draws over the cells of `table` (C × 4 counts)."""
-    n, C = int(table.sum()), len(table)
-    p = table.ravel() / n
-    rng = np.random.default_rng(seed)
     onehots = [None if (len(g) == k and (g == np.arange(k)).all()) else np.eye(k)[g].T for g, k, _ in feats]
     out = [({m: [] for m in METRICS}, {s: [] for s in SUMMARIES}) for _ in feats]
-    step = max(1, chunk_cells // (4 * C))
-    for start in range(0, n_boot, step):
-        draws = rng.multinomial(n, p, size=min(step, n_boot - start)).reshape(-1, C, 4).astype(float)
+    for draws in resample_counts(table, n_boot, seed, chunk_cells):
         for (g, k, inc), oh, (rs, ss) in zip(feats, onehots, out):
             t = draws if oh is None else np.matmul(oh, draws)  # (b, k, 4)
             r = _rates(t[..., 0], t[..., 1], t[..., 2], t[..., 3])

@@ -79,7 +79,9 @@ def performance_gates(candidate: dict, champion: dict | None, cfg) -> tuple[list
             raise MlopsError(f"params.yaml: gates.performance.floors.{metric}: no such metric; "
                              f"the evaluate stage reports {', '.join(sorted(candidate))}.")
         cmp = "<=" if metric in LOWER_IS_BETTER else ">="
-        gates.append(check(f"performance.floor[{metric}]", "performance", metric, candidate[metric], cmp, floor))
+        ci = (candidate.get("ci") or {}).get(metric)  # the evaluate stage's bootstrap interval: a verdict it straddles is fragile
+        gates.append(check(f"performance.floor[{metric}]", "performance", metric, candidate[metric], cmp, floor,
+                           **({"ci": [ci["low"], ci["high"]]} if ci else {})))
     if not cfg.regression: return gates, notes
     if champion is None:
         notes.append("no champion yet: the regression-vs-champion gates do not apply, only the floors")

@@ -9,7 +9,8 @@ import pandas as pd
 from sklearn import metrics as skm
 
 # %% auto #0
-__all__ = ['Evaluation', 'evaluate_predictions', 'evaluate_multiclass', 'roc_table', 'confusion_table', 'plot_evaluation',
+__all__ = ['INTERVAL_METRICS', 'Evaluation', 'evaluate_predictions', 'evaluate_multiclass', 'metric_intervals',
+           'choose_threshold', 'small_data_check', 'roc_table', 'pr_table', 'confusion_table', 'plot_evaluation',
            'plot_confusion', 'regression_plot_table']
 
 # %% ../nbs/04_metrics.ipynb #6c81a986
@@ -22,9 +23,11 @@ class Evaluation:
     roc: dict = field(default_factory=dict)        # {"fpr": [...], "tpr": [...], "threshold": [...]}
     confusion: dict = field(default_factory=dict)  # {"labels": [0, 1], "matrix": [[tn, fp], [fn, tp]]}
     per_class: dict = field(default_factory=dict)  # multiclass: {class: {"precision", "recall", "f1", "support"}}
+    threshold: dict = field(default_factory=dict)  # binary: {"value", "rule", ...}: how the decision threshold was set
     def to_dict(self):
         d = asdict(self)
-        if not d["per_class"]: del d["per_class"]  # binary and regression files stay as they were
+        for k in ("per_class", "threshold"):
+            if not d[k]: del d[k]  # files of other tasks stay as they were
         return d
     @classmethod
     def from_dict(cls, d): return cls(**d)
@@ -52,6 +55,7 @@ def evaluate_predictions(y_true, score, task: str = "classification", threshold:
          "recall": skm.recall_score(y_true, pred, zero_division=0),
          "f1": skm.f1_score(y_true, pred, zero_division=0),
          "roc_auc": skm.roc_auc_score(y_true, score) if both else float("nan"),
+         "pr_auc": skm.average_precision_score(y_true, score) if both else float("nan"),  # where rare positives show
          "log_loss": skm.log_loss(y_true, np.clip(score, 1e-15, 1 - 1e-15), labels=[0, 1]),
          "positive_rate": float(pred.mean())}
     roc = _thin(*skm.roc_curve(y_true, score)) if both else {}
@@ -83,10 +87,123 @@ def evaluate_multiclass(y_true, proba, classes) -> Evaluation:
     return Evaluation("multiclass", len(y_true), {k: float(v) for k, v in m.items()}, {},
                       {"labels": names, "matrix": cm.tolist()}, per_class)
 
+# %% ../nbs/04_metrics.ipynb #48b2ecd2
+INTERVAL_METRICS = {"classification": ("roc_auc", "pr_auc", "accuracy", "precision", "recall", "f1"),
+                    "multiclass": ("accuracy",), "regression": ("mae", "rmse", "r2")}
+
+def _binary_from_counts(pos, neg, above) -> dict:
+    "Binary metrics of counts of positives `pos` and negatives `neg` per distinct score (ascending; (..., U)); `above`: score >= threshold."
+    with np.errstate(invalid="ignore", divide="ignore"):
+        P, N = pos.sum(-1), neg.sum(-1)
+        auc = (pos * (np.cumsum(neg, -1) - neg / 2)).sum(-1) / (P * N)  # a positive beats the negatives below it, ties half
+        tp_k, fp_k = np.cumsum(pos[..., ::-1], -1), np.cumsum(neg[..., ::-1], -1)  # from the highest score down
+        ap = (pos[..., ::-1] * tp_k / np.maximum(tp_k + fp_k, 1)).sum(-1) / P
+        tp, fp = (pos * above).sum(-1), (neg * above).sum(-1)
+        prec, rec = np.where(tp + fp > 0, tp / (tp + fp), 0.0), np.where(P > 0, tp / P, 0.0)
+        return {"roc_auc": auc, "pr_auc": ap, "accuracy": (tp + N - fp) / (P + N), "precision": prec, "recall": rec,
+                "f1": np.where(prec + rec > 0, 2 * prec * rec / np.where(prec + rec > 0, prec + rec, 1), 0.0)}
+
+def metric_intervals(y_true, score, task: str = "classification", threshold: float = 0.5, n_boot: int = 200,
+                     ci: float = 0.95, seed: int = 0) -> dict:
+    """{metric: [low, high]}: percentile bootstrap intervals (level `ci`, `n_boot` resamples) of the headline test-set
+    metrics (`INTERVAL_METRICS`); empty when n_boot is 0."""
+    from mlops_nb.fairness import _percentiles, resample_counts
+    if not n_boot: return {}
+    y = np.asarray(y_true)
+    if task == "classification":
+        s = np.asarray(score, dtype=float)
+        values, inv = np.unique(s, return_inverse=True)
+        table = np.stack([np.bincount(inv, weights=(y == 0), minlength=len(values)),
+                          np.bincount(inv, weights=(y == 1), minlength=len(values))], axis=-1)  # (U, [neg, pos])
+        above = values >= threshold
+        fn = lambda d: _binary_from_counts(d[..., 1], d[..., 0], above)
+    elif task == "multiclass":
+        right = np.asarray(score).argmax(axis=1) == y.astype(int)
+        table = np.array([(~right).sum(), right.sum()], dtype=float)
+        fn = lambda d: {"accuracy": d[..., 1] / d.sum(-1)}
+    else:
+        e, yf = y.astype(float) - np.asarray(score, dtype=float), y.astype(float)
+        table, n = np.ones(len(y)), len(y)
+        def fn(w):  # w: (b, n) how often each row was drawn
+            sse, ybar = (w * e ** 2).sum(-1), (w * yf).sum(-1, keepdims=True) / n
+            with np.errstate(invalid="ignore", divide="ignore"):
+                return {"mae": (w * np.abs(e)).sum(-1) / n, "rmse": np.sqrt(sse / n), "r2": 1 - sse / (w * (yf - ybar) ** 2).sum(-1)}
+    parts = [fn(d) for d in resample_counts(table, int(n_boot), seed)]
+    out = {}
+    for m in INTERVAL_METRICS[task]:
+        lo, hi = _percentiles(np.concatenate([p[m] for p in parts]), ci)
+        out[m] = [float(lo), float(hi)]
+    return out
+
+# %% ../nbs/04_metrics.ipynb #88f22823
+def choose_threshold(y_val, score_val, rule="best_f1") -> dict:
+    """The decision threshold chosen on validation labels and scores by `rule` (`best_f1`, or {"target_precision": p}),
+    as {"value", "rule", "validation_rows", "validation_positives", "precision", "recall", "f1"} at that threshold."""
+    from mlops_nb.core import MlopsError
+    y, s = np.asarray(y_val).astype(int), np.asarray(score_val, dtype=float)
+    if y.sum() == 0 or y.sum() == len(y):
+        raise MlopsError(f"evaluate.threshold: auto needs both classes among the validation rows; got {len(y)} rows with "
+                         f"{int(y.sum())} positive(s). Use more data, or set evaluate.threshold to a number.")
+    prec, rec, thr = skm.precision_recall_curve(y, s)  # thr ascending, one per distinct score
+    prec, rec = prec[:-1], rec[:-1]
+    f1 = np.where(prec + rec > 0, 2 * prec * rec / np.where(prec + rec > 0, prec + rec, 1), 0.0)
+    if rule == "best_f1":
+        i, name = int(np.argmax(f1)), "best_f1"
+    else:
+        target = float(rule["target_precision"])
+        ok = np.flatnonzero(prec >= target)
+        if not len(ok):
+            raise MlopsError(f"evaluate.threshold_rule: target_precision {target:g} is not reached at any threshold on the "
+                             f"{len(y):,} validation rows (best precision {prec.max():.3f}). Lower the target, or use best_f1.")
+        i, name = int(ok[0]), f"target_precision {target:g}"
+    return {"value": float(thr[i]), "rule": name, "validation_rows": int(len(y)), "validation_positives": int(y.sum()),
+            "precision": float(prec[i]), "recall": float(rec[i]), "f1": float(f1[i])}
+
+# %% ../nbs/04_metrics.ipynb #2987acc7
+def small_data_check(n_train: int, y_test, task: str, cfg, labels: dict | None = None) -> dict:
+    """{"rows", "test_rows", "rarest_class": {"label", "count"} or None, "refuse": [...], "warnings": [...]}: the rows
+    (train + test) and the rarest class of the test split `y_test` (codes; `labels` names them) against `cfg`
+    (params.yaml `evaluate`: min_rows, min_class, min_rows_warn, min_class_warn)."""
+    y = pd.Series(np.asarray(y_test))
+    n_test = len(y); n = n_train + n_test
+    out = {"rows": int(n), "test_rows": int(n_test), "rarest_class": None, "refuse": [], "warnings": []}
+    split = f"{n:,} rows (trained on {n_train:,}, tested on {n_test:,})"
+    if n < cfg.min_rows:
+        out["refuse"].append(f"only {split}; prepare refuses fewer than evaluate.min_rows = {cfg.min_rows:,}: no test "
+                             "metric from so few rows supports a decision. Add data, or lower evaluate.min_rows in params.yaml "
+                             "knowing that the metrics will be noise.")
+    elif n < cfg.min_rows_warn:
+        out["warnings"].append(f"small data: {split}, fewer than evaluate.min_rows_warn = {cfg.min_rows_warn:,}: the "
+                               "test metrics are uncertain; read their confidence intervals before trusting a verdict.")
+    if task == "regression": return out
+    counts = y.value_counts()
+    for code in (labels or {}):  # a class absent from the test split has 0 rows
+        if code not in counts.index: counts[code] = 0
+    code, count = min(counts.items(), key=lambda kv: (kv[1], str(kv[0])))
+    label = (labels or {}).get(code, code)
+    out["rarest_class"] = {"label": str(label), "count": int(count)}
+    rare = f"the test split has {count:,} row(s) of class '{label}' (of {n_test:,})"
+    if count < cfg.min_class:
+        out["refuse"].append(f"{rare}; prepare refuses fewer than evaluate.min_class = {cfg.min_class}: that class's "
+                             "recall and precision cannot be estimated. Add rows of that class, raise split.test_size, or "
+                             "lower evaluate.min_class in params.yaml.")
+    elif count < cfg.min_class_warn:
+        out["warnings"].append(f"rare class: {rare}, fewer than evaluate.min_class_warn = {cfg.min_class_warn}: its metrics "
+                               "are uncertain (read the intervals); with rare positives, evaluate.threshold: auto and PR AUC "
+                               "say more than accuracy at 0.5.")
+    return out
+
 # %% ../nbs/04_metrics.ipynb #863edaf6
 def roc_table(ev: Evaluation) -> pd.DataFrame:
     "ROC points as a table (fpr, tpr, threshold) for `dvc plots`."
     return pd.DataFrame(ev.roc)
+
+def pr_table(y_true, score, max_points: int = 200) -> pd.DataFrame:
+    "Precision-recall points (recall, precision, threshold) of a binary model for `dvc plots`, at most `max_points`."
+    p, r, t = skm.precision_recall_curve(np.asarray(y_true), np.asarray(score, dtype=float))
+    p, r = p[:-1], r[:-1]  # the last point (recall 0, precision 1) has no threshold
+    idx = np.unique(np.linspace(0, len(t) - 1, min(len(t), max_points)).round().astype(int))
+    return pd.DataFrame({"recall": r[idx].round(6), "precision": p[idx].round(6), "threshold": t[idx].round(6)})
 
 def confusion_table(ev: Evaluation) -> pd.DataFrame:
     "One row per (actual, predicted) pair with its count; DVC's confusion template reads it."

@@ -277,7 +277,7 @@ def monitor_batch(root, batch, labels=None, params: Params | None = None, settin
         from mlops_nb.metrics import evaluate_predictions
         k = y.notna().to_numpy()
         ev = evaluate_predictions(y[k].astype(float if params.data.task == "regression" else int), score[k],
-                                  params.data.task, params.evaluate.threshold, params.data.classes)
+                                  params.data.task, stages.version_threshold(params, mv.tags) or 0.5, params.data.classes)
         perf = {m: (None if v != v else v) for m, v in ev.metrics.items()}; perf["n_labelled"] = int(k.sum())
         baseline = {m[5:]: float(v) for m, v in mv.tags.items() if m.startswith("test_") and _is_float(v)} or None
         notes.append(f"labels: {label_source}, {int(k.sum()):,} of {len(df):,} rows")

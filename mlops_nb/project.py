@@ -31,18 +31,19 @@ class StageSpec(NamedTuple):
     about: str
 
 _TRAIN, _TEST = "${data.splits}/train.parquet", "${data.splits}/test.parquet"  # prepare's splits, or a feature stage's
+_SMALL_DATA = tuple(f"evaluate.{k}" for k in ("min_rows", "min_class", "min_rows_warn", "min_class_warn"))  # prepare's floors
 PIPELINE = {
     "prepare": StageSpec(("${data.path}", "${contract.path}"),
                          ("train_split", "test_split", "prepare", "quarantine", "validation", "profile", "leakage"),
-                         ("data", "split", "contract", "leakage"),
+                         ("data", "split", "contract", "leakage", *_SMALL_DATA),
                          "check the data against its contract, split train/test, profile, look for target leaks"),
     "train": StageSpec((_TRAIN,), ("model", "model_info"), ("data", "split.seed", "train"), "fit the model, log it to MLflow"),
-    "evaluate": StageSpec(("model", "model_info", _TEST), ("metrics", "predictions", "evaluation"), ("data", "evaluate"),
-                          "test-set metrics and plots"),
+    "evaluate": StageSpec(("model", "model_info", _TEST, _TRAIN), ("metrics", "predictions", "evaluation"), ("data", "evaluate"),
+                          "test-set metrics and plots (evaluate.threshold auto: chosen on a part of the train split)"),
     "explain": StageSpec(("model", "model_info", _TEST), ("explain", "local"), ("data", "explain"), "SHAP explanations"),
     "fairness": StageSpec(("model", _TEST, "predictions"), ("fairness", "mitigation"), ("data.sensitive", "data.target", "fairness"),
                           "group metrics and disparities (fairlearn)"),
-    "gate": StageSpec(("model", "model_info", _TEST, "metrics", "explain", "fairness", "leakage"), ("gates",), ("gates", "leakage"),
+    "gate": StageSpec(("model", "model_info", _TEST, "metrics", "explain", "fairness", "leakage", "prepare", "evaluation"), ("gates",), ("gates", "leakage"),
                       "performance, fairness, explainability and leakage gates"),
     "register": StageSpec(("model_info", "metrics", "gates"), ("registry",), (), "register the version; @challenger if it passed"),
     "drift": StageSpec(("model", "model_info", _TRAIN, _TEST, "prepare"), ("reference", "drift", "drift_html"), ("data", "drift"),
@@ -188,7 +189,17 @@ train:
   hyperparameters: {hyperparameters}
   preprocess: auto       # auto: imputation + encoding from the column types; none: your model gets the raw columns
 evaluate:
-  threshold: 0.5
+  threshold: 0.5           # a probability, or auto (binary): chosen on a validation part of the train split by threshold_rule
+  threshold_rule: best_f1  # for threshold auto: best_f1, or {{target_precision: 0.8}}
+  n_boot: 200              # bootstrap resamples for the test metrics' intervals (0 = none)
+  ci: 0.95
+  # Small data. Below the warn levels prepare and the gate report warn and show the metrics' intervals; below the floors
+  # prepare refuses. Rows: the rows prepare keeps; class: the rarest class in the test split (classifiers). Why these:
+  # 50 test rows of a class still leave its recall a standard error near 0.07; 5 leave no usable estimate at all.
+  min_rows_warn: 1000
+  min_class_warn: 50
+  min_rows: 50
+  min_class: 5
 explain:                # SHAP on a stratified sample of the test set
   sample_size: 1000
   background_size: 200  # for linear and model-agnostic explainers
@@ -281,7 +292,8 @@ def _plots(task: str) -> list:
         return [{path("predictions_plot"): {"cache": False, "x": "actual", "y": "predicted", "template": "scatter"}}]
     confusion = {path("confusion_plot"): {"cache": False, "template": "confusion", "x": "predicted", "y": "actual"}}
     if task == "multiclass": return [confusion]  # class labels on both axes; no single ROC curve
-    return [{path("roc_plot"): {"cache": False, "x": "fpr", "y": "tpr"}}, confusion]
+    return [{path("roc_plot"): {"cache": False, "x": "fpr", "y": "tpr"}}, confusion,
+            {path("pr_plot"): {"cache": False, "x": "recall", "y": "precision"}}]  # where rare positives show
 
 def _dvc_path(x: str) -> str: return RESULTS[x].path if x in RESULTS else x  # a result kind, or a path
 

@@ -50,6 +50,7 @@ RESULTS = {
     "drift_html": Result("reports/html/drift.html", None, "the drift stage", kept=False),
     "roc_plot": Result("reports/plots/roc.csv", None, "the evaluate stage (classification)", kept=False),
     "confusion_plot": Result("reports/plots/confusion.csv", None, "the evaluate stage (classification)", kept=False),
+    "pr_plot": Result("reports/plots/pr.csv", None, "the evaluate stage (classification)", kept=False),
     "predictions_plot": Result("reports/plots/predictions.csv", None, "the evaluate stage (regression)", kept=False),
     # data and model files: what the stages hand each other (DVC versions them)
     "train_split": Result("data/prepared/train.parquet", None, "the prepare stage", kept=False, cached=True),

@@ -28,6 +28,7 @@ class ServedModel:
     sha256: str | None
     columns: list       # the columns the model reads
     loaded_at: str
+    threshold: float | None = None  # binary: the version's own decision threshold (`stages.version_threshold`)
 
     def info(self) -> dict:
         return {"model": self.name, "version": self.version, "run_id": self.run_id, "sha256": self.sha256,
@@ -37,9 +38,10 @@ def load_served(settings: Settings, params: Params, version=None, alias: str = "
     "The model version `version`, else the one `@alias` points at, verified by its SHA-256."
     from mlops_nb.integrity import SEAL_TAG, load_champion, load_version
     from mlops_nb.model import model_columns
+    from mlops_nb.stages import version_threshold
     model, mv = load_version(settings, version) if version is not None else load_champion(settings, alias=alias)
     return ServedModel(model, mv.name, str(mv.version), mv.run_id, (mv.tags or {}).get(SEAL_TAG),
-                       model_columns(model, params.data.features), _now())
+                       model_columns(model, params.data.features), _now(), version_threshold(params, mv.tags))
 
 def _now() -> str: return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
 
@@ -65,8 +67,8 @@ class Champion:
 
 # %% ../nbs/19_serve.ipynb #3f27d74b
 def score_frame(served: ServedModel, df, params: Params):
-    """DataFrame `score`, `prediction` for `df`'s rows: the positive class's probability and 1/0 at evaluate.threshold
-    (binary), the most probable class's probability and its name (multiclass), the value twice (regression)."""
+    """DataFrame `score`, `prediction` for `df`'s rows: the positive class's probability and 1/0 at the version's own
+    decision threshold (binary), the most probable class's probability and its name (multiclass), the value twice (regression)."""
     import pandas as pd
     from mlops_nb.stages import predict_score
     score = predict_score(served.model, df[served.columns], params.data.task)
@@ -74,7 +76,10 @@ def score_frame(served: ServedModel, df, params: Params):
         from mlops_nb.stages import class_names
         return pd.DataFrame({"score": score.max(axis=1), "prediction": class_names(score.argmax(axis=1), params).to_numpy()},
                             index=df.index)
-    pred = (score >= params.evaluate.threshold).astype(int) if params.data.task == "classification" else score
+    if params.data.task == "classification":
+        from mlops_nb.stages import decision_threshold
+        t = served.threshold if served.threshold is not None else decision_threshold(params)
+    pred = (score >= t).astype(int) if params.data.task == "classification" else score
     return pd.DataFrame({"score": score, "prediction": pred}, index=df.index)
 
 # %% ../nbs/19_serve.ipynb #2d643fe4
@@ -286,7 +291,7 @@ def make_app(root=".", reload_seconds: float = 10.0, log: bool = True, shadow: s
         from mlops_nb import __version__
         return {**champion.current.info(), "alias": champion.alias, "task": params.data.task,
                 "shadow": shadow_model and {**shadow_model.current.info(), "alias": shadow_model.alias},
-                "threshold": params.evaluate.threshold if params.data.task == "classification" else None,
+                "threshold": champion.current.threshold,
                 "mlops_nb": __version__}
 
     async def predict(request):  # a plain Starlette route: the body is read as bytes, whatever its type
@@ -431,6 +436,14 @@ def export_window(root=".", since: str | None = None, window: str | None = None)
     return dest
 
 # %% ../nbs/19_serve.ipynb #df00c66d
+def _version_threshold(root, params: Params, version) -> float:
+    "The decision threshold a logged version scored at (its registry tag: `stages.version_threshold`)."
+    import mlflow
+    from mlops_nb.stages import version_threshold
+    s = load_settings(Path(root) / "settings.ini")
+    mv = mlflow.MlflowClient(s.tracking_uri, s.registry_uri).get_model_version(s.mlflow.model_name, str(version))
+    return version_threshold(params, mv.tags)
+
 def shadow_report(root=".", since: str | None = None) -> dict:
     "Champion vs shadow on the logged rows both scored: agreement, score shift and, with outcomes, each one's metrics."
     import numpy as np
@@ -450,8 +463,9 @@ def shadow_report(root=".", since: str | None = None) -> dict:
     if k.any() and params.data.task != "multiclass":  # (a multiclass log keeps the top class's probability only)
         yk = y[k].astype(int if params.data.task == "classification" else float)
         out["labelled"] = int(k.sum())
-        for who, col in (("champion", "score"), ("shadow", "shadow_score")):
-            ev = evaluate_predictions(yk, df[col].astype(float).to_numpy()[k], params.data.task, params.evaluate.threshold)
+        for who, col, vs in (("champion", "score", out["champion_versions"]), ("shadow", "shadow_score", out["shadow_versions"])):
+            t = _version_threshold(root, params, vs[-1]) if params.data.task == "classification" else 0.5
+            ev = evaluate_predictions(yk, df[col].astype(float).to_numpy()[k], params.data.task, t)
             out[f"{who}_metrics"] = {m: (None if v != v else v) for m, v in ev.metrics.items()}
     return out
 

@@ -13,19 +13,20 @@ from .core import DataError, MlopsError, atomic_write, file_hash, read_json, rep
 from .config import Params, Settings, load_params, load_settings
 from .results import RESULTS
 from .data import check_columns, encode_classes, encode_target, read_table, split_train_test
-from .metrics import Evaluation, confusion_table, evaluate_predictions, regression_plot_table, roc_table
+from .metrics import (Evaluation, confusion_table, evaluate_predictions, metric_intervals, pr_table,
+                              regression_plot_table, roc_table)
 from .model import base_pipeline, build_model, make_estimator, mitigate, model_columns
 from . import tracking
 
 # %% auto #0
 __all__ = ['TRAIN', 'TEST', 'PREPARE_REPORT', 'QUARANTINE', 'VALIDATION', 'PROFILE', 'MODEL', 'MODEL_INFO', 'METRICS',
            'EVALUATION', 'PREDICTIONS', 'ROC_PLOT', 'CONFUSION_PLOT', 'REGRESSION_PLOT', 'EXPLAIN', 'EXPLAIN_LOCAL',
-           'FAIRNESS', 'MITIGATION', 'GATES', 'REGISTRY', 'DRIFT_REFERENCE', 'DRIFT', 'DRIFT_HTML', 'LEAKAGE', 'SCORE',
-           'split_path', 'prepare', 'leakage_check', 'training_data', 'train', 'save_model', 'load_model',
-           'predict_score', 'predictions_frame', 'evaluate', 'explain', 'waterfall_rows', 'fairness',
-           'mitigation_tradeoff', 'mitigation_table', 'load_alias', 'gate', 'fairness_gate_preview', 'fairness_figures',
-           'plot_fairness_gates', 'gate_report', 'register', 'probability_columns', 'class_names', 'scored_columns',
-           'drift']
+           'FAIRNESS', 'MITIGATION', 'GATES', 'REGISTRY', 'DRIFT_REFERENCE', 'DRIFT', 'DRIFT_HTML', 'THRESHOLD_TAG',
+           'VALIDATION_SHARE', 'LEAKAGE', 'SCORE', 'split_path', 'decision_threshold', 'version_threshold', 'prepare',
+           'leakage_check', 'training_data', 'train', 'save_model', 'load_model', 'predict_score', 'predictions_frame',
+           'evaluate', 'explain', 'waterfall_rows', 'fairness', 'mitigation_tradeoff', 'mitigation_table', 'load_alias',
+           'gate', 'fairness_gate_preview', 'fairness_figures', 'plot_fairness_gates', 'small_data_notes',
+           'gate_report', 'register', 'probability_columns', 'class_names', 'scored_columns', 'drift']
 
 # %% ../nbs/06_stages.ipynb #be10587e
 # where each stage writes, from the one table of results (mlops_nb.results.RESULTS)
@@ -51,6 +52,58 @@ def split_path(params: Params, split: str) -> Path:
     "The train or test split the model stages read: in data.splits (default data/prepared, where prepare writes them)."
     return Path(params.data.splits) / f"{split}.parquet"
 
+# %% ../nbs/06_stages.ipynb #918ca353
+THRESHOLD_TAG = "mlops_nb.decision_threshold"  # a registered version's decision threshold (binary)
+VALIDATION_SHARE = 0.2  # evaluate.threshold auto: the share of the train split held out to choose the threshold
+
+def decision_threshold(params: Params, chosen: float | None = None) -> float | None:
+    """The binary decision threshold: evaluate.threshold, or with `auto` the value the evaluate stage `chosen`
+    (reports/metrics.json `threshold`); None for multiclass and regression."""
+    if params.data.task != "classification": return None
+    if params.evaluate.threshold != "auto": return float(params.evaluate.threshold)
+    if chosen is None:
+        raise MlopsError(f"evaluate.threshold is auto, but {METRICS} records no chosen threshold (it was written before "
+                         "auto was set): rerun the evaluate stage (`dvc repro`).")
+    return float(chosen)
+
+# %% ../nbs/06_stages.ipynb #8ea2e7ad
+def version_threshold(params: Params, tags: dict | None) -> float | None:
+    """The decision threshold of a registered version: its THRESHOLD_TAG (set at registration), else evaluate.threshold
+    (versions registered before the tag existed); None for multiclass and regression."""
+    if params.data.task != "classification": return None
+    if (tags or {}).get(THRESHOLD_TAG): return float(tags[THRESHOLD_TAG])
+    if params.evaluate.threshold == "auto":
+        raise MlopsError(f"evaluate.threshold is auto, but the registered version has no '{THRESHOLD_TAG}' tag (it was "
+                         "registered by an older mlops_nb): register it again from `dvc repro`, or set evaluate.threshold "
+                         "to a number.")
+    return float(params.evaluate.threshold)
+
+# %% ../nbs/06_stages.ipynb #4de09386
+def _auto_threshold(model, X: pd.DataFrame, y: pd.Series, params: Params) -> dict:
+    """evaluate.threshold auto: fit a copy of `model` (scikit-learn's `clone`: same settings, unfitted) on the train
+    split (X, y) less a stratified, seeded VALIDATION_SHARE and choose the threshold on that held-out part
+    (`metrics.choose_threshold`, by evaluate.threshold_rule). The model itself stays the one fitted on the whole split,
+    as scikit-learn's TunedThresholdClassifierCV does with refit=True."""
+    from sklearn.base import clone
+    from sklearn.model_selection import train_test_split
+    from mlops_nb.metrics import choose_threshold
+    try: X_fit, X_val, y_fit, y_val = train_test_split(X, y, test_size=VALIDATION_SHARE, stratify=y, random_state=params.split.seed)
+    except ValueError as e:
+        raise MlopsError(f"evaluate.threshold: auto could not hold out {VALIDATION_SHARE:.0%} of the {len(X):,} training rows "
+                         f"with both classes ({e}). Use more data, or set evaluate.threshold to a number.") from None
+    rule = params.evaluate.threshold_rule
+    _say(f"threshold auto: fitting on {len(X_fit):,} rows, choosing by {rule if isinstance(rule, str) else rule.model_dump()} "
+         f"on {len(X_val):,} validation rows ...")
+    try: copy = clone(model)
+    except Exception as e:
+        raise MlopsError(f"evaluate.threshold: auto refits a copy of the model, and scikit-learn cannot clone "
+                         f"{type(model).__name__} ({type(e).__name__}: {e}). Set evaluate.threshold to a number.") from None
+    chosen = choose_threshold(y_val, predict_score(copy.fit(X_fit, y_fit), X_val, "classification"),
+                              rule if isinstance(rule, str) else rule.model_dump())
+    _say(f"threshold auto: {chosen['value']:.4g} (validation precision {chosen['precision']:.3f}, recall {chosen['recall']:.3f}, "
+         f"F1 {chosen['f1']:.3f})")
+    return chosen
+
 # %% ../nbs/06_stages.ipynb #47ff0fd1
 def _check_classes(y: pd.Series, d) -> None:
     "Before the contract: data.classes is set for a multiclass target and lists every label (else what to write)."
@@ -72,6 +125,7 @@ def prepare(root=".", params: Params | None = None) -> dict:
     key = P.pii_key() if "pseudonymize" in d.pii.values() else None  # fail before the work, never logged
     if src.exists(): C.check_memory(src, params.contract)
     df = read_table(src, delimiter=d.delimiter, na_values=d.na_values)
+    number_formats = df.attrs.get("number_formats", {})  # columns read from '1,234' / '12,5' text: the profile notes them
     _say(f"read {len(df):,} rows x {df.shape[1]} columns from {d.path}")
     check_columns(df, d, d.path)
     if d.task == "classification":  # a third class: the clear message of encode_target, before the contract's
@@ -94,6 +148,7 @@ def prepare(root=".", params: Params | None = None) -> dict:
     if params.data.task == "classification" and positive is None:
         from mlops_nb.data import infer_positive
         positive = infer_positive(df[d.target].unique(), d.target)
+    raw_target = df[d.target]
     df = df.assign(**{d.target: encode_classes(df[d.target], d.classes) if d.task == "multiclass"
                       else encode_target(df[d.target], positive, d.task)})
     train, test, split = split_train_test(df, d.target, d.time, params.split.test_size, params.split.seed,
@@ -104,9 +159,16 @@ def prepare(root=".", params: Params | None = None) -> dict:
     if absent:  # the model could not predict them: its probabilities would have fewer columns than data.classes
         raise DataError(f"class(es) {absent} of data.classes have no rows in the training split of '{d.target}'; "
                         f"remove them from data.classes, merge them with another class, or use more data.")
+    from mlops_nb.metrics import small_data_check
+    names = dict(zip(df[d.target], raw_target.astype(str))) if d.classifier else None  # code -> label as in the data
+    small = small_data_check(len(train), test[d.target], d.task, params.evaluate, names)
+    if small["refuse"]:  # before anything is written
+        raise DataError(f"{d.path}: too little data to evaluate a model:\n" + "\n".join(f"  - {r}" for r in small["refuse"]))
+    for w in small["warnings"]: _say(f"WARNING {w}")
     named = (df.assign(**{d.target: pd.Categorical.from_codes(df[d.target], [str(c) for c in d.classes])})
              if d.task == "multiclass" else df)  # a multiclass profile counts the classes by name (no base rate)
-    prof = data_profile.profile(named, d.target, d.sensitive, hide=[*d.id, *d.pii], source=d.path)
+    prof = data_profile.profile(named, d.target, d.sensitive, hide=[*d.id, *d.pii], source=d.path,
+                                number_formats=number_formats)
     _write_parquet(train, root / TRAIN); _write_parquet(test, root / TEST)
     _write_parquet(quarantine, root / QUARANTINE)
     write_json(root / VALIDATION, val.to_dict()); write_json(root / PROFILE, prof.to_dict())
@@ -119,7 +181,8 @@ def prepare(root=".", params: Params | None = None) -> dict:
                "features": {"numeric": d.numeric, "categorical": d.categorical}, "sensitive": d.sensitive,
                "split": split.to_dict(),
                "positive_rate": ({"train": float(train[d.target].mean()), "test": float(test[d.target].mean())}
-                                 if d.task == "classification" else None)}
+                                 if d.task == "classification" else None),
+               "small_data": small}
     write_json(root / PREPARE_REPORT, summary)
     _say(f"train {len(train):,} rows, test {len(test):,} rows ({split.method} split)")
     return summary
@@ -274,14 +337,15 @@ def predict_score(model, X: pd.DataFrame, task: str):
     if task == "multiclass": return model.predict_proba(X)
     return model.predict_proba(X)[:, 1] if task == "classification" else model.predict(X)
 
-def predictions_frame(score, params: Params) -> pd.DataFrame:
+def predictions_frame(score, params: Params, threshold: float | None = None) -> pd.DataFrame:
     """The test predictions fairness and drift read: `score` (probability of the positive class, the regression value,
     or the predicted class's probability), `prediction` (0/1, or the class position 0..k-1) and, for a multiclass
     model, `proba_<i>` for each class i of data.classes."""
     t = params.data.task
     if t == "regression": return pd.DataFrame({"score": score})
     if t == "classification":
-        return pd.DataFrame({"score": score, "prediction": (score >= params.evaluate.threshold).astype("int8")})
+        t = decision_threshold(params) if threshold is None else threshold
+        return pd.DataFrame({"score": score, "prediction": (score >= t).astype("int8")})
     return pd.DataFrame({"score": score.max(axis=1), "prediction": score.argmax(axis=1).astype("int16"),
                          **{f"proba_{i}": score[:, i] for i in range(score.shape[1])}})
 
@@ -292,18 +356,32 @@ def evaluate(root=".", params: Params | None = None, settings: Settings | None =
     model, info = load_model(root)
     X, y = _features(root, params, split_path(params, "test"), info["features"])
     score = predict_score(model, X, params.data.task)
-    ev = evaluate_predictions(y, score, params.data.task, params.evaluate.threshold, params.data.classes)
-    preds = predictions_frame(score, params)
+    chosen = None
+    if params.data.task == "classification" and params.evaluate.threshold == "auto":
+        X_train, y_train = _features(root, params, split_path(params, "train"), info["features"])
+        chosen = _auto_threshold(model, X_train, y_train, params)
+    t = decision_threshold(params, chosen and chosen["value"])
+    ev = evaluate_predictions(y, score, params.data.task, t or 0.5, params.data.classes)
+    if t is not None:  # how the threshold was set, kept with the evaluation
+        import dataclasses
+        ev = dataclasses.replace(ev, threshold=chosen or {"value": t, "rule": "evaluate.threshold"})
+    preds = predictions_frame(score, params, t)
     _write_parquet(preds, root / PREDICTIONS)  # row-aligned with the test split; fairness reads it
-    write_json(root / METRICS, {**ev.metrics, "n_test": ev.n, **({"per_class": ev.per_class} if ev.per_class else {})})
+    e = params.evaluate
+    ci = metric_intervals(y, score, params.data.task, t or 0.5, e.n_boot, e.ci, params.split.seed)
+    write_json(root / METRICS, {**ev.metrics, "n_test": ev.n, **({"threshold": t} if t is not None else {}),
+                                **({"ci": {m: {"low": lo, "high": hi} for m, (lo, hi) in ci.items()}} if ci else {}),
+                                **({"per_class": ev.per_class} if ev.per_class else {})})
     write_json(root / EVALUATION, ev)
-    tables = {"classification": lambda: ((roc_table(ev), ROC_PLOT), (confusion_table(ev), CONFUSION_PLOT)),
+    tables = {"classification": lambda: ((roc_table(ev), ROC_PLOT), (confusion_table(ev), CONFUSION_PLOT),
+                                         (pr_table(y, score), Path(RESULTS["pr_plot"].path))),
               "multiclass": lambda: ((confusion_table(ev), CONFUSION_PLOT),),  # no single ROC curve: dvc.yaml declares none
               "regression": lambda: ((regression_plot_table(y, score), REGRESSION_PLOT),)}[ev.task]()
     for table, path in tables:
         with atomic_write(root / path, ".csv") as tmp: table.to_csv(tmp, index=False)
     tracking.log_to_run(settings, info["run_id"], {f"test_{k}": v for k, v in ev.metrics.items()},
-                        artifacts=[root / METRICS])
+                        {THRESHOLD_TAG: repr(t), THRESHOLD_TAG + "_rule": ev.threshold["rule"]} if t is not None else None,
+                        artifacts=[root / METRICS])  # tags, not params: a rerun with another threshold rewrites them
     return ev
 
 # %% ../nbs/06_stages.ipynb #867a7355
@@ -365,11 +443,13 @@ def fairness(root=".", params: Params | None = None):
         nobody = {feat: [str(g["group"]) for g in ff.groups if g["selection_rate"] == 0] for feat, ff in rep.features.items()}
         nobody = {feat: gs for feat, gs in nobody.items() if gs}
         if nobody:  # rare positives: a ratio of 0 is a threshold effect worth explaining, not only a number
+            t = decision_threshold(params, read_json(root / METRICS, "metrics (written by the evaluate stage)").get("threshold"))
             rep.notes["zero_selection"] = (
-                "At threshold " + f"{params.evaluate.threshold:g} the model selects nobody in " +
+                "At threshold " + f"{t:g} the model selects nobody in " +
                 "; ".join(f"{feat} group(s) {', '.join(gs)}" for feat, gs in nobody.items()) +
                 ": their selection rate is 0, so every selection-rate ratio with them is 0. This is common when positives "
-                "are rare; read the groups' scores (evaluate's plots), or lower evaluate.threshold, before concluding.")
+                "are rare; read the groups' scores (evaluate's plots), lower evaluate.threshold or set it to auto (chosen on "
+                "validation rows), before concluding.")
         out = rep.to_dict()
     tradeoff = (mitigation_tradeoff(root, params, test, preds, rep) if params.train.mitigation and out.get("features")
                 else {"schema": "mlops_nb.mitigation/1", "method": None, "rows": []})
@@ -382,7 +462,7 @@ def mitigation_tradeoff(root: Path, params: Params, test: pd.DataFrame, preds: p
     from mlops_nb.fairness import fairness_report
     model, _ = load_model(root)
     y = test[params.data.target].to_numpy()
-    base_pred = (base_pipeline(model).predict_proba(test)[:, 1] >= params.evaluate.threshold).astype(int)
+    base_pred = (base_pipeline(model).predict_proba(test)[:, 1] >= decision_threshold(params)).astype(int)  # never auto
     f = params.fairness
     before = fairness_report(y, base_pred, test[params.data.sensitive], f.min_group_size, 0, f.ci, f.seed, f.intersections)
     rows = []
@@ -434,8 +514,8 @@ def gate(root=".", params: Params | None = None, settings: Settings | None = Non
         except Exception as e:
             raise MlopsError(f"the champion (version {mv.version}) cannot score this test data ({type(e).__name__}: {e}); "
                              f"it was trained on other columns. Compare by hand, or remove the champion alias.") from None
-        champ_metrics = evaluate_predictions(test[params.data.target], score, params.data.task, params.evaluate.threshold,
-                                             params.data.classes).metrics
+        champ_metrics = evaluate_predictions(test[params.data.target], score, params.data.task,
+                                             version_threshold(params, mv.tags) or 0.5, params.data.classes).metrics
         e = params.explain
         y = test[params.data.target] if params.data.classifier else None
         champ_imp = explain_pipeline(base_pipeline(model), test, y, e.sample_size, e.background_size, e.seed, e.tolerance,
@@ -447,6 +527,7 @@ def gate(root=".", params: Params | None = None, settings: Settings | None = Non
                    G.explainability_gates(expl["importance"], champ_imp, cfg.explainability, compare_importance),
                    G.leakage_gates(maybe_result(root, "leakage"), metrics, expl["importance"], params.data.task, params.leakage)):
         results += gs; notes += ns
+    notes += small_data_notes(root, [g for g in results if g.family == "performance"])
     champion = None if champ is None else {"version": str(champ[1].version), "run_id": champ[1].run_id, "metrics": champ_metrics}
     report = G.make_report(results, champion, notes)
     write_json(root / GATES, report)
@@ -480,6 +561,22 @@ def plot_fairness_gates(root=".", params: Params | None = None) -> list:
     for fig in fairness_figures(root, params=params): display(fig)
     return []
 
+# %% ../nbs/06_stages.ipynb #c7b416e6
+def small_data_notes(root: Path, performance: list) -> list:
+    """The gate report's notes on how far to trust the performance gates: prepare's small-data warnings, the decision
+    threshold when it was chosen (auto), and each performance gate whose confidence interval straddles its threshold."""
+    from mlops_nb.results import maybe_result
+    from mlops_nb.views import gate_flags
+    prep = maybe_result(root, "prepare") or {}
+    notes = [f"WARNING {w}" for w in (prep.get("small_data") or {}).get("warnings", [])]
+    chosen = (maybe_result(root, "evaluation") or {}).get("threshold") or {}
+    if "validation_rows" in chosen:  # chosen by evaluate.threshold: auto
+        notes.append(f"decision threshold {chosen['value']:.4g}, chosen by {chosen['rule']} on {chosen['validation_rows']:,} "
+                     f"validation rows held out of the train split ({chosen['validation_positives']:,} positive; "
+                     "evaluate.threshold: auto)")
+    notes += [f for f in gate_flags([g.to_dict() for g in performance]) if "straddles" in f]
+    return notes
+
 # %% ../nbs/06_stages.ipynb #c39cb072
 def gate_report(root="."):
     "The gate stage's `GateReport` (reports/gates.json), or None when no gate ran."
@@ -495,8 +592,9 @@ def register(root=".", settings: Settings | None = None) -> dict:
     verdicts = verdict_tags(gate_report(root))  # validation_status + one gate.<name> tag per gate
     status = verdicts[STATUS_TAG]
     logged = tracking.LoggedRun(info["run_id"], info["experiment_id"], info["model_uri"], info["model_id"])
-    reg = tracking.register_version(settings, logged, status, tags={"mlops_nb.model_sha256": info["sha256"], **verdicts,
-                                    **{f"test_{k}": f"{v:.6g}" for k, v in metrics.items() if isinstance(v, float)}})
+    threshold = {THRESHOLD_TAG: repr(float(metrics["threshold"]))} if "threshold" in metrics else {}  # what serving uses
+    reg = tracking.register_version(settings, logged, status, tags={"mlops_nb.model_sha256": info["sha256"], **verdicts, **threshold,
+                                    **{f"test_{k}": f"{v:.6g}" for k, v in metrics.items() if isinstance(v, float) and k != "threshold"}})
     from mlops_nb.integrity import seal_version
     seal_version(settings, reg.version, reg.name)  # SHA-256 of every artifact file, verified at load
     from mlops_nb.registry import record_registration

@@ -14,9 +14,9 @@ __all__ = ['KEY_METRICS', 'FAIR_SUMMARY', 'short_times', 'versions_table', 'cham
            'latest_drift_html', 'lineage_words', 'lineage_table', 'audit_table', 'compare_sections']
 
 # %% ../nbs/16e_views_registry.ipynb #9218ab56
-# the metrics a reader looks at first, per task: binary (roc_auc, accuracy, f1), multiclass (roc_auc_ovr, accuracy,
+# the metrics a reader looks at first, per task: binary (roc_auc, pr_auc, accuracy), multiclass (roc_auc_ovr, accuracy,
 # f1_macro), regression (r2, mae, rmse); a table shows the first three a project's versions have
-KEY_METRICS = ("roc_auc", "roc_auc_ovr", "accuracy", "f1", "f1_macro", "r2", "mae", "rmse", "pr_auc", "precision", "recall", "log_loss")
+KEY_METRICS = ("roc_auc", "pr_auc", "roc_auc_ovr", "accuracy", "f1", "f1_macro", "r2", "mae", "rmse", "precision", "recall", "log_loss")
 
 # %% ../nbs/16e_views_registry.ipynb #3fb3a3b3
 _ISO = re.compile(r"(\d{4}-\d{2}-\d{2})T(\d{2}:\d{2})(?::\d{2}(?:\.\d+)?)?(?:\+00:00|Z)")
