@@ -844,6 +844,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                  'mlops_nb.stages.predictions_frame': ('stages.html#predictions_frame', 'mlops_nb/stages.py'),
                                  'mlops_nb.stages.prepare': ('stages.html#prepare', 'mlops_nb/stages.py'),
                                  'mlops_nb.stages.probability_columns': ('stages.html#probability_columns', 'mlops_nb/stages.py'),
+                                 'mlops_nb.stages.profile_figures': ('stages.html#profile_figures', 'mlops_nb/stages.py'),
                                  'mlops_nb.stages.register': ('stages.html#register', 'mlops_nb/stages.py'),
                                  'mlops_nb.stages.save_model': ('stages.html#save_model', 'mlops_nb/stages.py'),
                                  'mlops_nb.stages.scored_columns': ('stages.html#scored_columns', 'mlops_nb/stages.py'),

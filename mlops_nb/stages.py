@@ -25,8 +25,9 @@ __all__ = ['TRAIN', 'TEST', 'PREPARE_REPORT', 'QUARANTINE', 'VALIDATION', 'PROFI
            'VALIDATION_SHARE', 'LEAKAGE', 'SCORE', 'split_path', 'decision_threshold', 'version_threshold', 'prepare',
            'leakage_check', 'training_data', 'train', 'save_model', 'load_model', 'predict_score', 'predictions_frame',
            'evaluate', 'explain', 'waterfall_rows', 'fairness', 'mitigation_tradeoff', 'mitigation_table', 'load_alias',
-           'gate', 'fairness_gate_preview', 'fairness_figures', 'plot_fairness_gates', 'small_data_notes',
-           'gate_report', 'register', 'probability_columns', 'class_names', 'scored_columns', 'drift']
+           'gate', 'fairness_gate_preview', 'fairness_figures', 'plot_fairness_gates', 'profile_figures',
+           'small_data_notes', 'gate_report', 'register', 'probability_columns', 'class_names', 'scored_columns',
+           'drift']
 
 # %% ../nbs/06_stages.ipynb #be10587e
 # where each stage writes, from the one table of results (mlops_nb.results.RESULTS)
@@ -560,6 +561,36 @@ def plot_fairness_gates(root=".", params: Params | None = None) -> list:
     from IPython.display import display
     for fig in fairness_figures(root, params=params): display(fig)
     return []
+
+# %% ../nbs/06_stages.ipynb #98a34a0a
+def profile_figures(root=".") -> list:
+    "Figures of reports/data/profile.json: the columns (quantiles, top values) and the base rate per sensitive group."
+    from mlops_nb.dashboard_data import value_labels
+    from mlops_nb.data_profile import Profile
+    from mlops_nb.views import _figure, value_label
+    prof, labels = Profile.from_dict(read_json(Path(root) / PROFILE, "data profile")), value_labels(root)
+    target = (prof.target or {}).get("column")
+    num = [c for c in prof.columns if c["kind"] == "numeric" and c.get("quantiles") and c["column"] != target]
+    cat = [c for c in prof.columns if c["kind"] == "categorical" and c.get("top")][:5]
+    figs = []
+    if num or cat:
+        fig = _figure(3.2 * (len(num) + len(cat)), 2.8); axes = fig.subplots(1, len(num) + len(cat), squeeze=False)[0]
+        for ax, c in zip(axes, num):
+            q = c["quantiles"]; ax.plot([float(k) for k in q], list(q.values()), marker="o")
+            ax.set_title(f"{c['column']}: quantiles", fontsize=9); ax.set_xlabel("quantile")
+        for ax, c in zip(axes[len(num):], cat):
+            top = c["top"][:10]
+            ax.bar([value_label(labels, c["column"], t["value"], short=14) for t in top], [t["share"] for t in top])
+            ax.set_title(f"{c['column']}: top values", fontsize=9); ax.set_ylabel("share"); ax.tick_params(axis="x", labelsize=7, labelrotation=60)
+        figs.append(fig)
+    if prof.groups and prof.target and prof.target.get("base_rate") is not None:
+        fig = _figure(4 * len(prof.groups), 3.0); axes = fig.subplots(1, len(prof.groups), squeeze=False)[0]
+        for ax, (g, rows) in zip(axes, prof.groups.items()):
+            ax.bar([value_label(labels, g, r["group"], short=14) for r in rows], [r["base_rate"] for r in rows])
+            ax.axhline(prof.target["base_rate"], color="gray", linestyle="--", label="overall")
+            ax.set_title(f"base rate of '{target}' by {g}", fontsize=9); ax.tick_params(axis="x", labelsize=7, labelrotation=45)
+        figs.append(fig)
+    return figs
 
 # %% ../nbs/06_stages.ipynb #c7b416e6
 def small_data_notes(root: Path, performance: list) -> list:

@@ -61,6 +61,18 @@ def test_explain_report_keeps_each_rows_true_outcome_and_shows_labels(demo):
     assert any(re.search(r" = .+ \(\d+\)$", t) for t in ticks), ticks  # a code shown with its label: "SCHL = Bachelor's degree (21)"
 
 
+def test_prepare_report_draws_the_profile_with_labels(demo):
+    "The prepare stage's profile figures come from the library (the notebook stays thin) and name coded groups."
+    from mlops_nb import stages
+    root, _ = demo
+    columns, groups = stages.profile_figures(root)
+    assert [ax.get_title() for ax in groups.axes] == ["base rate of 'employed' by SEX", "base rate of 'employed' by RAC1P"]
+    assert [t.get_text() for t in groups.axes[0].get_xticklabels()] == ["Male (1)", "Female (2)"]
+    assert "AGEP: quantiles" in [ax.get_title() for ax in columns.axes]
+    nb = json.loads((root / "reports/notebooks/prepare.ipynb").read_text())
+    assert sum("image/png" in o.get("data", {}) for c in nb["cells"] for o in c.get("outputs", [])) >= 3
+
+
 def test_fairness_report_shows_group_names_not_codes(demo):
     "The fairness stage notebook shows the page's tables: 'Female (2)', intervals, the four-fifths reading; no truncated DataFrame."
     root, _ = demo
