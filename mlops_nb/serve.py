@@ -145,7 +145,7 @@ class PredictionLog:
         "Move this process's write-ahead rows into a Parquet partition; the number of rows moved."
         with self._lock:
             if os.fstat(self._fd).st_size == 0: return 0
-            sealed = self.wal.with_suffix(".sealed")
+            sealed = self.wal.with_suffix(f".{uuid.uuid4().hex[:8]}.sealed")  # a name of its own: its Parquet is named after it
             os.close(self._fd); os.replace(self.wal, sealed)
             self._fd = os.open(self.wal, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
         return _to_parquet(sealed, self.dir)
@@ -182,16 +182,18 @@ def _read_wal(path: Path) -> list[dict]:
     return rows
 
 def _to_parquet(src: Path, log_dir: Path) -> int:
-    "Write the rows of write-ahead file `src` into date partitions, then delete it."
+    """Write the rows of write-ahead file `src` into date partitions, then delete it. Each partition file is named after `src`:
+    a process killed between the two steps leaves `src`, and compacting it again rewrites the same files (no duplicate)."""
     import pandas as pd
-    rows = _read_wal(src)
+    try: rows = _read_wal(src)
+    except FileNotFoundError: return 0  # another process compacted it first
     if rows:
         df = pd.DataFrame(rows)
         for day, part in df.groupby(df["time"].str[:10], sort=True):
-            dest = log_dir / f"date={day}" / f"{src.stem}-{uuid.uuid4().hex[:8]}.parquet"
+            dest = log_dir / f"date={day}" / f"{src.stem}.parquet"
             dest.parent.mkdir(parents=True, exist_ok=True)
             with atomic_write(dest, ".parquet") as tmp: part.to_parquet(tmp, index=False)
-    src.unlink()
+    src.unlink(missing_ok=True)
     return len(rows)
 
 def read_log(root=".", since: str | None = None):
@@ -202,7 +204,9 @@ def read_log(root=".", since: str | None = None):
     wal = [r for f in sorted([*d.glob("wal-*.jsonl"), *d.glob("wal-*.sealed")]) for r in _read_wal(f)]
     if wal: frames.append(pd.DataFrame(wal))
     if not frames: return pd.DataFrame(columns=["request_id", "time", "model_version", "score", "prediction"])
-    df = pd.concat(frames, ignore_index=True).sort_values("time", kind="stable").reset_index(drop=True)
+    df = pd.concat(frames, ignore_index=True)
+    df = df.drop_duplicates(["request_id", "row"])  # read while a compaction had written its Parquet, not yet removed its file
+    df = df.sort_values("time", kind="stable").reset_index(drop=True)
     return df[df["time"] >= since].reset_index(drop=True) if since else df
 
 # %% ../nbs/19_serve.ipynb #3415bed8
