@@ -213,6 +213,30 @@ def test_predict_file_in_chunks_refuses_bad_rows_and_logs(served_project, tmp_pa
     assert len(read_log(served_project)) == before + 2 * 249
 
 
+def test_predict_on_a_dask_cluster_gives_the_chunked_output_and_log(served_project, tmp_path):
+    "`predict --dask`: a folder of Parquet files and a CSV scored on a local cluster give the chunked path's file and log rows."
+    from distributed import LocalCluster
+    from mlops_nb.serve import predict_file, read_log
+    df = _rows(served_project, 240, seed=5)
+    df.loc[71, "x1"] = 1e9  # refused by the contract, in the second partition
+    df.to_parquet(tmp_path / "batch.parquet", index=False); df.to_csv(tmp_path / "batch.csv", index=False)
+    (tmp_path / "parts").mkdir()
+    for k in range(4): df.iloc[60 * k:60 * (k + 1)].to_parquet(tmp_path / f"parts/part-{k}.parquet", index=False)
+    plain = predict_file(served_project, tmp_path / "batch.parquet", tmp_path / "plain.parquet", chunk_rows=50, progress=False)
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None) as cluster:  # in-process: no port
+        on_dask = [predict_file(served_project, tmp_path / src, tmp_path / f"dask-{src}.parquet", progress=False,
+                                dask=cluster.scheduler_address) for src in ("parts", "batch.csv")]
+    want = pd.read_parquet(tmp_path / "plain.parquet")
+    assert (plain["rows"], plain["refused"]) == (240, 1) and want.loc[71, "problem"].startswith("x1: outside")
+    log = read_log(served_project)
+    def logged(rid): return log[log.request_id == rid].drop(columns=["request_id", "time", "source"]).sort_values("row").reset_index(drop=True)
+    assert logged(plain["request_id"])["row"].tolist() == [r for r in range(240) if r != 71], "a log row keeps its file row"
+    for r in on_dask:
+        assert (r["rows"], r["scored"], r["refused"]) == (plain["rows"], plain["scored"], plain["refused"])
+        pd.testing.assert_frame_equal(pd.read_parquet(r["out"]), want)
+        pd.testing.assert_frame_equal(logged(r["request_id"]), logged(plain["request_id"]))
+
+
 def test_predict_refuses_a_bad_output_name(served_project, tmp_path):
     from mlops_nb.cli import main
     src = tmp_path / "b.csv"; _rows(served_project, 3).to_csv(src, index=False)
