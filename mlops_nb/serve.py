@@ -2,21 +2,21 @@
 
 # %% ../nbs/19_serve.ipynb #6282302c
 from __future__ import annotations
-import json, os, threading, uuid
+import json, os, threading, time, uuid
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from .core import DataError, MlopsError, atomic_write
+from .core import DataError, MlopsError, atomic_write, write_json
 from .config import Params, Settings, load_params, load_settings
 from .results import RESULTS
 # pandas, mlflow, fastapi and uvicorn are imported where used: the CLI builds its parser from this module
 
 # %% auto #0
-__all__ = ['LOG_DIR', 'LABELS_DIR', 'ServedModel', 'load_served', 'Champion', 'score_frame', 'RequestError', 'contract_problems',
-           'check_request', 'PredictionLog', 'read_log', 'log_rows', 'parse_body', 'make_app', 'score_chunk',
-           'dask_scored', 'predict_file', 'add_labels', 'read_labels', 'log_window', 'export_window', 'shadow_report',
-           'add_commands']
+__all__ = ['LOG_DIR', 'SERVING', 'LAST_BATCH', 'LABELS_DIR', 'LOG_WINDOW', 'ServedModel', 'load_served', 'Champion',
+           'score_frame', 'RequestError', 'contract_problems', 'check_request', 'PredictionLog', 'read_log', 'log_rows',
+           'ServingStats', 'parse_body', 'make_app', 'score_chunk', 'dask_scored', 'predict_file', 'add_labels',
+           'read_labels', 'log_window', 'export_window', 'shadow_report', 'add_commands']
 
 # %% ../nbs/19_serve.ipynb #c3667521
 @dataclass(frozen=True)
@@ -234,6 +234,35 @@ def log_rows(df, scored, served: ServedModel, params: Params, request_id: str, s
             r.update(shadow_version=sm.version, shadow_score=float(s), shadow_prediction=p)
     return rows
 
+# %% ../nbs/19_serve.ipynb #3bd4d478
+SERVING = Path(RESULTS["serving"].path)
+LAST_BATCH = Path(RESULTS["last_batch"].path)
+
+class ServingStats:
+    "What a service has answered since it started; `status()` is its monitoring/serving.json."
+    def __init__(self, keep: int = 10_000):
+        from collections import deque
+        self.started, self.requests, self.refused, self.last = _now(), 0, 0, None
+        self.version, self.since = None, None
+        self._latency, self._lock = deque(maxlen=keep), threading.Lock()  # the last `keep` requests' seconds
+
+    def record(self, seconds: float, ok: bool) -> None:
+        "One answered request: scored (`ok`) or refused with a 4xx, and how long it took."
+        with self._lock:
+            self.requests += 1; self.refused += not ok; self._latency.append(seconds); self.last = time.time()
+
+    def status(self, served: ServedModel, alias: str, every: float, stopped: bool = False) -> dict:
+        "The serving result: model, version and since when it is served, requests, latency percentiles (ms), last request."
+        import numpy as np
+        with self._lock: lat, n, refused, last = np.array(self._latency), self.requests, self.refused, self.last
+        if served.version != self.version: self.version, self.since = served.version, _now()
+        p50, p99 = (np.percentile(lat, [50, 99]) * 1000).round(1).tolist() if len(lat) else (None, None)
+        return {"schema": RESULTS["serving"].schema, "model": served.name, "version": served.version, "alias": alias,
+                "since": self.since, "started": self.started, "updated": _now(), "every_seconds": every, "pid": os.getpid(),
+                "requests": n, "refused": refused, "p50_ms": p50, "p99_ms": p99, "latency_requests": len(lat),
+                "last_request": last and datetime.fromtimestamp(last, timezone.utc).isoformat(timespec="milliseconds"),
+                "stopped": _now() if stopped else None}
+
 # %% ../nbs/19_serve.ipynb #064e41ea
 def parse_body(body: bytes, content_type: str | None):
     "A request body as a DataFrame: JSON records, CSV or Parquet; `RequestError` (400/415) when it is none of them."
@@ -270,7 +299,11 @@ def make_app(root=".", reload_seconds: float = 10.0, log: bool = True, shadow: s
     shadow_model = Champion(settings, params, alias=shadow) if shadow else None
     if shadow_model and not log: raise MlopsError("--shadow needs the prediction log: the shadow's scores are only logged.")
     plog = PredictionLog(root) if log else None
-    stop = threading.Event()
+    stop, stats = threading.Event(), ServingStats()
+
+    def write_status(stopped: bool = False):
+        try: write_json(root / SERVING, stats.status(champion.current, champion.alias, reload_seconds, stopped))
+        except OSError as e: print(f"[mlops_nb] could not write {SERVING}: {e}", flush=True)  # serving goes on
 
     def background():
         while not stop.wait(reload_seconds):
@@ -279,16 +312,19 @@ def make_app(root=".", reload_seconds: float = 10.0, log: bool = True, shadow: s
                     if m.refresh(): print(f"[mlops_nb] @{m.alias} is now version {m.current.version}", flush=True)
                 except Exception as e: print(f"[mlops_nb] keeping @{m.alias} version {m.current.version}: {type(e).__name__}: {e}", flush=True)
             if plog: plog.compact()
+            write_status()
 
     @asynccontextmanager
     async def lifespan(app):
+        write_status()
         t = threading.Thread(target=background, name="mlops-nb-refresh", daemon=True); t.start()
         yield
         stop.set(); t.join(timeout=30)
         if plog: plog.close()
+        write_status(stopped=True)
 
     app = FastAPI(title="mlops_nb", lifespan=lifespan)
-    app.state.champion, app.state.shadow, app.state.log = champion, shadow_model, plog
+    app.state.champion, app.state.shadow, app.state.log, app.state.stats = champion, shadow_model, plog, stats
 
     @app.get("/health")
     def health(): return {"status": "ok", "model_version": champion.current.version}
@@ -302,12 +338,15 @@ def make_app(root=".", reload_seconds: float = 10.0, log: bool = True, shadow: s
                 "mlops_nb": __version__}
 
     async def predict(request):  # a plain Starlette route: the body is read as bytes, whatever its type
+        t0 = time.perf_counter()
         body, ct = await request.body(), request.headers.get("content-type")
         served, rid = champion.current, uuid.uuid4().hex  # one model for the whole request, even if a swap happens
         try:  # scored on the event loop: a request is milliseconds of CPU, and a thread hop per request costs more than it saves
             out = _answer(root, body, ct, served, params, rid, plog, shadow_model and shadow_model.current)
         except RequestError as e:
+            stats.record(time.perf_counter() - t0, False)
             return JSONResponse({"error": str(e), "request_id": rid}, status_code=e.status)
+        stats.record(time.perf_counter() - t0, True)
         return JSONResponse(out)
     app.router.add_route("/predict", predict, methods=["POST"])
     return app
@@ -416,8 +455,10 @@ def predict_file(root, batch, out, chunk_rows: int = 100_000, log: bool = True, 
             if writer is not None: writer.close()
     finally:
         if plog: plog.close()
-    return {"rows": n, "scored": n - refused, "refused": refused, "model_version": served.version, "out": str(out),
-            "request_id": rid}
+    r = {"rows": n, "scored": n - refused, "refused": refused, "model_version": served.version, "out": str(out), "request_id": rid}
+    write_json(root / LAST_BATCH, {"schema": RESULTS["last_batch"].schema, "batch": str(batch), **r, "model": served.name,
+                                   "finished": _now(), "dask": dask})  # the index dashboard's "last batch"
+    return r
 
 def _parquet_append(df, path: Path, writer):
     "Append a chunk to a Parquet file through a writer kept open across chunks (opened on the first)."
@@ -484,22 +525,26 @@ def _window_bounds(since: str | None, window: str | None) -> tuple[str | None, s
     if since: return since, (pd.Timestamp(since, tz="UTC") + span).isoformat()
     return (pd.Timestamp.now(tz="UTC") - span).isoformat(), None
 
-def export_window(root=".", since: str | None = None, window: str | None = None) -> Path:
-    "The logged rows of the window, with their outcomes, as a Parquet batch for `monitor` (monitoring/from_log/)."
+LOG_WINDOW = "time (prediction log)"  # the `column` of a monitored window cut from the log, as the drift page names it
+
+def export_window(root=".", since: str | None = None, window: str | None = None) -> tuple[Path, dict]:
+    """(the logged rows of the window, with their outcomes, as a Parquet batch for `monitor` in monitoring/from_log/;
+    the window's {column, start, end}: the first and last logged time)."""
     root = Path(root)
     since, until = _window_bounds(since, window)
     df = log_window(root, since, until)
     if df.empty:
         raise MlopsError(f"the prediction log ({LOG_DIR}) has no rows" + (f" since {since}" if since else "")
                          + (f" before {until}" if until else "") + ": serve or predict first, or widen --since/--window.")
-    name = f"log-{df['time'].iloc[0][:19]}-{df['time'].iloc[-1][:19]}".replace(":", "")
+    span = {"column": LOG_WINDOW, "start": df["time"].iloc[0], "end": df["time"].iloc[-1]}
+    name = f"log-{span['start'][:19]}-{span['end'][:19]}".replace(":", "")
     params = load_params(root / "params.yaml")  # a batch as monitor reads it: ids, the model's inputs, the outcome
     df = df[[c for c in dict.fromkeys([*params.data.id, *params.data.features, params.data.time]) if c and c in df]
             + ([params.data.target] if df[params.data.target].notna().any() else [])]  # no outcome yet: no label column
     dest = root / LOG_DIR.parent / "from_log" / f"{name}.parquet"
     dest.parent.mkdir(parents=True, exist_ok=True)
     with atomic_write(dest, ".parquet") as tmp: df.to_parquet(tmp, index=False)
-    return dest
+    return dest, span
 
 # %% ../nbs/19_serve.ipynb #df00c66d
 def shadow_report(root=".", since: str | None = None) -> dict:

@@ -104,7 +104,17 @@ def test_serve_answers_json_csv_and_parquet_and_logs_every_row(served_project, s
         assert [p["prediction"] for p in a["predictions"]] == want["prediction"].tolist()
     v = server.get("/version")
     assert (v["version"], v["alias"], v["task"]) == ("1", "champion", "classification") and len(v["sha256"]) == 64
+    from mlops_nb.panels import index_panel
+    from mlops_nb.results import read_result
+    deadline = time.time() + 60  # the service writes monitoring/serving.json every --reload-seconds (the index's "Live" line)
+    def mine(): return (lambda d: d if d["pid"] == server.proc.pid else {"requests": 0})(read_result(served_project, "serving"))
+    while mine()["requests"] < 4 and time.time() < deadline: time.sleep(0.2)
+    live = read_result(served_project, "serving")
+    assert (live["version"], live["requests"], live["refused"], live["stopped"]) == ("1", 4, 0, None) and live["p99_ms"] > 0
+    assert "Live: v1</b> (@champion)" in index_panel(served_project).children[1].value
     server.stop()  # a clean stop compacts the log into Parquet
+    assert read_result(served_project, "serving")["stopped"]
+    assert "Not served: the service of v1 stopped" in index_panel(served_project).children[1].value
     log = read_log(served_project)
     mine = log[log.request_id.isin([a["request_id"] for _, a in answers])]
     assert len(mine) == 4 * len(df) and set(mine.model_version) == {"1"}
@@ -211,6 +221,9 @@ def test_predict_file_in_chunks_refuses_bad_rows_and_logs(served_project, tmp_pa
         np.testing.assert_allclose(ok["score"], want["score"], rtol=1e-9)
         assert ok["prediction"].astype(int).tolist() == want["prediction"].tolist()
     assert len(read_log(served_project)) == before + 2 * 249
+    from mlops_nb.results import read_result
+    last = read_result(served_project, "last_batch")  # the index's "last batch"
+    assert (last["batch"], last["rows"], last["refused"], last["out"]) == (str(src), 250, 1, str(tmp_path / "scored.csv"))
 
 
 def test_predict_on_a_dask_cluster_gives_the_chunked_output_and_log(served_project, tmp_path):
@@ -301,6 +314,11 @@ def test_shadow_labels_and_monitoring_what_was_served(fair_built, tmp_path):
     assert code in (0, 1)
     last = json.loads((root / "monitoring/history.jsonl").read_text().splitlines()[-1])
     assert last["rows"] == 60 and last["performance"]["n_labelled"] == 40
+    from mlops_nb.panels import _batch_option
+    from mlops_nb.serve import LOG_WINDOW
+    logged = read_log(root)["time"]  # the drift page names the batch by the logged window it covers
+    assert last["window"] == {"column": LOG_WINDOW, "start": logged.min(), "end": logged.max()}
+    assert ", served " in _batch_option(last)
     assert last["performance"]["roc_auc"] == pytest.approx(roc_auc_score(test["y"][:40], want_c["score"][:40]))
 
 
