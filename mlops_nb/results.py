@@ -43,6 +43,7 @@ RESULTS = {
     "prediction_log": Result("monitoring/predictions", None, "`mlops-nb serve` and `mlops-nb predict`", kept=False),
     "serving": Result("monitoring/serving.json", "mlops_nb.serving/1", "`mlops-nb serve`", kept=False),
     "last_batch": Result("monitoring/last_batch.json", "mlops_nb.last_batch/1", "`mlops-nb predict`", kept=False),
+    "retrained": Result("monitoring/retrained.parquet", None, "`mlops-nb retrain` (the logged rows it added)", kept=False),
     "registry": Result("reports/registry.json", "mlops_nb.registry/1", "the register stage", kept=False),
     "validation": Result("reports/data/validation.json", "mlops_nb.validation/1", "the prepare stage", kept=False),
     "profile": Result("reports/data/profile.json", "mlops_nb.profile/1", "the prepare stage", kept=False,
