@@ -148,8 +148,8 @@ def retrain(root=".", since: str | None = None, window: str | None = None, force
     if run:
         r = subprocess.run([sys.executable, "-m", "dvc", "repro"], cwd=root)
         if r.returncode:
-            raise MlopsError(f"dvc repro failed after the new data version (kept: {params.data.path}, DVC md5 {ver['dvc_md5']}); "
-                             "see above, fix, and run `dvc repro`.")
+            raise MlopsError(f"dvc repro stopped after the new data version (kept: {params.data.path}, DVC md5 {ver['dvc_md5']}): "
+                             "see above; a failed gate stops it (reports/gates.json), like any run of the pipeline.")
         from mlops_nb.results import maybe_result
         out.update(ran=True, registered=maybe_result(root, "registry"))
     return out
