@@ -130,6 +130,10 @@ def retrain(root=".", since: str | None = None, window: str | None = None, force
     root = Path(root).resolve()
     params, settings = load_params(root / "params.yaml"), load_settings(root / "settings.ini")
     latest = check_recommended(read_history(root / HISTORY), force)
+    from mlops_nb.audit import audit_key
+    audit_key(settings)  # who retrains, and that this process can record it, before anything changes
+    ident = access.resolve_identity(settings)
+    role = access.load_roles(access.roles_path(settings)).role_of(ident.user)
     logged, words = labelled_window(root, since, window, latest)
     res = append_training_rows(root, params.data.path, logged, params)
     if not res["added"]:
@@ -138,11 +142,9 @@ def retrain(root=".", since: str | None = None, window: str | None = None, force
     why = "; ".join((latest or {}).get("reasons") or []) or "forced (--force)"
     msg = f"mlops-nb retrain: +{res['added']:,} labelled rows from the prediction log ({words})\n\n{why}"
     ver = version_data(root, params.data.path, msg)
-    ident = access.resolve_identity(settings)
     champion = ((latest or {}).get("model") or {}).get("version")
     with R.registry_lock(settings):
-        R._audit(settings, R._client(settings), ident, access.load_roles(access.roles_path(settings)).role_of(ident.user),
-                 "retrain", settings.mlflow.model_name, champion, "done", reason=why,
+        R._audit(settings, R._client(settings), ident, role, "retrain", settings.mlflow.model_name, champion, "done", reason=why,
                  comment=f"+{res['added']} rows of {words} -> {params.data.path} (DVC md5 {ver['dvc_md5']}, git {ver['commit']})")
     out = {**res, "window": words, "data": params.data.path, **ver, "reasons": why, "ran": False, "registered": None}
     if run:

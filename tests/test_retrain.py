@@ -43,6 +43,8 @@ def test_retrain_adds_the_labelled_window_as_a_new_data_version_and_reruns(fair_
     before = pd.read_csv(data)
     live = synthetic(4000, seed=7).query("x1 > 0.3").head(400).reset_index(drop=True)
     rids = _serve_and_log(root, live.drop(columns=["y", "period"]))
+    assert main(["retrain", "--force", "--no-run", "--root", str(root)]) == 2  # served, but no outcome yet
+    assert "none of the 400 logged rows" in capsys.readouterr().err and pd.read_csv(data).equals(before)
     pd.DataFrame({"request_id": rids, "y": live["y"]}).to_csv(tmp_path / "outcomes.csv", index=False)
     assert main(["labels", "add", str(tmp_path / "outcomes.csv"), "--key", "request_id", "--root", str(root)]) == 0
 

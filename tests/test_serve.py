@@ -239,6 +239,12 @@ def test_predict_on_a_dask_cluster_gives_the_chunked_output_and_log(served_proje
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None) as cluster:  # in-process: no port
         on_dask = [predict_file(served_project, tmp_path / src, tmp_path / f"dask-{src}.parquet", progress=False,
                                 dask=cluster.scheduler_address) for src in ("parts", "batch.csv")]
+        from mlops_nb.core import DataError
+        df.drop(columns=["x2"]).to_parquet(tmp_path / "parts/part-9.parquet", index=False)  # one file lacks a column
+        for src, msg in (("nope.parquet", "data file not found"), ("parts", "x2")):
+            with pytest.raises(DataError, match=msg):
+                predict_file(served_project, tmp_path / src, tmp_path / "bad.parquet", progress=False, dask=cluster.scheduler_address)
+            assert not (tmp_path / "bad.parquet").exists()
     want = pd.read_parquet(tmp_path / "plain.parquet")
     assert (plain["rows"], plain["refused"]) == (240, 1) and want.loc[71, "problem"].startswith("x1: outside")
     log = read_log(served_project)
