@@ -169,6 +169,7 @@ def build_parser(light: bool = False) -> argparse.ArgumentParser:
     from mlops_nb.monitor import add_commands as monitor_commands
     monitor_commands(sub)  # monitor BATCH, monitor-history
     from mlops_nb.serve import add_commands as serve_commands; serve_commands(sub)  # serve, predict
+    from mlops_nb.retrain import add_commands as retrain_commands; retrain_commands(sub)  # retrain
 
     s = sub.add_parser("status", help="pipeline state, latest MLflow runs, registered versions and aliases")
     s.add_argument("--root", default=".", help="project folder (default: current)")

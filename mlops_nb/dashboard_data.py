@@ -13,7 +13,8 @@ from .results import ResultError, logged_results, maybe_result, read_result
 
 # %% auto #0
 __all__ = ['project_root', 'parse_query', 'request_args', 'run_info', 'RegistryState', 'registry_state', 'version_results',
-           'comparison', 'pick_challenger', 'explain_data', 'fairness_data', 'value_labels', 'batch_report']
+           'comparison', 'pick_challenger', 'explain_data', 'fairness_data', 'value_labels', 'batch_report',
+           'live_status']
 
 # %% ../nbs/16b_dashboard_data.ipynb #5a215897
 def project_root(start=None) -> Path:
@@ -239,3 +240,8 @@ def batch_report(root, entry: dict) -> dict:
                          f"run `mlops-nb monitor` on that batch again.")
     try: return json.loads(p.read_text(encoding="utf-8"))
     except ValueError as e: raise MlopsError(f"{p}: not valid JSON ({e}); run `mlops-nb monitor` on that batch again.") from None
+
+# %% ../nbs/16b_dashboard_data.ipynb #6c1ee9cf
+def live_status(root=".") -> dict:
+    "What is live: `mlops-nb serve`'s monitoring/serving.json and `mlops-nb predict`'s monitoring/last_batch.json (None when absent)."
+    return {"serving": maybe_result(root, "serving"), "last_batch": maybe_result(root, "last_batch")}

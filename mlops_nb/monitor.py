@@ -237,8 +237,9 @@ def log_monitor_run(settings: Settings, result: MonitorResult, report: dict, fil
     return run.info.run_id
 
 def monitor_batch(root, batch, labels=None, params: Params | None = None, settings: Settings | None = None,
-                  log_mlflow: bool = True, now: datetime | None = None) -> MonitorResult:
-    "Drift, prediction drift and (with labels) performance of `batch` vs the reference, recorded everywhere."
+                  log_mlflow: bool = True, now: datetime | None = None, window: dict | None = None) -> MonitorResult:
+    """Drift, prediction drift and (with labels) performance of `batch` vs the reference, recorded everywhere. `window`:
+    the {column, start, end} the batch covers (default: its data.time column's span; a prediction log window names its own)."""
     import numpy as np, pandas as pd
     from mlops_nb import drift as D, drift_reference as DR, stages
     from mlops_nb.integrity import load_champion
@@ -269,7 +270,7 @@ def monitor_batch(root, batch, labels=None, params: Params | None = None, settin
         current[params.data.target] = (stages.class_names(y, params) if params.data.task == "multiclass" else y).to_numpy()
     elif params.data.target in current: current = current.drop(columns=[params.data.target])
     ref = DR.DriftReference.load(root / REFERENCE)
-    window = time_window(df, params.data.time)
+    window = window or time_window(df, params.data.time)
     rep = D.compare(ref, current, params.drift, current_name=src.name,
                     window=window and {"start": window["start"], "end": window["end"]}).to_dict()
     perf = baseline = None
@@ -336,11 +337,11 @@ def _cmd_monitor(args) -> int:
     batch = args.batch
     if args.from_log:  # the served rows of the window, with the outcomes `labels add` kept
         from mlops_nb.serve import export_window
-        batch = export_window(root, args.since, args.window)
+        batch, log_span = export_window(root, args.since, args.window)
         print(f"monitor: the prediction log's rows {'since ' + args.since if args.since else ''}"
               f"{' over ' + args.window if args.window else ''} -> {batch.relative_to(root.resolve()) if batch.is_relative_to(root.resolve()) else batch}")
     elif args.since or args.window: raise MlopsError("--since and --window go with --from-log.")
-    res = monitor_batch(root, batch, labels=args.labels, params=params)
+    res = monitor_batch(root, batch, labels=args.labels, params=params, window=log_span if args.from_log else None)
     print(f"monitor: {drift_status(res.to_dict())[0].upper()}: {res.verdict()}")  # ok/warn/alert: the dashboard's colour rule
     for n in res.notes: print(f"  note: {n}")
     print(f"  report: {Path(res.report).with_suffix('.html')}  history: {HISTORY}  prometheus: {METRICS_PROM}"

@@ -9,12 +9,12 @@ from urllib.parse import urlencode
 from .core import MlopsError
 from .config import load_settings
 from .results import RESULTS, maybe_result, read_result, result_path, result_stamp
-from .dashboard_data import (batch_report, comparison, explain_data, fairness_data, in_voila, pick_challenger, registry_state,
-                             value_labels)
+from .dashboard_data import (batch_report, comparison, explain_data, fairness_data, in_voila, live_status, pick_challenger,
+                             registry_state, value_labels)
 from .views import (CSS, DASHBOARDS, TITLES, cached_png, esc, fmt, header_html, message_html, table_html,
                             value_label)
-from .views_registry import (audit_table, champion_line, compare_sections, no_model_text, shap_compare_table,
-                                     versions_table)
+from .views_registry import (audit_table, champion_line, compare_sections, live_html, no_model_text, shap_compare_table,
+                                     short_times, versions_table)
 from .views_explain import (class_importance_html, explain_features, explain_unit, fig_beeswarm, fig_feature_dependence,
                                     fig_importance, fig_importance_vs_champion, fig_row_waterfall, row_actual, row_output,
                                     unit_text, version_label)
@@ -397,8 +397,10 @@ def fairness_panel(root=".", model=None, version=None):
 def _batch_option(e: dict) -> str:
     "How a monitored batch is named in the picker: id, window, date, verdict."
     from mlops_nb.drift_report import drift_status
+    from mlops_nb.serve import LOG_WINDOW
     w = e.get("window") or {}
     span = f", window {w.get('start')} … {w.get('end')}" if w.get("start") else ""
+    if w.get("column") == LOG_WINDOW: span = f", served {short_times(w['start'])} … {short_times(w['end'])}"  # `monitor --from-log`
     return f"batch {e.get('batch')}{span} ({(e.get('created') or '')[:10]}): {drift_status(e)[1]}"
 
 def drift_panel(root=".", model=None, version=None):
@@ -474,9 +476,11 @@ def drift_panel(root=".", model=None, version=None):
 
 # %% ../nbs/16c_panels.ipynb #02064b60
 def index_panel(root=".", model=None, version=None):
-    "Links to the four dashboards and per-version deep links."
+    "Links to the four dashboards, what is live (serve, the last batch) and per-version deep links."
     root = Path(root)
     parts = ['<div class="mlops-index"><ul>'] + [f'<li><a class="mlops-index-link" href="{link(k)}">{TITLES[k]}</a></li>' for k in DASHBOARDS] + ["</ul>"]
+    try: parts.append(live_html(live_status(root)))
+    except MlopsError as e: parts.append(message_html("error", e))
     try:
         st = registry_state(root, model)
         if st.versions:

@@ -2,20 +2,21 @@
 
 # %% ../nbs/19_serve.ipynb #6282302c
 from __future__ import annotations
-import json, os, threading, uuid
+import json, os, threading, time, uuid
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from .core import DataError, MlopsError, atomic_write
+from .core import DataError, MlopsError, atomic_write, write_json
 from .config import Params, Settings, load_params, load_settings
 from .results import RESULTS
 # pandas, mlflow, fastapi and uvicorn are imported where used: the CLI builds its parser from this module
 
 # %% auto #0
-__all__ = ['LOG_DIR', 'LABELS_DIR', 'ServedModel', 'load_served', 'Champion', 'score_frame', 'RequestError', 'contract_problems',
-           'check_request', 'PredictionLog', 'read_log', 'log_rows', 'parse_body', 'make_app', 'predict_file',
-           'add_labels', 'read_labels', 'log_window', 'export_window', 'shadow_report', 'add_commands']
+__all__ = ['LOG_DIR', 'SERVING', 'LAST_BATCH', 'LABELS_DIR', 'LOG_WINDOW', 'ServedModel', 'load_served', 'Champion',
+           'score_frame', 'RequestError', 'contract_problems', 'check_request', 'PredictionLog', 'read_log', 'log_rows',
+           'ServingStats', 'parse_body', 'make_app', 'score_chunk', 'dask_scored', 'predict_file', 'add_labels',
+           'read_labels', 'log_window', 'export_window', 'shadow_report', 'add_commands']
 
 # %% ../nbs/19_serve.ipynb #c3667521
 @dataclass(frozen=True)
@@ -98,14 +99,15 @@ def _contract_for(root, columns: tuple, params: Params):
     if key not in _CONTRACTS: _CONTRACTS[key] = batch_contract(root, columns, params)
     return _CONTRACTS[key]
 
-def contract_problems(root, df, served: ServedModel, params: Params):
+def contract_problems(root, df, served: ServedModel, params: Params, contract: tuple | None = None):
     """(`df` ready to score, {row position: problem}) for rows from outside: the model's columns must be there
-    (`DataError` otherwise), categoricals are read as text, every row is checked against the data contract."""
+    (`DataError` otherwise), categoricals are read as text, every row is checked against the data contract
+    (`contract`: `batch.batch_contract`'s answer when read beforehand, e.g. for a Dask worker without the project)."""
     from mlops_nb import contract as C
     from mlops_nb.batch import check_batch_columns, coerce_categorical
     check_batch_columns(df, served.columns, "the request")
     df = coerce_categorical(df, params.data.categorical)
-    con, policy = _contract_for(root, tuple(df.columns), params)
+    con, policy = contract if contract is not None else _contract_for(root, tuple(df.columns), params)
     if con is None: return df, {}
     known = set(con.names)  # a column the contract does not know (a name, a note) is ignored, never logged
     res = C.validate_batches([df[[c for c in df.columns if c in known]]], con, "the request", policy, keep_valid=False,
@@ -150,7 +152,7 @@ class PredictionLog:
         "Move this process's write-ahead rows into a Parquet partition; the number of rows moved."
         with self._lock:
             if os.fstat(self._fd).st_size == 0: return 0
-            sealed = self.wal.with_suffix(".sealed")
+            sealed = self.wal.with_suffix(f".{uuid.uuid4().hex[:8]}.sealed")  # a name of its own: its Parquet is named after it
             os.close(self._fd); os.replace(self.wal, sealed)
             self._fd = os.open(self.wal, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
         return _to_parquet(sealed, self.dir)
@@ -187,16 +189,18 @@ def _read_wal(path: Path) -> list[dict]:
     return rows
 
 def _to_parquet(src: Path, log_dir: Path) -> int:
-    "Write the rows of write-ahead file `src` into date partitions, then delete it."
+    """Write the rows of write-ahead file `src` into date partitions, then delete it. Each partition file is named after `src`:
+    a process killed between the two steps leaves `src`, and compacting it again rewrites the same files (no duplicate)."""
     import pandas as pd
-    rows = _read_wal(src)
+    try: rows = _read_wal(src)
+    except FileNotFoundError: return 0  # another process compacted it first
     if rows:
         df = pd.DataFrame(rows)
         for day, part in df.groupby(df["time"].str[:10], sort=True):
-            dest = log_dir / f"date={day}" / f"{src.stem}-{uuid.uuid4().hex[:8]}.parquet"
+            dest = log_dir / f"date={day}" / f"{src.stem}.parquet"
             dest.parent.mkdir(parents=True, exist_ok=True)
             with atomic_write(dest, ".parquet") as tmp: part.to_parquet(tmp, index=False)
-    src.unlink()
+    src.unlink(missing_ok=True)
     return len(rows)
 
 def read_log(root=".", since: str | None = None):
@@ -207,25 +211,62 @@ def read_log(root=".", since: str | None = None):
     wal = [r for f in sorted([*d.glob("wal-*.jsonl"), *d.glob("wal-*.sealed")]) for r in _read_wal(f)]
     if wal: frames.append(pd.DataFrame(wal))
     if not frames: return pd.DataFrame(columns=["request_id", "time", "model_version", "score", "prediction"])
-    df = pd.concat(frames, ignore_index=True).sort_values("time", kind="stable").reset_index(drop=True)
+    df = pd.concat(frames, ignore_index=True)
+    df = df.drop_duplicates(["request_id", "row"])  # read while a compaction had written its Parquet, not yet removed its file
+    df = df.sort_values("time", kind="stable").reset_index(drop=True)
     return df[df["time"] >= since].reset_index(drop=True) if since else df
 
 # %% ../nbs/19_serve.ipynb #3415bed8
+def _logged_columns(df, served: ServedModel, params: Params) -> list:
+    "The columns of `df` a log row keeps: the id columns and the model's inputs (nothing else of a request)."
+    return [c for c in dict.fromkeys([*params.data.id, *served.columns]) if c in df.columns]
+
 def log_rows(df, scored, served: ServedModel, params: Params, request_id: str, source: str, first_row: int = 0,
-             shadow: tuple | None = None) -> list[dict]:
+             shadow: tuple | None = None, positions=None) -> list[dict]:
     """Log records for the scored rows: ids, request, row, time, version, the model's inputs, score and decision;
-    `shadow`: (ServedModel, its scored frame) of a shadow model, logged beside (never returned to the caller)."""
-    keep = [c for c in dict.fromkeys([*params.data.id, *served.columns]) if c in df.columns]
+    `positions`: each row's place in the request or file piece (default 0, 1, ...: a piece's refused rows are not logged,
+    and the others keep their place); `shadow`: (ServedModel, its scored frame) of a shadow model, logged beside
+    (never returned to the caller)."""
     t = _now()
-    inputs = df[keep].to_dict("records")  # a missing value goes to JSON as NaN or null, and comes back missing
-    rows = [{"request_id": request_id, "row": i, "time": t, "source": source, "model": served.name,
+    inputs = df[_logged_columns(df, served, params)].to_dict("records")  # a missing value goes to JSON as NaN or null, and comes back missing
+    pos = range(len(df)) if positions is None else positions
+    rows = [{"request_id": request_id, "row": first_row + int(i), "time": t, "source": source, "model": served.name,
              "model_version": served.version, **rec, "score": float(s), "prediction": p}
-            for i, (rec, s, p) in enumerate(zip(inputs, scored["score"], scored["prediction"].tolist()), first_row)]
+            for i, rec, s, p in zip(pos, inputs, scored["score"], scored["prediction"].tolist())]
     if shadow:
         sm, ss = shadow
         for r, s, p in zip(rows, ss["score"], ss["prediction"].tolist()):
             r.update(shadow_version=sm.version, shadow_score=float(s), shadow_prediction=p)
     return rows
+
+# %% ../nbs/19_serve.ipynb #3bd4d478
+SERVING = Path(RESULTS["serving"].path)
+LAST_BATCH = Path(RESULTS["last_batch"].path)
+
+class ServingStats:
+    "What a service has answered since it started; `status()` is its monitoring/serving.json."
+    def __init__(self, keep: int = 10_000):
+        from collections import deque
+        self.started, self.requests, self.refused, self.last = _now(), 0, 0, None
+        self.version, self.since = None, None
+        self._latency, self._lock = deque(maxlen=keep), threading.Lock()  # the last `keep` requests' seconds
+
+    def record(self, seconds: float, ok: bool) -> None:
+        "One answered request: scored (`ok`) or refused with a 4xx, and how long it took."
+        with self._lock:
+            self.requests += 1; self.refused += not ok; self._latency.append(seconds); self.last = time.time()
+
+    def status(self, served: ServedModel, alias: str, every: float, stopped: bool = False) -> dict:
+        "The serving result: model, version and since when it is served, requests, latency percentiles (ms), last request."
+        import numpy as np
+        with self._lock: lat, n, refused, last = np.array(self._latency), self.requests, self.refused, self.last
+        if served.version != self.version: self.version, self.since = served.version, _now()
+        p50, p99 = (np.percentile(lat, [50, 99]) * 1000).round(1).tolist() if len(lat) else (None, None)
+        return {"schema": RESULTS["serving"].schema, "model": served.name, "version": served.version, "alias": alias,
+                "since": self.since, "started": self.started, "updated": _now(), "every_seconds": every, "pid": os.getpid(),
+                "requests": n, "refused": refused, "p50_ms": p50, "p99_ms": p99, "latency_requests": len(lat),
+                "last_request": last and datetime.fromtimestamp(last, timezone.utc).isoformat(timespec="milliseconds"),
+                "stopped": _now() if stopped else None}
 
 # %% ../nbs/19_serve.ipynb #064e41ea
 def parse_body(body: bytes, content_type: str | None):
@@ -263,7 +304,11 @@ def make_app(root=".", reload_seconds: float = 10.0, log: bool = True, shadow: s
     shadow_model = Champion(settings, params, alias=shadow) if shadow else None
     if shadow_model and not log: raise MlopsError("--shadow needs the prediction log: the shadow's scores are only logged.")
     plog = PredictionLog(root) if log else None
-    stop = threading.Event()
+    stop, stats = threading.Event(), ServingStats()
+
+    def write_status(stopped: bool = False):
+        try: write_json(root / SERVING, stats.status(champion.current, champion.alias, reload_seconds, stopped))
+        except OSError as e: print(f"[mlops_nb] could not write {SERVING}: {e}", flush=True)  # serving goes on
 
     def background():
         while not stop.wait(reload_seconds):
@@ -272,16 +317,19 @@ def make_app(root=".", reload_seconds: float = 10.0, log: bool = True, shadow: s
                     if m.refresh(): print(f"[mlops_nb] @{m.alias} is now version {m.current.version}", flush=True)
                 except Exception as e: print(f"[mlops_nb] keeping @{m.alias} version {m.current.version}: {type(e).__name__}: {e}", flush=True)
             if plog: plog.compact()
+            write_status()
 
     @asynccontextmanager
     async def lifespan(app):
+        write_status()
         t = threading.Thread(target=background, name="mlops-nb-refresh", daemon=True); t.start()
         yield
         stop.set(); t.join(timeout=30)
         if plog: plog.close()
+        write_status(stopped=True)
 
     app = FastAPI(title="mlops_nb", lifespan=lifespan)
-    app.state.champion, app.state.shadow, app.state.log = champion, shadow_model, plog
+    app.state.champion, app.state.shadow, app.state.log, app.state.stats = champion, shadow_model, plog, stats
 
     @app.get("/health")
     def health(): return {"status": "ok", "model_version": champion.current.version}
@@ -295,12 +343,15 @@ def make_app(root=".", reload_seconds: float = 10.0, log: bool = True, shadow: s
                 "mlops_nb": __version__}
 
     async def predict(request):  # a plain Starlette route: the body is read as bytes, whatever its type
+        t0 = time.perf_counter()
         body, ct = await request.body(), request.headers.get("content-type")
         served, rid = champion.current, uuid.uuid4().hex  # one model for the whole request, even if a swap happens
         try:  # scored on the event loop: a request is milliseconds of CPU, and a thread hop per request costs more than it saves
             out = _answer(root, body, ct, served, params, rid, plog, shadow_model and shadow_model.current)
         except RequestError as e:
+            stats.record(time.perf_counter() - t0, False)
             return JSONResponse({"error": str(e), "request_id": rid}, status_code=e.status)
+        stats.record(time.perf_counter() - t0, True)
         return JSONResponse(out)
     app.router.add_route("/predict", predict, methods=["POST"])
     return app
@@ -316,10 +367,74 @@ def _answer(root, body, ct, served, params, rid, plog, shadow=None) -> dict:
     preds = [{"row": i, "prediction": p, "score": float(s)} for i, (s, p) in enumerate(zip(scored["score"], scored["prediction"].tolist()))]
     return {"request_id": rid, "model": served.name, "model_version": served.version, "predictions": preds}
 
-# %% ../nbs/19_serve.ipynb #79de9904
-def predict_file(root, batch, out, chunk_rows: int = 100_000, log: bool = True, progress: bool = True) -> dict:
-    "Score `batch` with @champion in chunks into `out`; {rows, scored, refused, model_version, out}."
+# %% ../nbs/19_serve.ipynb #3d6a2f1d
+def score_chunk(root, chunk, served: ServedModel, params: Params, contract: tuple | None = None) -> tuple:
+    """(output rows: id columns, score, prediction, model_version, problem; the rows scored, with the columns logged;
+    their scores) of one piece of a batch: what `predict` writes and what it logs. A row the contract refuses is not scored."""
     import pandas as pd
+    df, bad = contract_problems(root, chunk.reset_index(drop=True), served, params, contract)
+    ok = ~df.index.isin(list(bad))
+    decision = {"classification": "Int64", "multiclass": "string"}.get(params.data.task, "float64")
+    scored = pd.DataFrame({"score": float("nan"), "prediction": pd.Series(pd.NA, index=df.index, dtype=decision)}, index=df.index)
+    if ok.any():
+        s = score_frame(served, df[ok], params)
+        scored.loc[ok, "score"] = s["score"]; scored.loc[ok, "prediction"] = s["prediction"]
+    res = pd.DataFrame({**{c: df[c] for c in params.data.id if c in df}, "score": scored["score"],
+                        "prediction": scored["prediction"], "model_version": served.version,
+                        "problem": pd.Series([bad.get(i) for i in df.index], index=df.index, dtype="string")})
+    return res, df.loc[ok, _logged_columns(df, served, params)], scored[ok]
+
+# %% ../nbs/19_serve.ipynb #60aa9858
+def _score_part(part, served: ServedModel, params: Params, contract: tuple, na: list) -> tuple:
+    "`score_chunk` of one Dask partition, on a worker: missing markers and stray spaces as the chunked reader treats them."
+    from mlops_nb.data import _normalise_missing
+    return score_chunk(None, _normalise_missing(part, na), served, params, contract)
+
+def dask_scored(root, batch, served: ServedModel, params: Params, scheduler: str = "local", window: int = 4):
+    """`score_chunk` of every partition of `batch` (a dask.dataframe read of a CSV or Parquet file), computed on the Dask
+    cluster at `scheduler` ('local': a LocalCluster on 127.0.0.1), yielded in file order with `window` partitions in flight."""
+    try:
+        import dask, dask.dataframe as dd
+        from distributed import Client, LocalCluster
+    except ImportError: raise MlopsError("--dask needs Dask: pip install 'mlops_nb[dask]'.") from None
+    from collections import deque
+    from mlops_nb.batch import check_batch_columns
+    from mlops_nb.data import DEFAULT_NA, read_table, sniff_delimiter
+    batch, na = Path(batch), params.data.na_values if params.data.na_values is not None else DEFAULT_NA
+    parquet = batch.is_dir() or batch.suffix.lower() in (".parquet", ".pq")  # a folder: its Parquet files, a partition each
+    if not parquet: read_table(batch, params.data.delimiter, na, nrows=1000)  # the chunked path's checks: exists, UTF-8, header
+    elif not batch.exists(): raise DataError(f"{batch}: data file not found.")
+    with dask.config.set({"dataframe.convert-string": False}):  # partitions as pandas reads them, like the chunked path's
+        ddf = dd.read_parquet(batch) if parquet else dd.read_csv(
+            batch, sep=params.data.delimiter or sniff_delimiter(batch), na_values=na, keep_default_na=False,
+            skipinitialspace=True, encoding="utf-8")
+    check_batch_columns(ddf._meta, served.columns, batch)
+    contract = _contract_for(root, tuple(ddf.columns), params)
+    cluster = LocalCluster(host="127.0.0.1", dashboard_address=None, threads_per_worker=1) if scheduler == "local" else None
+    try:
+        with Client(cluster or scheduler) as client:
+            model = client.scatter(served, broadcast=True)  # sent once to each worker, not once per partition
+            parts, flying = iter(enumerate(ddf.to_delayed())), deque()
+            def launch():
+                nxt = next(parts, None)
+                if nxt: flying.append((nxt[0], client.submit(_score_part, client.compute(nxt[1]), model, params, contract, na)))
+            for _ in range(window): launch()
+            while flying:
+                k, fut = flying.popleft(); launch()
+                try: yield fut.result()
+                except MlopsError: raise
+                except Exception as e:
+                    raise DataError(f"{batch}: partition {k} could not be read or scored ({type(e).__name__}: {str(e)[:500]})"
+                                    + ("; a CSV's column types come from its first block: write the batch as Parquet." if not parquet else ".")) from None
+                finally: fut.release()
+    finally:
+        if cluster is not None: cluster.close()
+
+# %% ../nbs/19_serve.ipynb #69beba88
+def predict_file(root, batch, out, chunk_rows: int = 100_000, log: bool = True, progress: bool = True,
+                 dask: str | None = None) -> dict:
+    """Score `batch` with @champion in chunks (or on the Dask cluster `dask`: an address or 'local') into `out`;
+    {rows, scored, refused, model_version, out, request_id}."""
     from mlops_nb.contract import iter_batches
     from mlops_nb.tracking import connect
     root, out = Path(root).resolve(), Path(out)
@@ -328,30 +443,27 @@ def predict_file(root, batch, out, chunk_rows: int = 100_000, log: bool = True, 
     params, settings = load_params(root / "params.yaml"), load_settings(root / "settings.ini")
     connect(settings)
     served = load_served(settings, params)
+    pieces = (dask_scored(root, batch, served, params, dask) if dask else
+              (score_chunk(root, c, served, params) for c in iter_batches(batch, chunk_rows, params.data.delimiter, params.data.na_values)))
     plog = PredictionLog(root) if log else None
-    rid, n, refused, writer = f"batch-{uuid.uuid4().hex[:12]}", 0, 0, None
-    ids, csv = list(params.data.id), out.suffix.lower() == ".csv"
-    decision = {"classification": "Int64", "multiclass": "string"}.get(params.data.task, "float64")
-    with atomic_write(out, out.suffix) as tmp:
-        for chunk in iter_batches(batch, chunk_rows, params.data.delimiter, params.data.na_values):
-            df, bad = contract_problems(root, chunk.reset_index(drop=True), served, params)
-            ok = ~df.index.isin(list(bad))
-            scored = pd.DataFrame({"score": float("nan"), "prediction": pd.Series(pd.NA, index=df.index, dtype=decision)}, index=df.index)
-            if ok.any():
-                s = score_frame(served, df[ok], params)
-                scored.loc[ok, "score"] = s["score"]; scored.loc[ok, "prediction"] = s["prediction"]
-            res = pd.DataFrame({"row": range(n, n + len(df)), **{c: df[c] for c in ids if c in df},
-                                "score": scored["score"], "prediction": scored["prediction"], "model_version": served.version,
-                                "problem": pd.Series([bad.get(i) for i in df.index], index=df.index, dtype="string")})
-            if plog and ok.any(): plog.append(log_rows(df[ok], scored[ok], served, params, rid, f"predict:{Path(batch).name}", n))
-            if csv: res.to_csv(tmp, mode="a", header=n == 0, index=False)
-            else: writer = _parquet_append(res, tmp, writer)
-            n += len(df); refused += len(bad)
-            if progress: print(f"[mlops_nb] predict: {n:,} rows, {refused:,} refused by the contract", flush=True)
-        if writer is not None: writer.close()
-    if plog: plog.close()
-    return {"rows": n, "scored": n - refused, "refused": refused, "model_version": served.version, "out": str(out),
-            "request_id": rid}
+    rid, n, refused, writer, csv = f"batch-{uuid.uuid4().hex[:12]}", 0, 0, None, out.suffix.lower() == ".csv"
+    try:
+        with atomic_write(out, out.suffix) as tmp:
+            for res, logged, scored in pieces:
+                res.insert(0, "row", range(n, n + len(res)))
+                if plog and len(logged): plog.append(log_rows(logged, scored, served, params, rid, f"predict:{Path(batch).name}", n,
+                                                                   positions=logged.index))
+                if csv: res.to_csv(tmp, mode="a", header=n == 0, index=False)
+                else: writer = _parquet_append(res, tmp, writer)
+                n += len(res); refused += int(res["problem"].notna().sum())
+                if progress: print(f"[mlops_nb] predict: {n:,} rows, {refused:,} refused by the contract", flush=True)
+            if writer is not None: writer.close()
+    finally:
+        if plog: plog.close()
+    r = {"rows": n, "scored": n - refused, "refused": refused, "model_version": served.version, "out": str(out), "request_id": rid}
+    write_json(root / LAST_BATCH, {"schema": RESULTS["last_batch"].schema, "batch": str(batch), **r, "model": served.name,
+                                   "finished": _now(), "dask": dask})  # the index dashboard's "last batch"
+    return r
 
 def _parquet_append(df, path: Path, writer):
     "Append a chunk to a Parquet file through a writer kept open across chunks (opened on the first)."
@@ -418,22 +530,26 @@ def _window_bounds(since: str | None, window: str | None) -> tuple[str | None, s
     if since: return since, (pd.Timestamp(since, tz="UTC") + span).isoformat()
     return (pd.Timestamp.now(tz="UTC") - span).isoformat(), None
 
-def export_window(root=".", since: str | None = None, window: str | None = None) -> Path:
-    "The logged rows of the window, with their outcomes, as a Parquet batch for `monitor` (monitoring/from_log/)."
+LOG_WINDOW = "time (prediction log)"  # the `column` of a monitored window cut from the log, as the drift page names it
+
+def export_window(root=".", since: str | None = None, window: str | None = None) -> tuple[Path, dict]:
+    """(the logged rows of the window, with their outcomes, as a Parquet batch for `monitor` in monitoring/from_log/;
+    the window's {column, start, end}: the first and last logged time)."""
     root = Path(root)
     since, until = _window_bounds(since, window)
     df = log_window(root, since, until)
     if df.empty:
         raise MlopsError(f"the prediction log ({LOG_DIR}) has no rows" + (f" since {since}" if since else "")
                          + (f" before {until}" if until else "") + ": serve or predict first, or widen --since/--window.")
-    name = f"log-{df['time'].iloc[0][:19]}-{df['time'].iloc[-1][:19]}".replace(":", "")
+    span = {"column": LOG_WINDOW, "start": df["time"].iloc[0], "end": df["time"].iloc[-1]}
+    name = f"log-{span['start'][:19]}-{span['end'][:19]}".replace(":", "")
     params = load_params(root / "params.yaml")  # a batch as monitor reads it: ids, the model's inputs, the outcome
     df = df[[c for c in dict.fromkeys([*params.data.id, *params.data.features, params.data.time]) if c and c in df]
             + ([params.data.target] if df[params.data.target].notna().any() else [])]  # no outcome yet: no label column
     dest = root / LOG_DIR.parent / "from_log" / f"{name}.parquet"
     dest.parent.mkdir(parents=True, exist_ok=True)
     with atomic_write(dest, ".parquet") as tmp: df.to_parquet(tmp, index=False)
-    return dest
+    return dest, span
 
 # %% ../nbs/19_serve.ipynb #df00c66d
 def _version_threshold(root, params: Params, version) -> float:
@@ -495,7 +611,7 @@ def _cmd_serve(a) -> int:
     return 0
 
 def _cmd_predict(a) -> int:
-    r = predict_file(a.root, a.batch, a.out, a.chunk_rows, log=not a.no_log)
+    r = predict_file(a.root, a.batch, a.out, a.chunk_rows, log=not a.no_log, dask=a.dask)
     print(f"{r['out']}: {r['scored']:,} of {r['rows']:,} rows scored by version {r['model_version']}"
           + (f"; {r['refused']:,} refused by the data contract (see the `problem` column)" if r["refused"] else ""))
     return 0
@@ -522,11 +638,14 @@ def add_commands(sub) -> None:
     p = sub.add_parser("predict", help="score a CSV or Parquet file with @champion, in chunks",
                        description="Score BATCH with the project's @champion into --out (id columns, score, prediction, "
                                    "model_version, problem), one chunk at a time; the rows go to the prediction log too.")
-    p.add_argument("batch", help="CSV or Parquet file to score")
+    p.add_argument("batch", help="CSV or Parquet file to score (with --dask, also a folder of Parquet files)")
     p.add_argument("--out", required=True, help="output file, .csv or .parquet")
     p.add_argument("--chunk-rows", type=int, default=100_000, help="rows read and scored at a time (default 100000)")
     p.add_argument("--root", default=".", help="project folder (default: current)")
     p.add_argument("--no-log", action="store_true", help="do not add the rows to the prediction log")
+    p.add_argument("--dask", nargs="?", const="local", metavar="SCHEDULER", help="score the partitions on a Dask cluster: "
+                   "a scheduler address (tcp://host:8786), or nothing / 'local' for a LocalCluster on this machine; the same "
+                   "output and log as the chunked path (needs mlops_nb[dask])")
     p.set_defaults(func=_cmd_predict)
     sr = sub.add_parser("shadow-report", help="champion vs the shadow (`serve --shadow`) on the same live rows")
     sr.add_argument("--since", metavar="TIME", help="rows logged at or after this ISO date/time")

@@ -11,7 +11,7 @@ from .views import esc, flags_html, fmt, gate_flags, message_html, table_html, v
 # %% auto #0
 __all__ = ['KEY_METRICS', 'FAIR_SUMMARY', 'short_times', 'versions_table', 'champion_line', 'no_model_text',
            'metrics_compare_table', 'gates_table', 'fairness_compare_table', 'top_features', 'shap_compare_table',
-           'latest_drift_html', 'lineage_words', 'lineage_table', 'audit_table', 'compare_sections']
+           'latest_drift_html', 'live_html', 'lineage_words', 'lineage_table', 'audit_table', 'compare_sections']
 
 # %% ../nbs/16e_views_registry.ipynb #9218ab56
 # the metrics a reader looks at first, per task: binary (roc_auc, pr_auc, accuracy), multiclass (roc_auc_ovr, accuracy,
@@ -151,6 +151,31 @@ def latest_drift_html(hist: list | None, drift: dict | None) -> str:
                 f'({esc(d["reference"].get("name"))} → {esc(d["current"].get("name"))}): {d["n_drifted"]} of {d["n_columns"]} '
                 f'columns drifted.</div>')
     return '<div class="mlops-empty mlops-latest-drift">No drift results yet: the drift stage of `dvc repro` or `mlops-nb monitor BATCH` writes them.</div>'
+
+# %% ../nbs/16e_views_registry.ipynb #58106e6b
+def live_html(live: dict, now=None) -> str:
+    """The index's line on what is live: the version `mlops-nb serve` answers with, since when, requests, latency, last request
+    ('not served' when it stopped, or has not written its status for 3 of its periods); and the last batch `predict` scored."""
+    from datetime import datetime, timezone
+    from pathlib import Path
+    now, s, b = now or datetime.now(timezone.utc), live.get("serving"), live.get("last_batch")
+    t = lambda iso: esc(short_times(iso or ""))
+    on = False
+    if not s: line = "Not served: no `mlops-nb serve` has run in this project."
+    else:
+        done = f'{s["requests"]:,} requests' + (f' ({s["refused"]:,} refused)' if s["refused"] else "")
+        silent = (now - datetime.fromisoformat(s["updated"])).total_seconds() > max(3 * s["every_seconds"], 60)
+        if s.get("stopped"): line = f'Not served: the service of v{esc(s["version"])} stopped {t(s["stopped"])}, after {done}.'
+        elif silent: line = f'Not served? The service of v{esc(s["version"])} (pid {esc(s["pid"])}) last wrote its status {t(s["updated"])} ({done} by then).'
+        else:
+            on = True
+            line = (f'<b>Live: v{esc(s["version"])}</b> (@{esc(s["alias"])}) since {t(s["since"])}, {done}'
+                    + (f', p50 {s["p50_ms"]:.0f} ms, p99 {s["p99_ms"]:.0f} ms' if s["p99_ms"] is not None else "")
+                    + (f', last request {t(s["last_request"])}' if s["last_request"] else "") + ".")
+    batch = (f'Last batch: {esc(Path(b["batch"]).name)}, {b["rows"]:,} rows scored by v{esc(b["model_version"])} {t(b["finished"])}'
+             + (f' ({b["refused"]:,} refused by the data contract)' if b["refused"] else "") + "."
+             if b else "No batch scored yet (`mlops-nb predict BATCH --out FILE`).")
+    return f'<div class="mlops-live mlops-live-{"on" if on else "off"}">{line}<br>{batch}</div>'
 
 # %% ../nbs/16e_views_registry.ipynb #ddf6820e
 _LINEAGE = {"git.commit": "code version (git commit)", "git.dirty": "uncommitted code changes", "git.branch": "code branch",

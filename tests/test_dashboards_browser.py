@@ -2,7 +2,7 @@
 chromium driven by Playwright.
 
 A copy of the session's built demo project (conftest.built_demo: one `dvc repro`), promotes its
-version 1 as alice, monitors two batches of the demo's 2018 rows (a like-for-like one, then one of
+version 1 as alice, scores a batch with `predict` and monitors its logged window, monitors two batches of the demo's 2018 rows (a like-for-like one, then one of
 older people only, which calls for retraining) and registers version 2 as challenger (the register
 stage once more), then
 serves the dashboards as alice (approver) and, for one test, as eve (viewer). The tests open
@@ -67,6 +67,10 @@ def project(request, tmp_path_factory) -> Path:
         import pandas as pd
         raw = pd.read_parquet(d / "data" / "raw" / "acs_employment_ma.parquet")
         batches = tmp_path_factory.mktemp("batches")
+        served = raw[raw.year == 2018].sample(2000, random_state=3).drop(columns=["employed"])
+        served.to_parquet(batches / "scored.parquet")  # a batch scored (the index's "last batch"), then its log monitored
+        B.run(["mlops-nb", "predict", str(batches / "scored.parquet"), "--out", str(batches / "scored_out.parquet")], d)
+        B.run(["mlops-nb", "monitor", "--from-log"], d, check=False)
         for name, rows in (("like_2018", raw[raw.year == 2018].sample(4000, random_state=1)),
                            ("older_only", raw[(raw.year == 2018) & (raw.AGEP >= 55)].sample(3000, random_state=2))):
             rows.to_parquet(batches / f"{name}.parquet")
@@ -186,6 +190,8 @@ def test_index_lists_dashboards_and_versions(project, alice, page, artifacts):
     deep = {a.get_attribute("href") for a in page.locator("a.mlops-deep-link").all()}
     versions = {mv.version for mv in mlflow_client(project).search_model_versions(f"name='{MODEL}'")}
     assert deep == {f"registry.ipynb?model={MODEL}&version={v}" for v in versions}, deep
+    live = page.locator(".mlops-live").inner_text()  # no `mlops-nb serve` running; `predict` scored a batch
+    assert "Not served" in live and "Last batch: scored.parquet, 2,000 rows scored by v" in live, live
     shoot(page, artifacts, "index")
     a = aliases(project)
     page.locator(f'a.mlops-deep-link[href$="version={a["champion"]}"]').click()  # follow a deep link
@@ -315,6 +321,7 @@ def test_drift_columns_and_distribution(project, alice, page, artifacts):
     shoot(page, artifacts, "drift")
     batches = options(page, ".mlops-drift-batch")
     assert len(batches) == len(hist) + 1 and last["batch"] in batches[0] and "pipeline check" in batches[-1], batches
+    assert sum(", served " in b for b in batches) == 1, batches  # the window `monitor --from-log` cut from the prediction log
     head0 = head.inner_text()
     choose(page, ".mlops-drift-batch", len(batches) - 1)  # the pipeline's train -> test check
     wait_changed(page, ".mlops-drift-headline", "text", head0)

@@ -104,7 +104,17 @@ def test_serve_answers_json_csv_and_parquet_and_logs_every_row(served_project, s
         assert [p["prediction"] for p in a["predictions"]] == want["prediction"].tolist()
     v = server.get("/version")
     assert (v["version"], v["alias"], v["task"]) == ("1", "champion", "classification") and len(v["sha256"]) == 64
+    from mlops_nb.panels import index_panel
+    from mlops_nb.results import read_result
+    deadline = time.time() + 60  # the service writes monitoring/serving.json every --reload-seconds (the index's "Live" line)
+    def mine(): return (lambda d: d if d["pid"] == server.proc.pid else {"requests": 0})(read_result(served_project, "serving"))
+    while mine()["requests"] < 4 and time.time() < deadline: time.sleep(0.2)
+    live = read_result(served_project, "serving")
+    assert (live["version"], live["requests"], live["refused"], live["stopped"]) == ("1", 4, 0, None) and live["p99_ms"] > 0
+    assert "Live: v1</b> (@champion)" in index_panel(served_project).children[1].value
     server.stop()  # a clean stop compacts the log into Parquet
+    assert read_result(served_project, "serving")["stopped"]
+    assert "Not served: the service of v1 stopped" in index_panel(served_project).children[1].value
     log = read_log(served_project)
     mine = log[log.request_id.isin([a["request_id"] for _, a in answers])]
     assert len(mine) == 4 * len(df) and set(mine.model_version) == {"1"}
@@ -127,8 +137,10 @@ def test_bad_requests_get_a_4xx_that_names_the_problem(server, body, ctype, stat
 
 
 def test_a_killed_server_loses_no_answered_row(served_project):
-    "kill -9 in the middle of traffic: every request that got an answer is in the log; the next process compacts it."
-    from mlops_nb.serve import PredictionLog, read_log
+    """kill -9 in the middle of concurrent traffic: the restarted server replays the dead one's write-ahead file; every
+    request that got an answer is in the log, each row once."""
+    from mlops_nb.serve import read_log
+    log_dir = served_project / "monitoring/predictions"
     srv = Server(served_project, reload_seconds=3600)  # no compaction during the test: the rows sit in the write-ahead file
     df = _rows(served_project, 3, seed=1)
     body = df.to_json(orient="records", double_precision=15).encode()
@@ -138,20 +150,23 @@ def test_a_killed_server_loses_no_answered_row(served_project):
             try: status, a = srv.post(body)
             except OSError: return  # the server is gone
             if status == 200: answered.append(a["request_id"])
-    threads = [threading.Thread(target=client) for _ in range(3)]
+    threads = [threading.Thread(target=client) for _ in range(4)]
     for t in threads: t.start()
-    while len(answered) < 150: time.sleep(0.05)
+    while len(answered) < 300: time.sleep(0.05)
     srv.proc.send_signal(signal.SIGKILL); srv.proc.wait()
     stop.set()
     for t in threads: t.join()
-    wal = list((served_project / "monitoring/predictions").glob("wal-*.jsonl"))
-    assert wal, "the killed server's rows are in its write-ahead file"
-    PredictionLog(served_project).close()  # the next process that opens the log compacts what the dead one left
-    assert not list((served_project / "monitoring/predictions").glob("wal-*"))
+    assert list(log_dir.glob("wal-*.jsonl")), "the killed server's rows are in its write-ahead file"
+    again = Server(served_project, reload_seconds=3600)  # opening the log compacts what the dead process left
+    try: assert again.post(body)[0] == 200
+    finally: again.stop()
+    assert not list(log_dir.glob("wal-*")), "replayed and compacted: no write-ahead file left"
     log = read_log(served_project)
     assert set(answered) <= set(log.request_id), f"{len(set(answered) - set(log.request_id))} answered requests lost"
     counts = log[log.request_id.isin(answered)].groupby("request_id").size()
     assert (counts == len(df)).all()
+    stored = pd.concat([pd.read_parquet(f) for f in log_dir.glob("date=*/*.parquet")])  # the files, not read_log's view
+    assert not stored.duplicated(["request_id", "row"]).any(), "a row was written twice"
 
 
 def test_champion_moves_under_load_without_a_dropped_request(served_project):
@@ -206,6 +221,39 @@ def test_predict_file_in_chunks_refuses_bad_rows_and_logs(served_project, tmp_pa
         np.testing.assert_allclose(ok["score"], want["score"], rtol=1e-9)
         assert ok["prediction"].astype(int).tolist() == want["prediction"].tolist()
     assert len(read_log(served_project)) == before + 2 * 249
+    from mlops_nb.results import read_result
+    last = read_result(served_project, "last_batch")  # the index's "last batch"
+    assert (last["batch"], last["rows"], last["refused"], last["out"]) == (str(src), 250, 1, str(tmp_path / "scored.csv"))
+
+
+def test_predict_on_a_dask_cluster_gives_the_chunked_output_and_log(served_project, tmp_path):
+    "`predict --dask`: a folder of Parquet files and a CSV scored on a local cluster give the chunked path's file and log rows."
+    from distributed import LocalCluster
+    from mlops_nb.serve import predict_file, read_log
+    df = _rows(served_project, 240, seed=5)
+    df.loc[71, "x1"] = 1e9  # refused by the contract, in the second partition
+    df.to_parquet(tmp_path / "batch.parquet", index=False); df.to_csv(tmp_path / "batch.csv", index=False)
+    (tmp_path / "parts").mkdir()
+    for k in range(4): df.iloc[60 * k:60 * (k + 1)].to_parquet(tmp_path / f"parts/part-{k}.parquet", index=False)
+    plain = predict_file(served_project, tmp_path / "batch.parquet", tmp_path / "plain.parquet", chunk_rows=50, progress=False)
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None) as cluster:  # in-process: no port
+        on_dask = [predict_file(served_project, tmp_path / src, tmp_path / f"dask-{src}.parquet", progress=False,
+                                dask=cluster.scheduler_address) for src in ("parts", "batch.csv")]
+        from mlops_nb.core import DataError
+        df.drop(columns=["x2"]).to_parquet(tmp_path / "parts/part-9.parquet", index=False)  # one file lacks a column
+        for src, msg in (("nope.parquet", "data file not found"), ("parts", "x2")):
+            with pytest.raises(DataError, match=msg):
+                predict_file(served_project, tmp_path / src, tmp_path / "bad.parquet", progress=False, dask=cluster.scheduler_address)
+            assert not (tmp_path / "bad.parquet").exists()
+    want = pd.read_parquet(tmp_path / "plain.parquet")
+    assert (plain["rows"], plain["refused"]) == (240, 1) and want.loc[71, "problem"].startswith("x1: outside")
+    log = read_log(served_project)
+    def logged(rid): return log[log.request_id == rid].drop(columns=["request_id", "time", "source"]).sort_values("row").reset_index(drop=True)
+    assert logged(plain["request_id"])["row"].tolist() == [r for r in range(240) if r != 71], "a log row keeps its file row"
+    for r in on_dask:
+        assert (r["rows"], r["scored"], r["refused"]) == (plain["rows"], plain["scored"], plain["refused"])
+        pd.testing.assert_frame_equal(pd.read_parquet(r["out"]), want)
+        pd.testing.assert_frame_equal(logged(r["request_id"]), logged(plain["request_id"]))
 
 
 def test_predict_refuses_a_bad_output_name(served_project, tmp_path):
@@ -272,6 +320,11 @@ def test_shadow_labels_and_monitoring_what_was_served(fair_built, tmp_path):
     assert code in (0, 1)
     last = json.loads((root / "monitoring/history.jsonl").read_text().splitlines()[-1])
     assert last["rows"] == 60 and last["performance"]["n_labelled"] == 40
+    from mlops_nb.panels import _batch_option
+    from mlops_nb.serve import LOG_WINDOW
+    logged = read_log(root)["time"]  # the drift page names the batch by the logged window it covers
+    assert last["window"] == {"column": LOG_WINDOW, "start": logged.min(), "end": logged.max()}
+    assert ", served " in _batch_option(last)
     assert last["performance"]["roc_auc"] == pytest.approx(roc_auc_score(test["y"][:40], want_c["score"][:40]))
 
 
