@@ -15,8 +15,8 @@ from .results import RESULTS
 # %% auto #0
 __all__ = ['LOG_DIR', 'SERVING', 'LAST_BATCH', 'LABELS_DIR', 'LOG_WINDOW', 'ServedModel', 'load_served', 'Champion',
            'score_frame', 'RequestError', 'contract_problems', 'check_request', 'PredictionLog', 'read_log', 'log_rows',
-           'ServingStats', 'parse_body', 'make_app', 'score_chunk', 'dask_scored', 'predict_file', 'add_labels',
-           'read_labels', 'log_window', 'export_window', 'shadow_report', 'add_commands']
+           'ServingStats', 'parse_body', 'make_app', 'answer_requests', 'MicroBatch', 'score_chunk', 'dask_scored',
+           'predict_file', 'add_labels', 'read_labels', 'log_window', 'export_window', 'shadow_report', 'add_commands']
 
 # %% ../nbs/19_serve.ipynb #c3667521
 @dataclass(frozen=True)
@@ -123,11 +123,14 @@ def check_request(root, df, served: ServedModel, params: Params):
     if df is None or len(df) == 0: raise RequestError("the request has no rows: send at least one record.")
     try: df, bad = contract_problems(root, df, served, params)
     except DataError as e: raise RequestError(str(e)) from None
-    if bad:
-        shown = "; ".join(f"row {r}: {why}" for r, why in list(bad.items())[:5])
-        raise RequestError(f"the data contract ({params.contract.path}) refuses {len(bad)} of {len(df)} row(s): {shown}. "
-                           "Fix the values, or change the contract if they are valid.")
+    if bad: raise _refusal(bad, len(df), params)
     return df
+
+def _refusal(bad: dict, n: int, params: Params) -> RequestError:
+    "422 naming a request's refused rows ({row in the request: problem}), the column and the problem."
+    shown = "; ".join(f"row {r}: {why}" for r, why in list(bad.items())[:5])
+    return RequestError(f"the data contract ({params.contract.path}) refuses {len(bad)} of {n} row(s): {shown}. "
+                        "Fix the values, or change the contract if they are valid.")
 
 # %% ../nbs/19_serve.ipynb #c9c6ca9f
 LOG_DIR = Path(RESULTS["prediction_log"].path)
@@ -342,12 +345,15 @@ def make_app(root=".", reload_seconds: float = 10.0, log: bool = True, shadow: s
                 "threshold": champion.current.threshold,
                 "mlops_nb": __version__}
 
+    # one model for a whole batch of requests, even if a swap happens meanwhile
+    batch = MicroBatch(lambda reqs: answer_requests(root, reqs, champion.current, params, plog, shadow_model and shadow_model.current))
+
     async def predict(request):  # a plain Starlette route: the body is read as bytes, whatever its type
         t0 = time.perf_counter()
         body, ct = await request.body(), request.headers.get("content-type")
-        served, rid = champion.current, uuid.uuid4().hex  # one model for the whole request, even if a swap happens
-        try:  # scored on the event loop: a request is milliseconds of CPU, and a thread hop per request costs more than it saves
-            out = _answer(root, body, ct, served, params, rid, plog, shadow_model and shadow_model.current)
+        rid = uuid.uuid4().hex
+        try:  # scored on the event loop (a request is milliseconds of CPU: a thread hop costs more than it saves), with
+            out = await batch.answer(parse_body(body, ct), rid)  # the requests that arrived meanwhile
         except RequestError as e:
             stats.record(time.perf_counter() - t0, False)
             return JSONResponse({"error": str(e), "request_id": rid}, status_code=e.status)
@@ -356,16 +362,71 @@ def make_app(root=".", reload_seconds: float = 10.0, log: bool = True, shadow: s
     app.router.add_route("/predict", predict, methods=["POST"])
     return app
 
-def _answer(root, body, ct, served, params, rid, plog, shadow=None) -> dict:
-    df = check_request(root, parse_body(body, ct), served, params)
-    scored = score_frame(served, df, params)
-    beside = None
-    if shadow is not None:
-        try: beside = (shadow, score_frame(shadow, df, params))
-        except Exception as e: print(f"[mlops_nb] shadow version {shadow.version} failed on request {rid}: {type(e).__name__}: {e}", flush=True)
-    if plog: plog.append(log_rows(df, scored, served, params, rid, "serve", shadow=beside))  # on disk before the answer leaves
-    preds = [{"row": i, "prediction": p, "score": float(s)} for i, (s, p) in enumerate(zip(scored["score"], scored["prediction"].tolist()))]
-    return {"request_id": rid, "model": served.name, "model_version": served.version, "predictions": preds}
+def answer_requests(root, requests: list, served: ServedModel, params: Params, plog=None, shadow=None) -> list:
+    """The answer (dict), or the `RequestError`, of each of `requests` ([(rows DataFrame, request id)]), scored together:
+    one contract check, one model call and one log write for the requests of one shape (a one-row request is mostly the
+    per-call overhead of pandas and scikit-learn). Each request is answered as if alone: its own rows, its own refusal;
+    when the contract refuses a batch as a whole, its requests are judged one by one. Logged before any answer leaves."""
+    import numpy as np, pandas as pd
+    out, shapes, logged = [None] * len(requests), {}, []
+    for k, (df, rid) in enumerate(requests):
+        if df is None or len(df) == 0: out[k] = RequestError("the request has no rows: send at least one record.")
+        else: shapes.setdefault(tuple(map(str, df.columns)), []).append(k)
+    for ks in shapes.values():
+        frames = [requests[k][0] for k in ks]
+        try: ready, bad = contract_problems(root, pd.concat(frames, ignore_index=True), served, params)
+        except DataError as e:
+            if len(ks) == 1: out[ks[0]] = RequestError(str(e))
+            else:  # one request's problem must not refuse the others
+                for k in ks: out[k] = answer_requests(root, [requests[k]], served, params, plog, shadow)[0]
+            continue
+        ends = np.cumsum([len(f) for f in frames]); good = []
+        for k, a, b in zip(ks, ends - [len(f) for f in frames], ends):
+            mine = {p - a: why for p, why in bad.items() if a <= p < b}
+            if mine: out[k] = _refusal(mine, b - a, params)
+            else: good.append((k, a, b))
+        if not good: continue
+        ready = ready.iloc[np.concatenate([np.arange(a, b) for _, a, b in good])]
+        scored = score_frame(served, ready, params)
+        beside = None
+        if shadow is not None:
+            try: beside = score_frame(shadow, ready, params)
+            except Exception as e: print(f"[mlops_nb] shadow version {shadow.version} failed: {type(e).__name__}: {e}", flush=True)
+        at = 0
+        for k, a, b in good:
+            rid, part = requests[k][1], slice(at, at + b - a); at += b - a
+            s = scored.iloc[part]
+            if plog is not None:
+                logged += log_rows(ready.iloc[part], s, served, params, rid, "serve",
+                                   shadow=None if beside is None else (shadow, beside.iloc[part]))
+            out[k] = {"request_id": rid, "model": served.name, "model_version": served.version,
+                      "predictions": [{"row": i, "prediction": p, "score": float(v)} for i, (v, p) in enumerate(zip(s["score"], s["prediction"].tolist()))]}
+    if plog is not None and logged: plog.append(logged)  # on disk before any answer leaves
+    return out
+
+class MicroBatch:
+    """Requests that arrive while another is being scored are scored with it (`answer_requests`): none waits for a
+    timer, and under load the per-call costs are paid once per batch, not once per request. On the event loop."""
+    def __init__(self, answer_many, max_requests: int = 64):
+        self.answer_many, self.max_requests, self.waiting, self.busy = answer_many, max_requests, [], False
+
+    async def answer(self, df, request_id: str) -> dict:
+        import asyncio
+        done = asyncio.get_running_loop().create_future()
+        self.waiting.append((df, request_id, done))
+        if not self.busy:  # this request scores the batch: its own and those that joined it
+            self.busy = True
+            try:
+                await asyncio.sleep(0)  # requests already read join this batch
+                while self.waiting:
+                    batch, self.waiting = self.waiting[:self.max_requests], self.waiting[self.max_requests:]
+                    try: results = self.answer_many([(d, r) for d, r, _ in batch])
+                    except Exception as e: results = [e] * len(batch)
+                    for (_, _, f), res in zip(batch, results):
+                        if isinstance(res, BaseException): f.set_exception(res)
+                        else: f.set_result(res)
+            finally: self.busy = False
+        return await done
 
 # %% ../nbs/19_serve.ipynb #3d6a2f1d
 def score_chunk(root, chunk, served: ServedModel, params: Params, contract: tuple | None = None) -> tuple:

@@ -328,6 +328,30 @@ def test_shadow_labels_and_monitoring_what_was_served(fair_built, tmp_path):
     assert last["performance"]["roc_auc"] == pytest.approx(roc_auc_score(test["y"][:40], want_c["score"][:40]))
 
 
+def test_requests_scored_together_are_answered_as_if_alone(served_project, tmp_path):
+    "The server's micro-batch: good, refused, empty and other-shaped requests in one call each get what they get alone."
+    from mlops_nb.config import load_params, load_settings
+    from mlops_nb.serve import PredictionLog, RequestError, answer_requests, load_served, read_log
+    from mlops_nb.tracking import connect
+    root = served_project
+    p, s = load_params(root / "params.yaml"), load_settings(root / "settings.ini"); connect(s)
+    served = load_served(s, p)
+    rows = _rows(root, 6, seed=3)
+    bad = rows.iloc[:2].reset_index(drop=True); bad.loc[1, "x1"] = 1e9
+    reqs = [(rows.iloc[:2], "a"), (bad, "b"), (rows.iloc[2:4], "c"), (rows.iloc[4:6].assign(note="a column the model ignores"), "d"),
+            (rows.iloc[:0], "e")]
+    log = PredictionLog(tmp_path)  # not the shared project's log: other tests count its rows
+    together = answer_requests(root, reqs, served, p, log)
+    alone = [answer_requests(root, [r], served, p)[0] for r in reqs]
+    for t, a in zip(together, alone):
+        assert type(t) is type(a) and (str(t) == str(a) if isinstance(a, RequestError) else t == a)
+    assert "row 1: x1: outside" in str(together[1]) and "no rows" in str(together[4])
+    assert [x["score"] for x in together[2]["predictions"]] == pytest.approx(list(_expected_scores(root, rows.iloc[2:4])["score"]), abs=1e-12)
+    log.close()
+    logged = read_log(tmp_path)
+    assert sorted(zip(logged["request_id"], logged["row"])) == [("a", 0), ("a", 1), ("c", 0), ("c", 1), ("d", 0), ("d", 1)]
+
+
 def test_raw_csv_rows_are_scored_as_at_evaluation(tmp_path, monkeypatch):
     """A CSV whose category codes are numbers (MAR = 1..5, some missing): what `serve` and `predict` score from the raw
     rows equals what the evaluate stage scored on the prepared test split (the bug: prepare kept the codes as numbers,
