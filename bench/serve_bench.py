@@ -156,7 +156,7 @@ def main():
     lossless = ""
     if a.lossless:
         sys.path.insert(0, str(REPO))
-        from mlops_nb.serve import read_log
+        from mlops_nb.prediction_log import read_log
         before = len(read_log(root))
         srv = Server("ours", root, s)
         try: r = load(srv.url, [ours_bodies[i % len(ours_bodies)] for i in range(a.lossless)], a.clients)

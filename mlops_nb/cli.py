@@ -14,7 +14,7 @@ __all__ = ['set_mitigation', 'build_parser', 'main', 'cli']
 _QUIET_ENV = {"MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "true", "DVC_NO_ANALYTICS": "1", "MPLBACKEND": "Agg"}
 
 def _cmd_init(a):
-    from mlops_nb.project import init_project
+    from mlops_nb.scaffold import init_project
     roles = init_project(a.path, a.data, a.target, a.sensitive, a.time_column, a.positive, a.id,
                          model_name=a.model_name, estimator=a.estimator, git=not a.no_git,
                          train_notebook=a.train_notebook, task=a.task, labels=a.labels,

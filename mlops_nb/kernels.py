@@ -164,7 +164,7 @@ def run_in_pool(root, name: str, progress: bool = True, notebook=None) -> Path:
     request = {"op": "run", "name": name, "notebook": None if notebook is None else str(notebook), "pid": os.getpid(), "requested": time.time(), "progress": progress, "ncols": ncols,
                "encoding": getattr(err, "encoding", None), "env": {k: os.environ.get(k) for k in VOLATILE_ENV}}
     def check():  # no pool yet: a stage that cannot run fails here, without starting one
-        from mlops_nb.project import check_stage
+        from mlops_nb.stage_run import check_stage
         check_stage(name, root, notebook)
     for attempt in range(2):  # a pool that was just exiting on idle: spawn a new one once
         s, folder = _open_pool(root, check if attempt == 0 else None)
@@ -196,7 +196,7 @@ def run_stage(name: str, root=".", progress: bool = True, notebook=None) -> Path
         try: return run_in_pool(root, name, progress, notebook)
         except PoolUnavailable as e:
             print(f"[mlops_nb] kernel pool unavailable ({e}); starting a kernel", file=sys.stderr, flush=True)
-    from mlops_nb.project import execute_stage
+    from mlops_nb.stage_run import execute_stage
     return execute_stage(name, root, progress, notebook=notebook)
 
 def pool_status(root, env=None, timeout: float = 5.0) -> dict | None:
@@ -595,12 +595,12 @@ class KernelPool:
         try:
             send({"began": True})
             from mlops_nb.core import MlopsError
-            try: project = await asyncio.wrap_future(self.project)
+            try: stage_run = await asyncio.wrap_future(self.project)
             except Exception as e:
                 send({"unavailable": f"the pool's imports failed: {e!r}"}); rec["status"] = "unavailable"; return
             def error(e: Exception) -> dict:
                 return {"error": str(e) or repr(e), "type": type(e).__name__, "mlops": isinstance(e, MlopsError)}
-            try: await loop.run_in_executor(None, project.check_stage, name, self.root, msg.get("notebook"))  # fails fast, before a kernel
+            try: await loop.run_in_executor(None, stage_run.check_stage, name, self.root, msg.get("notebook"))  # fails fast, before a kernel
             except Exception as e: send(error(e)); rec["status"] = "rejected"; return
             try: k = await self._acquire(msg.get("env") or {})
             except Exception as e:
@@ -608,7 +608,7 @@ class KernelPool:
             k.stages += 1
             rec.update(kernel=k.name, pid=k.pid, nth=k.stages, began=time.time())
             progress = {"file": Forward(), "ncols": msg.get("ncols")} if msg.get("progress") else False
-            job = loop.run_in_executor(k.thread, functools.partial(project.execute_stage, name, self.root, progress,
+            job = loop.run_in_executor(k.thread, functools.partial(stage_run.execute_stage, name, self.root, progress,
                                                                    km=k.manager(), err=Forward(), notebook=msg.get("notebook")))
             gone = asyncio.ensure_future(reader.read())  # EOF: the client went away (killed, Ctrl-C)
             await asyncio.wait({job, gone}, return_when=asyncio.FIRST_COMPLETED)
@@ -634,16 +634,16 @@ class KernelPool:
     def _warm_up(self):
         "The daemon's own imports and first-call costs (papermill, nbconvert's HTML templates), off the first stage's path."
         try:
-            from mlops_nb import project
-            self.project.set_result(project)  # enough for a stage's checks
+            from mlops_nb import stage_run
+            self.project.set_result(stage_run)  # enough for a stage's checks
         except BaseException as e:
             self.project.set_exception(e); raise
         import nbformat
-        project._import_papermill()
+        stage_run._import_papermill()
         from nbconvert import HTMLExporter
         nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("warm-up"), nbformat.v4.new_code_cell("1")])
         HTMLExporter(exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True).from_notebook_node(nb)
-        return project
+        return stage_run
 
     async def _watch_idle(self) -> None:
         import asyncio

@@ -336,7 +336,7 @@ def _cmd_monitor(args) -> int:
         raise MlopsError("give a BATCH file or --from-log (what `mlops-nb serve` and `predict` logged), one of the two.")
     batch = args.batch
     if args.from_log:  # the served rows of the window, with the outcomes `labels add` kept
-        from mlops_nb.serve import export_window
+        from mlops_nb.prediction_log import export_window
         batch, log_span = export_window(root, args.since, args.window)
         print(f"monitor: the prediction log's rows {'since ' + args.since if args.since else ''}"
               f"{' over ' + args.window if args.window else ''} -> {batch.relative_to(root.resolve()) if batch.is_relative_to(root.resolve()) else batch}")

@@ -397,7 +397,7 @@ def fairness_panel(root=".", model=None, version=None):
 def _batch_option(e: dict) -> str:
     "How a monitored batch is named in the picker: id, window, date, verdict."
     from mlops_nb.drift_report import drift_status
-    from mlops_nb.serve import LOG_WINDOW
+    from mlops_nb.prediction_log import LOG_WINDOW
     w = e.get("window") or {}
     span = f", window {w.get('start')} … {w.get('end')}" if w.get("start") else ""
     if w.get("column") == LOG_WINDOW: span = f", served {short_times(w['start'])} … {short_times(w['end'])}"  # `monitor --from-log`

@@ -2,25 +2,21 @@
 
 # %% ../nbs/07_project.ipynb #73661fae
 from __future__ import annotations
-import json, os, shutil, subprocess, sys, time
 from pathlib import Path
 from typing import NamedTuple
 
 import yaml
 
 import mlops_nb
-from .core import ConfigError, DataError, MlopsError, atomic_write, did_you_mean
+from .core import MlopsError, atomic_write, did_you_mean
 from .config import load_params, load_settings
 from .results import RESULTS
-from . import kernels  # light: jupyter_client is imported where used
-# pandas and mlops_nb.data are imported where used: `mlops-nb run-stage` runs once per DVC stage and
+# pandas and mlops_nb.data are imported where used: `mlops-nb run-stage` reads this module once per DVC stage and
 # should start fast (the stage's kernel imports them anyway)
 
 # %% auto #0
-__all__ = ['PIPELINE', 'STAGES', 'REPORT_STAGES', 'GITIGNORE', 'SMALL_DATA', 'StageSpec', 'packaged_notebooks', 'infer_columns',
-           'render_params', 'render_settings', 'render_dvc', 'render_roles', 'write_project_files', 'init_project',
-           'starter_train_notebook', 'run_stage', 'check_stage', 'execute_stage', 'stage_parameters', 'export_html',
-           'list_stages', 'starter_stage_notebook', 'add_stage', 'pipeline_status', 'status_report']
+__all__ = ['PIPELINE', 'STAGES', 'REPORT_STAGES', 'StageSpec', 'packaged_notebooks', 'render_dvc', 'list_stages',
+           'starter_stage_notebook', 'add_stage', 'pipeline_status', 'status_report']
 
 # %% ../nbs/07_project.ipynb #f000e66b
 class StageSpec(NamedTuple):
@@ -31,7 +27,9 @@ class StageSpec(NamedTuple):
     about: str
 
 _TRAIN, _TEST = "${data.splits}/train.parquet", "${data.splits}/test.parquet"  # prepare's splits, or a feature stage's
+
 _SMALL_DATA = tuple(f"evaluate.{k}" for k in ("min_rows", "min_class", "min_rows_warn", "min_class_warn"))  # prepare's floors
+
 PIPELINE = {
     "prepare": StageSpec(("${data.path}", "${contract.path}"),
                          ("train_split", "test_split", "prepare", "quarantine", "validation", "profile", "leakage"),
@@ -49,7 +47,9 @@ PIPELINE = {
     "drift": StageSpec(("model", "model_info", _TRAIN, _TEST, "prepare"), ("reference", "drift", "drift_html"), ("data", "drift"),
                        "the drift reference profile (what `mlops-nb monitor` compares with), train vs test drift"),
 }
+
 STAGES = tuple(PIPELINE)
+
 REPORT_STAGES = ("evaluate", "explain", "fairness", "gate")  # also exported as code-free HTML
 
 def packaged_notebooks() -> Path:
@@ -59,230 +59,9 @@ def packaged_notebooks() -> Path:
         if all((cand / f"{s}.ipynb").exists() for s in STAGES): return cand
     raise MlopsError(f"stage notebooks not found next to {here}; reinstall mlops_nb.")
 
-# %% ../nbs/07_project.ipynb #cf292dbc
-def _check_overrides(df, numeric, categorical) -> None:
-    "`--numeric` / `--categorical` name columns whose values allow it, and no column is both."
-    import pandas as pd
-    both = sorted(set(numeric) & set(categorical))
-    if both: raise ConfigError(f"{both} given with both --numeric and --categorical; choose one.")
-    for c in numeric:
-        s = df[c].dropna()
-        bad = s[pd.to_numeric(s.astype("string"), errors="coerce").isna()] if not pd.api.types.is_numeric_dtype(s) else s[:0]
-        if len(bad) > 0.01 * len(s):
-            raise ConfigError(f"--numeric {c}: {len(bad):,} values are not numbers, e.g. {bad.head(3).tolist()}; "
-                              f"leave it to init or use --categorical.")
-
-def infer_columns(df: pd.DataFrame, target: str, sensitive=(), time_column=None, ids=(), task: str | None = None,
-                  categorical=(), numeric=(), labelled=(), pii: bool = True) -> dict:
-    """Roles for every column: numeric, categorical, id, exclude ({column: why}), `why` (the rule that placed each feature
-    and id), `pii` (suggested personal columns, {column: {action, why}}), plus the task (`task`, or inferred: two labels a
-    classification, 3 to 50 text labels a multiclass one, more numbers a regression) and, for a multiclass target, its
-    classes. `categorical` / `numeric`: the user's overrides; `labelled`: columns with value labels (integers: codes)."""
-    import pandas as pd
-    from mlops_nb.data import classify_column, duplicate_columns
-    from mlops_nb.pii import suggest_pii
-    cols = [str(c) for c in df.columns]
-    for opt, names in (("--target", [target]), ("--sensitive", list(sensitive)), ("--time-column", [time_column] if time_column else []),
-                       ("--id", list(ids)), ("--categorical", list(categorical)), ("--numeric", list(numeric))):
-        for n in names:
-            if n not in cols:
-                raise ConfigError(f"{opt} '{n}' is not a column of the data.{did_you_mean(n, cols)} Columns are: {', '.join(cols)}.")
-    _check_overrides(df, numeric, categorical)
-    out = {"numeric": [], "categorical": [], "id": list(ids), "exclude": {}, "kinds": {}, "why": {}, "pii": {}}
-    integral = lambda s: bool((s.dropna() == s.dropna().round()).all())
-    for c in cols:
-        if c in (target, time_column) or c in ids: continue
-        kind, why = classify_column(df[c])
-        declared = "--categorical" if c in categorical else "--numeric" if c in numeric else None
-        if kind == "constant" and declared: raise ConfigError(f"{declared} {c}: {why}, so it cannot be a feature.")
-        if declared: kind, why = declared.strip("-"), f"declared with {declared}"
-        elif c in labelled and kind == "numeric" and integral(df[c]):
-            kind, why = "categorical", "integers with value labels (--labels): codes"
-        elif c in sensitive and kind == "numeric" and df[c].nunique() <= 12 and integral(df[c]):
-            kind, why = "categorical", "integer codes of a --sensitive column: groups"
-        out["kinds"][c], out["why"][c] = kind, why
-        if kind == "numeric": out["numeric"].append(c)
-        elif kind in ("categorical", "boolean"): out["categorical"].append(c)
-        elif kind == "id": out["id"].append(c)
-        else: out["exclude"][c] = why
-    if pii:  # likely personal data: never a feature; a declared --id stays an id, pseudonymized
-        keep = {target, time_column, *sensitive, *categorical, *numeric}
-        candidates = [c for c in cols if c not in keep and out["kinds"].get(c) != "constant"]
-        out["pii"] = suggest_pii(df[candidates], keys=ids)
-        for c, s in out["pii"].items():
-            if s["action"] == "pseudonymize": continue
-            for role in ("numeric", "categorical", "id"):
-                if c in out[role]: out[role].remove(c)
-            out["exclude"][c] = f"personal data: {s['why']}"
-    declared = [c for c in [*sensitive, *categorical, *numeric] if c in out["numeric"] + out["categorical"]]
-    features = list(dict.fromkeys([*declared, *out["numeric"], *out["categorical"]]))  # the declared ones are kept
-    for c, why in duplicate_columns(df, features).items():
-        if c in declared: continue
-        out["numeric" if c in out["numeric"] else "categorical"].remove(c)
-        out["exclude"][c] = why
-    y = df[target].dropna()
-    numeric_target = pd.api.types.is_numeric_dtype(y) and not pd.api.types.is_bool_dtype(y)
-    inferred = "classification" if y.nunique() <= 2 else "regression" if numeric_target else "multiclass"
-    out["task"] = task or inferred
-    if out["task"] == "multiclass":
-        from mlops_nb.data import infer_classes
-        out["classes"] = infer_classes(y.unique(), target)  # 3 to 50 labels, or what to do instead
-    from mlops_nb.leakage import leak_exclusions  # a column that alone predicts the target: recorded after the outcome?
-    leaks = leak_exclusions(df, target, out["task"], out["numeric"] + out["categorical"])
-    out["numeric"], out["categorical"] = [c for c in out["numeric"] if c not in leaks], [c for c in out["categorical"] if c not in leaks]
-    out["exclude"].update(leaks)
-    return out
-
 # %% ../nbs/07_project.ipynb #dead5a0f
-def _yaml_list(xs) -> str: return "[" + ", ".join(yaml.safe_dump(x, default_flow_style=True).strip().removesuffix("\n...") for x in xs) + "]"
-
-def render_params(data_path: str, target: str, roles: dict, positive=None, sensitive=(), time_column=None,
-                  estimator: str = "hist_gradient_boosting") -> str:
-    "params.yaml text for a new project, with comments on what was inferred."
-    excl = roles["exclude"]
-    excl_comment = "".join(f"\n  #   {c}: {why}" for c, why in excl.items())
-    pos = "null  # inferred from the target values" if positive is None else yaml.safe_dump(positive, default_flow_style=True).strip().removesuffix("\n...")
-    clf, multi = roles["task"] != "regression", roles["task"] == "multiclass"
-    floor = "roc_auc_ovr: 0.7" if multi else "roc_auc: 0.7" if clf else "r2: 0.0"
-    primary = "roc_auc_ovr" if multi else "roc_auc" if clf else "r2"
-    hyperparameters = "{max_iter: 200, learning_rate: 0.1}" if estimator == "notebook" else "{}"  # the starter notebook's defaults
-    fairness_gates = ("    demographic_parity_difference: 0.1\n    equalized_odds_difference: 0.1\n"
-                      "    selection_rate_ratio: 0.8   # the \"four-fifths rule\": a US employment-law heuristic\n"
-                      "    group_floor_metric: tpr\n    group_floor: null") if clf else (
-                      "    mae_ratio: 0.8      # regression: best-served group's MAE / worst-served group's MAE (1 = equal errors)")
-    regression = "\n".join(f"      {m}: {{absolute: 0.01, relative: 0.02}}" for m in
-                           (("roc_auc_ovr", "f1_macro") if multi else ("roc_auc", "accuracy") if clf else ("r2",)))
-    if multi:
-        pos = ("null  # multiclass: no positive class\n  classes: " + _yaml_list(roles["classes"]) +
-               "  # in the order reports show them; the model predicts their positions 0..k-1")
-        fairness_gates = ("    # multiclass: each class one-vs-rest; every threshold applies to the worst class\n" + fairness_gates)
-    pii = "".join(f"\n    {_yaml_list([c])[1:-1]}: {s['action']}  # {s['why']}" for c, s in roles.get("pii", {}).items())
-    pii = (f"  # personal columns suggested by `mlops-nb init` (review them): drop = never leaves the raw file; "
-           f"pseudonymize = HMAC-SHA256 keyed by env MLOPS_NB_PII_KEY{pii}") if pii else (
-           " {}  # personal columns, {COL: drop | pseudonymize}; pseudonymize = HMAC-SHA256 keyed by env MLOPS_NB_PII_KEY")
-    return f"""# params.yaml: what changes results. DVC tracks it: `dvc params diff` shows a change,
-# `dvc repro` reruns only the stages that read the changed section.
-data:
-  path: {data_path}
-  target: {target}
-  task: {roles['task']}
-  positive: {pos}
-  # model features, by type (inferred by `mlops-nb init`; move a column between lists to change how it is encoded)
-  numeric: {_yaml_list(roles['numeric'])}
-  categorical: {_yaml_list(roles['categorical'])}
-  sensitive: {_yaml_list(sensitive)}  # groups for fairness reports
-  id: {_yaml_list(roles['id'])}  # identifiers: never features
-  time: {time_column if time_column else 'null'}  # time column: the latest periods become the test set
-  exclude: {_yaml_list(list(excl))}{excl_comment}
-  splits: data/prepared  # the train/test splits the model stages read: prepare's, or a feature stage's (`mlops-nb stage add`)
-  pii:{pii}
-split:
-  test_size: 0.25
-  seed: 42
-contract:               # every input file is checked against the data contract (see contract.yaml)
-  path: contract.yaml
-  max_quarantine_share: 0.01      # rows failing row-level checks go to data/quarantine/rows.parquet up to this share; more fails prepare
-  unseen_categories: quarantine   # a category not in the contract: quarantine | keep | fail
-  max_memory_mb: null   # refuse to load a bigger file (estimate); null = half the available memory
-train:
-  estimator: {estimator}  # logistic_regression | random_forest | hist_gradient_boosting | package.module.Class | module:function | notebook
-  hyperparameters: {hyperparameters}
-  preprocess: auto       # auto: imputation + encoding from the column types; none: your model gets the raw columns
-evaluate:
-  threshold: 0.5           # a probability, or auto (binary): chosen on a validation part of the train split by threshold_rule
-  threshold_rule: best_f1  # for threshold auto: best_f1, or {{target_precision: 0.8}}
-  n_boot: 200              # bootstrap resamples for the test metrics' intervals (0 = none)
-  ci: 0.95
-  # Small data. Below the warn levels prepare and the gate report warn and show the metrics' intervals; below the floors
-  # prepare refuses. Rows: the rows prepare keeps; class: the rarest class in the test split (classifiers). Why these:
-  # 50 test rows of a class still leave its recall a standard error near 0.07; 5 leave no usable estimate at all.
-  min_rows_warn: 1000
-  min_class_warn: 50
-  min_rows: 50
-  min_class: 5
-explain:                # SHAP on a stratified sample of the test set
-  sample_size: 1000
-  background_size: 200  # for linear and model-agnostic explainers
-  tolerance: 0.0001     # additivity check: SHAP values must add up to the model output
-  max_seconds: 120      # model-agnostic explainer (no exact one for the model): rows explained fit this time
-  seed: 0
-fairness:               # group metrics per data.sensitive column, on the test set
-  min_group_size: 100   # smaller groups are reported but excluded from the gates
-  intersections: false
-  n_boot: 200           # bootstrap resamples for confidence intervals
-  ci: 0.95
-  seed: 0
-gates:                  # every gate must pass for a version to become `challenger`
-  fail_pipeline: true   # false: finish the pipeline, register without the alias, tagged failed
-  performance:
-    floors: {{{floor}}}
-    regression:         # no worse than the current champion on the same test data (both must hold)
-{regression}
-  fairness:             # fairlearn has no defaults; these are common conventions
-{fairness_gates}
-    features: null      # null = every data.sensitive column
-  explainability:       # importance stability vs the champion
-    top_k: 5
-    min_top_k_overlap: 0.6
-    min_rank_correlation: 0.5
-    forbid_in_top_k: []
-leakage:                # target leaks: a column recorded at or after the outcome (prepare checks, the leakage gates fail)
-  max_auc: 0.95         # one column alone: a held-out ROC AUC above this is a leak (multiclass: one-vs-rest)
-  max_r2: 0.95          # regression: one column's held-out R² above this is a leak
-  model_score: 0.99     # a test ROC AUC / R² above this is implausible ...
-  dominant_share: 0.5   # ... when one feature carries more than this share of the SHAP importance
-  sample_rows: 50000    # training rows scored (a seeded sample)
-  seed: 0
-  allow: []             # columns known when the prediction is made despite a finding: reported, never a failure
-drift:                  # data drift vs the reference (train) window; Evidently's default tests per column type and size
-  threshold_share: 0.5  # dataset drift when the share of drifted columns >= this
-  mode: exact           # exact (equal to scipy, one column in memory at a time) | streaming (Parquet in chunks)
-  bins: 1000            # streaming: reference-quantile bins of the mergeable histograms
-  chunk_rows: 262144    # streaming: rows per Parquet batch
-  psi_threshold: 0.1    # PSI is reported for every column; it decides only where test = psi
-  missing_tolerance: 0.01   # finding when a column's missing share grows by more than this
-  range_tolerance: 0.001    # finding when more than this share of values is outside the reference range
-  columns: {{}}           # per column: {{test: ks|wasserstein|chi2|chi2_contingency|z|jensenshannon|psi, threshold: x}}
-monitor:                # `mlops-nb monitor BATCH`: when to recommend retraining, and when to exit with status 1
-  fail_on: retrain      # retrain | dataset_drift | never
-  retrain_when:         # any one of these recommends retraining
-    dataset_drift: true
-    prediction_drift: true
-    performance_drop: {{{primary}: 0.05}}  # largest tolerated drop vs the champion's test metric (needs labels)
-"""
-
-def render_settings(name: str, model_name: str) -> str:
-    "settings.ini text: where things live in this environment (never a DVC dependency)."
-    return f"""# settings.ini: where things live in this environment. Git tracks it, DVC does not read it.
-# Override any value with an environment variable MLOPS_NB_<SECTION>_<KEY>
-# (e.g. MLOPS_NB_MLFLOW_TRACKING_URI); MLFLOW_TRACKING_URI is honoured too.
-[project]
-name = {name}
-
-[mlflow]
-# a sqlite file in the project by default; http://host:5000 for a team tracking server
-tracking_uri = sqlite:///mlflow.db
-artifact_root = mlartifacts
-experiment = {name}
-model_name = {model_name}
-request_timeout = 10
-
-[registry]
-# who may promote, roll back and retire (viewer < data-scientist < approver < admin)
-roles = roles.yaml
-# append-only, hash-chained audit log of every lifecycle action (share it on a team)
-audit_log = audit/audit.jsonl
-# where the acting user's name comes from: os (the OS account), jupyterhub (the Hub API at hub_api_url),
-# header (dashboards behind a trusted proxy: set identity_header and audit_key_file), env (MLOPS_NB_USER,
-# which anyone can set: demos and CI only). Read from this file only, never from an environment variable.
-identity = os
-# HTTP header a trusted proxy sets to the user name (identity = header); empty = not used
-identity_header =
-# a key only the account recording decisions can read: audit entries carry its HMAC; empty = none
-audit_key_file =
-"""
-
 def _nb_out(stage): return {f"reports/notebooks/{stage}.ipynb": {"cache": False}}
+
 def _report(path): return {path: {"cache": False}}
 
 def _plots(task: str) -> list:
@@ -318,332 +97,6 @@ def render_dvc(task: str = "classification") -> str:
         doc["plots"] = [{"residuals": {"template": "scatter", "x": "predicted",
                                        "y": {RESULTS["predictions_plot"].path: "residual"}}}]
     return head + yaml.safe_dump(doc, sort_keys=False)
-
-def render_roles(admin: str) -> str:
-    "roles.yaml of a new project: the account that ran `init` is its only admin; everyone else may only view."
-    return f"""# roles.yaml: who may do what in the model registry (settings.ini [registry] roles).
-# viewer < data-scientist < approver < admin; a user not named here gets `default`.
-# `mlops-nb init` named only the account that created the project. Add the others, e.g.
-#   users: {{alice: approver}}   groups: {{ml-leads: {{role: approver, members: [carol, dave]}}}}
-# On a team, keep this file (and settings.ini) writable by admins only.
-default: viewer
-users:
-  {json.dumps(admin)}: admin
-groups: {{}}
-"""
-
-GITIGNORE = """# mlops_nb: local MLflow store and run artifacts, executed notebooks, virtual environments
-/mlflow.db
-/mlartifacts/
-/mlruns/
-/reports/notebooks/
-/monitoring/predictions/
-/audit/*.lock
-.ipynb_checkpoints/
-.venv/
-"""
-
-# %% ../nbs/07_project.ipynb #d075d004
-def _run(cmd, cwd, what):
-    r = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True)
-    if r.returncode != 0:
-        raise MlopsError(f"{what} failed in {cwd}: `{' '.join(map(str, cmd))}`: {(r.stderr or r.stdout).strip()[-500:]}")
-    return r.stdout
-
-def _git_identity_args(cwd) -> list[str]:
-    "Author flags for the first commit when the user has no git identity configured."
-    have = subprocess.run(["git", "config", "user.email"], cwd=cwd, capture_output=True, text=True).stdout.strip()
-    return [] if have else ["-c", "user.name=mlops-nb", "-c", "user.email=mlops-nb@localhost"]
-
-SMALL_DATA = 500  # fewer rows than this: init warns that the test set will be too small to judge a model
-
-def write_project_files(dest, data_rel: str, df: pd.DataFrame, target: str, sensitive=(), time_column=None,
-                        positive=None, ids=(), name: str | None = None, model_name: str | None = None,
-                        estimator: str = "hist_gradient_boosting", train_notebook: bool = False, task: str | None = None, labels=None,
-                        categorical=(), numeric=(), pii: bool = True) -> dict:
-    """Write params.yaml, dvc.yaml, settings.ini, roles.yaml, .gitignore and the stage notebooks into `dest`; return the roles.
-    `train_notebook`: the train stage is the user's own notebook, started from `starter_train_notebook`;
-    `labels`: a YAML file of value labels (column -> {code: text}) copied into contract.yaml;
-    `categorical` / `numeric`: columns whose type the user decides; `pii`: suggest personal columns for data.pii."""
-    import pandas as pd
-    from mlops_nb.data import date_format, infer_positive, time_values
-    from mlops_nb.contract import contract_yaml, infer_contract, load_labels, with_labels
-    dest = Path(dest)
-    value_labels = load_labels(labels) if labels else {}
-    roles = infer_columns(df, target, sensitive, time_column, ids, task, categorical, numeric, list(value_labels), pii)
-    if roles["task"] == "classification":
-        if positive is None: infer_positive(df[target].dropna().unique(), target)  # raises with a --positive hint
-        elif str(positive) not in set(df[target].dropna().astype(str).str.strip()):
-            raise ConfigError(f"--positive {positive!r} is not a value of '{target}' "
-                              f"(values: {sorted(set(df[target].dropna().astype(str)))[:10]}).")
-    roles["notes"] = []  # printed by `mlops-nb init`: what a user should check before the first dvc repro
-    codes = df[target].dropna()
-    if roles["task"] == "regression" and task is None and codes.nunique() <= 10 and (codes == codes.round()).all():
-        roles["notes"].append(f"target '{target}' has {codes.nunique()} whole-number values: read as a regression; "
-                              f"if they are classes (levels, bands, codes), run init again with --task multiclass")
-    if time_column:
-        time_values(df[time_column])  # a date, datetime or integer period, or a clear error
-        s = df[time_column]
-        if not (pd.api.types.is_numeric_dtype(s) or pd.api.types.is_datetime64_any_dtype(s)):
-            fmt, ambiguous = date_format(s)
-            if fmt and ambiguous:
-                roles["notes"].append(f"time column '{time_column}': every date fits both day-first and month-first; read "
-                                      f"as {fmt} (month-first). If your dates are day-first, write them as YYYY-MM-DD.")
-            elif fmt: roles["notes"].append(f"time column '{time_column}': dates read as {fmt} (decided from the whole column)")
-    if roles["pii"]:
-        roles["notes"].append(f"{data_rel} keeps the personal columns ({', '.join(roles['pii'])}), tracked by DVC, not git; "
-                              f"prepare keeps them out of everything it writes (data.pii)")
-    for c, s in roles["pii"].items():
-        if s["action"] == "pseudonymize":
-            roles["notes"].append(f"data.pii pseudonymizes id '{c}' ({s['why']}): set MLOPS_NB_PII_KEY to a long random secret, "
-                                  f"kept out of git, before `dvc repro`")
-    if len(df) < SMALL_DATA:
-        roles["notes"].append(f"only {len(df):,} rows: the test set will have about {round(len(df) * 0.25):,}, so test metrics, "
-                              f"fairness groups and gates will be noisy; more data, or read them with their intervals")
-    name = name or dest.resolve().name
-    if train_notebook: estimator = "notebook"
-    files = {"params.yaml": render_params(data_rel, target, roles, positive, sensitive, time_column, estimator),
-             "dvc.yaml": render_dvc(roles["task"]), "settings.ini": render_settings(name, model_name or name)}
-    from mlops_nb.config import parse_params
-    parse_params(yaml.safe_load(files["params.yaml"]))  # e.g. a mistyped --estimator, named before any file is written
-    # excluded columns are recorded with their reason and never checked: the file init read always passes its contract
-    con, note = infer_contract(df, target, roles["id"], time_column, pii=list(roles["pii"]), source=data_rel,
-                               exclude=roles["exclude"], categorical=roles["categorical"]), ""
-    # numbers stored as text that init made numeric features: the contract converts them, so the model gets numbers
-    import dataclasses
-    con = dataclasses.replace(con, columns=tuple(dataclasses.replace(r, type="float64") if r.name in roles["numeric"]
-                                                 and r.type == "string" else r for r in con.columns))
-    if labels:  # the labels file's own comment (where its labels come from) goes along
-        con = with_labels(con, value_labels)
-        head = [l.lstrip("# ").rstrip() for l in Path(labels).read_text(encoding="utf-8").splitlines() if l.startswith("#")]
-        note = "\n".join([f"labels: from {Path(labels).name}", *head])
-    files["contract.yaml"] = contract_yaml(con, note)
-    if not (dest / "roles.yaml").exists():  # an existing roles file is the admins' decision: kept
-        from mlops_nb.access import os_user
-        files["roles.yaml"] = render_roles(os_user())
-    for fn, text in files.items():
-        with atomic_write(dest / fn) as tmp: tmp.write_text(text)
-    gi = dest / ".gitignore"
-    if not gi.exists() or "mlops_nb" not in gi.read_text(): gi.write_text((gi.read_text() if gi.exists() else "") + GITIGNORE)
-    nb_dir = dest / "nbs" / "pipeline"; nb_dir.mkdir(parents=True, exist_ok=True)
-    src = packaged_notebooks()
-    if src.resolve() != nb_dir.resolve():
-        for s in STAGES: shutil.copyfile(src / f"{s}.ipynb", nb_dir / f"{s}.ipynb")
-    if train_notebook:
-        import nbformat
-        nbformat.write(starter_train_notebook(roles["task"]), nb_dir / "train.ipynb")
-    return roles
-
-def init_project(dest, data, target: str, sensitive=(), time_column=None, positive=None, ids=(),
-                 model_name: str | None = None, estimator: str = "hist_gradient_boosting", git: bool = True,
-                 train_notebook: bool = False, task: str | None = None, labels=None, categorical=(), numeric=(), pii: bool = True) -> dict:
-    "Scaffold a self-contained project around a CSV/Parquet file: files, git, DVC (data under `dvc add`)."
-    dest, data = Path(dest), Path(data)
-    if dest.exists() and any(dest.iterdir()):
-        raise MlopsError(f"{dest} already exists and is not empty; choose a new folder.")
-    from mlops_nb.data import read_table
-    df = read_table(data, hint="Check the --data option.")  # clear errors before anything is created
-    created = next((p for p in [*reversed(dest.absolute().parents), dest.absolute()] if not p.exists()), None)
-    dest.mkdir(parents=True, exist_ok=True)
-    try:
-        data_rel = f"data/raw/{data.name}"
-        (dest / "data" / "raw").mkdir(parents=True)
-        roles = write_project_files(dest, data_rel, df, target, sensitive, time_column, positive, ids,
-                                    model_name=model_name, estimator=estimator, train_notebook=train_notebook, task=task, labels=labels,
-                                    categorical=categorical, numeric=numeric, pii=pii)
-        shutil.copyfile(data, dest / data_rel)
-        if git:
-            _run(["git", "init", "-q", "-b", "main"], dest, "git init")
-            _run([sys.executable, "-m", "dvc", "init", "-q"], dest, "dvc init")
-            _run([sys.executable, "-m", "dvc", "config", "core.analytics", "false"], dest, "dvc config")
-            _run([sys.executable, "-m", "dvc", "add", "-q", data_rel], dest, "dvc add")
-            _run(["git", "add", "-A"], dest, "git add")
-            _run(["git", *_git_identity_args(dest), "commit", "-q", "-m", "mlops-nb init"], dest, "git commit")
-    except BaseException:
-        if created: shutil.rmtree(created, ignore_errors=True)  # leave nothing half-made, parents included
-        else:
-            for p in dest.iterdir(): shutil.rmtree(p) if p.is_dir() else p.unlink()
-        raise
-    return roles
-
-# %% ../nbs/07_project.ipynb #0fd51468
-def starter_train_notebook(task: str = "classification"):
-    "A training notebook to start from: parameters, the training data, a fit, `save_model`."
-    import nbformat
-    from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
-    est = "HistGradientBoostingRegressor" if task == "regression" else "HistGradientBoostingClassifier"
-    cells = [
-        new_markdown_cell("# Stage: train (your notebook)\n\nThis notebook is yours: load, engineer, fit as you like. Keep the "
-                          "last cell: `save_model` saves the fitted model with its SHA-256, logs it to MLflow (params, "
-                          "signature, input example, lineage) and writes `models/model.json`, so evaluation, explanations, "
-                          "fairness, gates, registry and drift work on it unchanged. Put feature engineering *inside* the model "
-                          "(a scikit-learn Pipeline) so that monitoring and serving compute it too."),
-        new_code_cell('root = "."  # the project folder\n'
-                      'train = {"hyperparameters": {"max_iter": 200, "learning_rate": 0.1}}  '
-                      "# `dvc repro` injects params.yaml's train section here",
-                      metadata={"tags": ["parameters"]}),
-        new_code_cell("from mlops_nb.stages import save_model, training_data\n\n"
-                      "X_train, y_train = training_data(root)  # params.yaml's feature columns of data/prepared/train.parquet\n"
-                      "X_train.head()"),
-        new_code_cell(f"from sklearn.compose import make_column_transformer\n"
-                      f"from sklearn.ensemble import {est}\n"
-                      "from sklearn.pipeline import make_pipeline\n"
-                      "from sklearn.preprocessing import OrdinalEncoder\n\n"
-                      'text = X_train.select_dtypes(exclude="number").columns.tolist()\n'
-                      "model = make_pipeline(\n"
-                      '    make_column_transformer((OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1,\n'
-                      '                                            encoded_missing_value=-2), text), remainder="passthrough"),\n'
-                      f'    {est}(random_state=0, **train["hyperparameters"]))\n'
-                      "model.fit(X_train, y_train)"),
-        new_code_cell("info = save_model(model, X_train, y_train, root)\n"
-                      'info["run_id"], info["sha256"][:12]')]
-    nb = new_notebook(cells=cells, metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}})
-    nbformat.validate(nb)
-    return nb
-
-
-# %% ../nbs/07_project.ipynb #81906ac8
-def run_stage(name: str, root=".", progress: bool = True, notebook=None) -> Path:
-    "Execute the stage notebook (`nbs/pipeline/NAME.ipynb` unless `notebook`) of the project at `root` with papermill, on its warm kernel."
-    return kernels.run_stage(name, root, progress, notebook)  # the pool runs `execute_stage`; with the pool off, this process does
-
-def check_stage(name: str, root=".", notebook=None) -> tuple[Path, Path]:
-    "Fail fast, before a kernel: project, stage notebook, params.yaml, settings.ini, data, tracking server. (notebook, report)."
-    root = Path(root).resolve()
-    if not (root / "params.yaml").exists():
-        raise MlopsError(f"{root} is not an mlops_nb project (no params.yaml). Run from the project folder, "
-                         f"pass --root, or create one with `mlops-nb init`.")
-    nb = root / (notebook or Path("nbs") / "pipeline" / f"{name}.ipynb")
-    if not nb.exists():
-        have = sorted(p.stem for p in (root / "nbs" / "pipeline").glob("*.ipynb"))
-        raise MlopsError(f"{nb}: no such stage notebook.{did_you_mean(name, have)} Stages here: {', '.join(have) or 'none'}.")
-    params = load_params(root / "params.yaml")
-    settings = load_settings(root / "settings.ini")
-    if name == "prepare" and not (root / params.data.path).exists():
-        raise DataError(f"{params.data.path}: data file not found (params.yaml data.path, relative to {root}).")
-    if name != "prepare":
-        from mlops_nb.tracking import check_reachable
-        check_reachable(settings.tracking_uri, settings.mlflow.request_timeout)
-    return nb, root / "reports" / "notebooks" / f"{name}.ipynb"
-
-def execute_stage(name: str, root=".", progress=True, km=None, err=None, notebook=None) -> Path:
-    "`run_stage` in this process: papermill on kernel manager `km` (the pool's), else on a kernel it starts over IPC."
-    pm = _import_papermill()
-    root = Path(root).resolve()
-    nb, out = check_stage(name, root, notebook)
-    params, declared = load_params(root / "params.yaml"), _stage_entry(root, name)
-    failed = out.with_suffix(".failed.ipynb")
-    print(f"[mlops_nb] stage {name}: {nb.relative_to(root)} -> {out.relative_to(root)}", file=err or sys.stderr, flush=True)
-    kernel_dir = None if km else kernels.private_tempdir()
-    for left in out.parent.glob(f".{out.name}.*"): left.unlink()  # the temp notebook of a run of this stage that was killed
-    try:
-        with atomic_write(out, ".ipynb") as tmp:
-            try:
-                pm.execute_notebook(str(nb), str(tmp), parameters={"root": str(root), **stage_parameters(root, name, params, nb, declared)},
-                                    kernel_name="python3",
-                                    cwd=str(root), progress_bar=progress, log_output=False,  # progress: bool or tqdm options
-                                    shutdown_kernel="immediate",  # outputs are saved; a graceful exit only waits
-                                    **({"km": km} if km else {"kernel_manager_class": kernels.ipc_manager_class(kernel_dir)}))
-            except pm.PapermillExecutionError as e:
-                shutil.copyfile(tmp, failed)
-                if name in REPORT_STAGES: export_html(failed, root / "reports" / "html" / f"{name}.html")  # e.g. why a gate failed
-                evalue = _full_error(failed) or e.evalue  # papermill keeps only the first line of a multi-line message
-                msg = evalue if e.ename in _error_names() else f"{e.ename}: {evalue}"
-                raise MlopsError(f"stage {name} failed: {msg}\n  (executed notebook with the traceback: {failed.relative_to(root)})") from None
-    finally:
-        if kernel_dir: shutil.rmtree(kernel_dir, ignore_errors=True)
-    if failed.exists(): failed.unlink()
-    if name in REPORT_STAGES or name not in STAGES:  # register logs the built-ins' reports to MLflow, a user stage's below
-        export_html(out, root / "reports" / "html" / f"{name}.html")
-    missing = [o for o in _out_paths(declared) if not (root / o).exists()]
-    if missing:
-        raise MlopsError(f"stage {name}: dvc.yaml declares output(s) {', '.join(missing)}, which {nb.relative_to(root)} did not write. "
-                         "Write them in the notebook, or remove them from the stage's outs in dvc.yaml.")
-    if name not in STAGES: _attach_report(root, name)
-    return out
-
-def _attach_report(root: Path, name: str) -> None:
-    "A user stage's executed notebook and HTML, logged to the current training run (when there is one)."
-    info = root / "models" / "model.json"
-    if not info.exists(): return
-    from mlops_nb.tracking import log_to_run
-    run_id = json.loads(info.read_text()).get("run_id")
-    if run_id:
-        log_to_run(load_settings(root / "settings.ini"), run_id,
-                   artifacts=[root / "reports" / "notebooks" / f"{name}.ipynb", root / "reports" / "html" / f"{name}.html"])
-
-def _parameter_names(nb_path) -> set:
-    "Names assigned in the notebook's cell tagged `parameters`."
-    import re
-    cells = json.loads(Path(nb_path).read_text()).get("cells", [])
-    src = "".join("".join(c.get("source", "")) for c in cells if "parameters" in c.get("metadata", {}).get("tags", []))
-    return set(re.findall(r"^([A-Za-z_]\w*)\s*=", src, flags=re.M))
-
-def _stage_entry(root, name: str) -> dict:
-    "Stage `name` as dvc.yaml declares it ({} when there is no dvc.yaml or no such stage)."
-    dvc = Path(root) / "dvc.yaml"
-    return ((yaml.safe_load(dvc.read_text()) or {}).get("stages") or {}).get(name) or {} if dvc.exists() else {}
-
-def stage_parameters(root, name: str, params, nb_path=None, stage: dict | None = None) -> dict:
-    """The params.yaml values stage `name` reads (its `params:` in dvc.yaml, or `stage` when already read), one dict
-    per section, e.g. {"train": {...}, "split": {"seed": 42}}: papermill injects those its notebook's parameters cell names."""
-    stage = _stage_entry(root, name) if stage is None else stage
-    values, out = params.model_dump(mode="json"), {}
-    for key in stage.get("params", []):
-        if not isinstance(key, str): continue  # {file: [keys]} names another params file
-        section, _, sub = key.partition(".")
-        if section not in values: continue
-        if sub: out.setdefault(section, {})[sub] = values[section].get(sub)
-        else: out[section] = values[section]
-    if nb_path is not None:  # a name the cell does not define would only earn a papermill warning
-        names = _parameter_names(nb_path)
-        out = {k: v for k, v in out.items() if k in names}
-    return out
-
-def _import_papermill():
-    """papermill, without the ~1 s jsonschema spends compiling an IRI grammar (rfc3987_syntax) at import.
-    nbformat's schemas check no IRI format; the one lasting effect is that jsonschema in this process does not
-    check the `iri` format either. Skipped when jsonschema's formats are already loaded."""
-    if "jsonschema._format" in sys.modules or "rfc3987_syntax" in sys.modules:
-        import papermill
-        return papermill
-    sys.modules["rfc3987_syntax"] = None  # an ImportError for jsonschema, which then skips that format
-    try:
-        import papermill
-    finally:
-        del sys.modules["rfc3987_syntax"]
-    return papermill
-
-def _full_error(nb_path) -> str | None:
-    "The complete message of the error recorded in an executed notebook."
-    nb = json.loads(Path(nb_path).read_text())
-    errs = [o["evalue"] for c in nb["cells"] for o in c.get("outputs", []) if o.get("output_type") == "error"]
-    return errs[-1] if errs else None
-
-def _error_names() -> set:
-    "Names of MlopsError and all its subclasses: errors whose message is meant for the user as is."
-    import mlops_nb.gates, mlops_nb.explain  # noqa: F401  (register GateFailure, AdditivityError)
-    names, todo = set(), [MlopsError]
-    while todo:
-        c = todo.pop(); names.add(c.__name__); todo += c.__subclasses__()
-    return names
-
-def export_html(nb_path, html_path) -> Path:
-    """Standalone HTML of an executed notebook without its code cells: a report to mail to a stakeholder. It loads
-    nothing from the network (no require.js or MathJax from a CDN) and leaves out stderr (progress bars, library
-    warnings), which a reader would take for errors; the executed notebook keeps both."""
-    import re
-    import nbformat
-    from nbconvert import HTMLExporter
-    nb = nbformat.read(str(nb_path), as_version=4)
-    for cell in nb.cells:
-        if cell.cell_type == "code":
-            cell.outputs = [o for o in cell.outputs if not (o.get("output_type") == "stream" and o.get("name") == "stderr")]
-    body, _ = HTMLExporter(exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True,
-                           mathjax_url="", require_js_url="").from_notebook_node(nb)
-    body = re.sub(r'<script[^>]*\bsrc=""[^>]*>\s*</script>', "", body)  # the emptied CDN tags
-    with atomic_write(html_path, ".html") as tmp: tmp.write_text(body, encoding="utf-8")
-    return Path(html_path)
 
 # %% ../nbs/07_project.ipynb #77be8e37
 def _dvc_doc(root) -> dict:
@@ -715,7 +168,6 @@ def add_stage(root, name: str, notebook=None, deps=(), outs=(), params=(), after
         tmp.write_text("# dvc.yaml: each stage runs a parameterized notebook with papermill (`mlops-nb stage list`).\n"
                        + yaml.safe_dump(doc, sort_keys=False))
     return stage
-
 
 # %% ../nbs/07_project.ipynb #63b7e376
 def pipeline_status(root=".") -> dict:

@@ -31,7 +31,7 @@ def check_recommended(history: list, force: bool = False) -> dict | None:
 # %% ../nbs/20_retrain.ipynb #4559b304
 def labelled_window(root, since: str | None = None, window: str | None = None, latest: dict | None = None):
     "(logged rows of the window that have an outcome in data.target, the window in words)."
-    from mlops_nb.serve import LOG_WINDOW, _window_bounds, log_window
+    from mlops_nb.prediction_log import LOG_WINDOW, _window_bounds, log_window
     root = Path(root); target = load_params(root / "params.yaml").data.target
     span = (latest or {}).get("window") or {}
     if since or window or span.get("column") != LOG_WINDOW:
@@ -116,7 +116,7 @@ def version_data(root, path: str, message: str) -> dict:
     if not (root / ".git").exists(): return out
     ignore = dvcfile.parent / ".gitignore"
     files = [str(dvcfile)] + ([str(ignore)] if (root / ignore).exists() and run(["git", "status", "--porcelain", "--", str(ignore)], "git status") else [])
-    from mlops_nb.project import _git_identity_args
+    from mlops_nb.scaffold import _git_identity_args
     run(["git", "add", "--", *files], "git add")
     run(["git", *_git_identity_args(root), "commit", "-q", "-m", message, "--", *files], "git commit")
     out.update(commit=run(["git", "rev-parse", "HEAD"], "git rev-parse"), committed=files)

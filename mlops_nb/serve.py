@@ -7,17 +7,17 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from .core import DataError, MlopsError, atomic_write, write_json
+from .core import DataError, MlopsError, write_json
 from .config import Params, Settings, load_params, load_settings
 from .results import RESULTS
 # pandas, mlflow, fastapi and uvicorn are imported where used: the CLI builds its parser from this module
+from .prediction_log import LOG_DIR, PredictionLog, _now, add_labels, log_rows, log_window
+
 
 # %% auto #0
-__all__ = ['LOG_DIR', 'SERVING', 'LAST_BATCH', 'LABELS_DIR', 'LOG_WINDOW', 'ServedModel', 'load_served', 'Champion',
-           'score_frame', 'RequestError', 'contract_problems', 'check_request', 'PredictionLog', 'read_log', 'log_rows',
-           'ServingStats', 'parse_body', 'warm_up', 'make_app', 'answer_requests', 'MicroBatch', 'score_chunk',
-           'dask_scored', 'predict_file', 'add_labels', 'read_labels', 'log_window', 'export_window', 'shadow_report',
-           'add_commands']
+__all__ = ['SERVING', 'LAST_BATCH', 'ServedModel', 'load_served', 'Champion', 'score_frame', 'RequestError', 'contract_problems',
+           'check_request', 'ServingStats', 'parse_body', 'warm_up', 'make_app', 'answer_requests', 'MicroBatch',
+           'shadow_report', 'add_commands']
 
 # %% ../nbs/19_serve.ipynb #c3667521
 @dataclass(frozen=True)
@@ -44,8 +44,6 @@ def load_served(settings: Settings, params: Params, version=None, alias: str = "
     model, mv = load_version(settings, version) if version is not None else load_champion(settings, alias=alias)
     return ServedModel(model, mv.name, str(mv.version), mv.run_id, (mv.tags or {}).get(SEAL_TAG),
                        model_columns(model, params.data.features), _now(), version_threshold(params, mv.tags))
-
-def _now() -> str: return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
 
 class Champion:
     "The version `@alias` points at; `refresh()` swaps in a new one when the alias has moved (the old one serves meanwhile)."
@@ -133,118 +131,9 @@ def _refusal(bad: dict, n: int, params: Params) -> RequestError:
     return RequestError(f"the data contract ({params.contract.path}) refuses {len(bad)} of {n} row(s): {shown}. "
                         "Fix the values, or change the contract if they are valid.")
 
-# %% ../nbs/19_serve.ipynb #c9c6ca9f
-LOG_DIR = Path(RESULTS["prediction_log"].path)
-
-class PredictionLog:
-    "Append-only log of scored rows: a write-ahead JSON-lines file per process, compacted into Parquet partitions."
-    def __init__(self, root="."):
-        self.dir = Path(root) / LOG_DIR
-        self.dir.mkdir(parents=True, exist_ok=True)
-        self._lock = threading.Lock()
-        self.wal = self.dir / f"wal-{os.getpid()}-{uuid.uuid4().hex[:8]}.jsonl"
-        self._fd = os.open(self.wal, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
-        self.compact_orphans()
-
-    def append(self, rows: list[dict]) -> None:
-        "Write `rows` (one request's, or one chunk's) in one write; they are on disk when this returns."
-        if not rows: return
-        data = "".join(json.dumps(r, default=_json_default, separators=(",", ":")) + "\n" for r in rows).encode()
-        with self._lock: os.write(self._fd, data)
-
-    def compact(self) -> int:
-        "Move this process's write-ahead rows into a Parquet partition; the number of rows moved."
-        with self._lock:
-            if os.fstat(self._fd).st_size == 0: return 0
-            sealed = self.wal.with_suffix(f".{uuid.uuid4().hex[:8]}.sealed")  # a name of its own: its Parquet is named after it
-            os.close(self._fd); os.replace(self.wal, sealed)
-            self._fd = os.open(self.wal, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
-        return _to_parquet(sealed, self.dir)
-
-    def compact_orphans(self) -> int:
-        "Compact write-ahead files of processes that are gone (a killed server's last rows)."
-        n = 0
-        for f in sorted([*self.dir.glob("wal-*.jsonl"), *self.dir.glob("wal-*.sealed")]):
-            if f == self.wal or _alive(int(f.name.split("-")[1])): continue
-            n += _to_parquet(f, self.dir)
-        return n
-
-    def close(self) -> None:
-        self.compact()
-        with self._lock: os.close(self._fd); self.wal.unlink(missing_ok=True)
-
-def _alive(pid: int) -> bool:
-    try: os.kill(pid, 0); return True
-    except ProcessLookupError: return False
-    except PermissionError: return True
-
-def _json_default(v):
-    import numpy as np, pandas as pd
-    if isinstance(v, np.generic): return v.item()
-    if v is pd.NA or v is pd.NaT: return None
-    if isinstance(v, (pd.Timestamp, datetime)): return v.isoformat()
-    return str(v)
-
-def _read_wal(path: Path) -> list[dict]:
-    rows = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try: rows.append(json.loads(line))
-        except json.JSONDecodeError: pass  # a torn last line of a crashed machine (never of a killed process)
-    return rows
-
-def _to_parquet(src: Path, log_dir: Path) -> int:
-    """Write the rows of write-ahead file `src` into date partitions, then delete it. Each partition file is named after `src`:
-    a process killed between the two steps leaves `src`, and compacting it again rewrites the same files (no duplicate)."""
-    import pandas as pd
-    try: rows = _read_wal(src)
-    except FileNotFoundError: return 0  # another process compacted it first
-    if rows:
-        df = pd.DataFrame(rows)
-        for day, part in df.groupby(df["time"].str[:10], sort=True):
-            dest = log_dir / f"date={day}" / f"{src.stem}.parquet"
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            with atomic_write(dest, ".parquet") as tmp: part.to_parquet(tmp, index=False)
-    src.unlink(missing_ok=True)
-    return len(rows)
-
-def read_log(root=".", since: str | None = None):
-    "Every logged row (Parquet partitions and rows not yet compacted), oldest first; `since`: an ISO time or date."
-    import pandas as pd
-    d = Path(root) / LOG_DIR
-    frames = [pd.read_parquet(f) for f in sorted(d.glob("date=*/*.parquet"))]
-    wal = [r for f in sorted([*d.glob("wal-*.jsonl"), *d.glob("wal-*.sealed")]) for r in _read_wal(f)]
-    if wal: frames.append(pd.DataFrame(wal))
-    if not frames: return pd.DataFrame(columns=["request_id", "time", "model_version", "score", "prediction"])
-    df = pd.concat(frames, ignore_index=True)
-    df = df.drop_duplicates(["request_id", "row"])  # read while a compaction had written its Parquet, not yet removed its file
-    df = df.sort_values("time", kind="stable").reset_index(drop=True)
-    return df[df["time"] >= since].reset_index(drop=True) if since else df
-
-# %% ../nbs/19_serve.ipynb #3415bed8
-def _logged_columns(df, served: ServedModel, params: Params) -> list:
-    "The columns of `df` a log row keeps: the id columns and the model's inputs (nothing else of a request)."
-    return [c for c in dict.fromkeys([*params.data.id, *served.columns]) if c in df.columns]
-
-def log_rows(df, scored, served: ServedModel, params: Params, request_id: str, source: str, first_row: int = 0,
-             shadow: tuple | None = None, positions=None) -> list[dict]:
-    """Log records for the scored rows: ids, request, row, time, version, the model's inputs, score and decision;
-    `positions`: each row's place in the request or file piece (default 0, 1, ...: a piece's refused rows are not logged,
-    and the others keep their place); `shadow`: (ServedModel, its scored frame) of a shadow model, logged beside
-    (never returned to the caller)."""
-    t = _now()
-    inputs = df[_logged_columns(df, served, params)].to_dict("records")  # a missing value goes to JSON as NaN or null, and comes back missing
-    pos = range(len(df)) if positions is None else positions
-    rows = [{"request_id": request_id, "row": first_row + int(i), "time": t, "source": source, "model": served.name,
-             "model_version": served.version, **rec, "score": float(s), "prediction": p}
-            for i, rec, s, p in zip(pos, inputs, scored["score"], scored["prediction"].tolist())]
-    if shadow:
-        sm, ss = shadow
-        for r, s, p in zip(rows, ss["score"], ss["prediction"].tolist()):
-            r.update(shadow_version=sm.version, shadow_score=float(s), shadow_prediction=p)
-    return rows
-
 # %% ../nbs/19_serve.ipynb #3bd4d478
 SERVING = Path(RESULTS["serving"].path)
+
 LAST_BATCH = Path(RESULTS["last_batch"].path)
 
 class ServingStats:
@@ -439,190 +328,6 @@ class MicroBatch:
             finally: self.busy = False
         return await done
 
-# %% ../nbs/19_serve.ipynb #3d6a2f1d
-def score_chunk(root, chunk, served: ServedModel, params: Params, contract: tuple | None = None) -> tuple:
-    """(output rows: id columns, score, prediction, model_version, problem; the rows scored, with the columns logged;
-    their scores) of one piece of a batch: what `predict` writes and what it logs. A row the contract refuses is not scored."""
-    import pandas as pd
-    df, bad = contract_problems(root, chunk.reset_index(drop=True), served, params, contract)
-    ok = ~df.index.isin(list(bad))
-    decision = {"classification": "Int64", "multiclass": "string"}.get(params.data.task, "float64")
-    scored = pd.DataFrame({"score": float("nan"), "prediction": pd.Series(pd.NA, index=df.index, dtype=decision)}, index=df.index)
-    if ok.any():
-        s = score_frame(served, df[ok], params)
-        scored.loc[ok, "score"] = s["score"]; scored.loc[ok, "prediction"] = s["prediction"]
-    res = pd.DataFrame({**{c: df[c] for c in params.data.id if c in df}, "score": scored["score"],
-                        "prediction": scored["prediction"], "model_version": served.version,
-                        "problem": pd.Series([bad.get(i) for i in df.index], index=df.index, dtype="string")})
-    return res, df.loc[ok, _logged_columns(df, served, params)], scored[ok]
-
-# %% ../nbs/19_serve.ipynb #60aa9858
-def _score_part(part, served: ServedModel, params: Params, contract: tuple, na: list) -> tuple:
-    "`score_chunk` of one Dask partition, on a worker: missing markers and stray spaces as the chunked reader treats them."
-    from mlops_nb.data import _normalise_missing
-    return score_chunk(None, _normalise_missing(part, na), served, params, contract)
-
-def dask_scored(root, batch, served: ServedModel, params: Params, scheduler: str = "local", window: int = 4):
-    """`score_chunk` of every partition of `batch` (a dask.dataframe read of a CSV or Parquet file), computed on the Dask
-    cluster at `scheduler` ('local': a LocalCluster on 127.0.0.1), yielded in file order with `window` partitions in flight."""
-    try:
-        import dask, dask.dataframe as dd
-        from distributed import Client, LocalCluster
-    except ImportError: raise MlopsError("--dask needs Dask: pip install 'mlops_nb[dask]'.") from None
-    from collections import deque
-    from mlops_nb.batch import check_batch_columns
-    from mlops_nb.data import DEFAULT_NA, read_table, sniff_delimiter
-    batch, na = Path(batch), params.data.na_values if params.data.na_values is not None else DEFAULT_NA
-    parquet = batch.is_dir() or batch.suffix.lower() in (".parquet", ".pq")  # a folder: its Parquet files, a partition each
-    if not parquet: read_table(batch, params.data.delimiter, na, nrows=1000)  # the chunked path's checks: exists, UTF-8, header
-    elif not batch.exists(): raise DataError(f"{batch}: data file not found.")
-    with dask.config.set({"dataframe.convert-string": False}):  # partitions as pandas reads them, like the chunked path's
-        ddf = dd.read_parquet(batch) if parquet else dd.read_csv(
-            batch, sep=params.data.delimiter or sniff_delimiter(batch), na_values=na, keep_default_na=False,
-            skipinitialspace=True, encoding="utf-8")
-    check_batch_columns(ddf._meta, served.columns, batch)
-    contract = _contract_for(root, tuple(ddf.columns), params)
-    cluster = LocalCluster(host="127.0.0.1", dashboard_address=None, threads_per_worker=1) if scheduler == "local" else None
-    try:
-        with Client(cluster or scheduler) as client:
-            model = client.scatter(served, broadcast=True)  # sent once to each worker, not once per partition
-            parts, flying = iter(enumerate(ddf.to_delayed())), deque()
-            def launch():
-                nxt = next(parts, None)
-                if nxt: flying.append((nxt[0], client.submit(_score_part, client.compute(nxt[1]), model, params, contract, na)))
-            for _ in range(window): launch()
-            while flying:
-                k, fut = flying.popleft(); launch()
-                try: yield fut.result()
-                except MlopsError: raise
-                except Exception as e:
-                    raise DataError(f"{batch}: partition {k} could not be read or scored ({type(e).__name__}: {str(e)[:500]})"
-                                    + ("; a CSV's column types come from its first block: write the batch as Parquet." if not parquet else ".")) from None
-                finally: fut.release()
-    finally:
-        if cluster is not None: cluster.close()
-
-# %% ../nbs/19_serve.ipynb #69beba88
-def predict_file(root, batch, out, chunk_rows: int = 100_000, log: bool = True, progress: bool = True,
-                 dask: str | None = None) -> dict:
-    """Score `batch` with @champion in chunks (or on the Dask cluster `dask`: an address or 'local') into `out`;
-    {rows, scored, refused, model_version, out, request_id}."""
-    from mlops_nb.contract import iter_batches
-    from mlops_nb.tracking import connect
-    root, out = Path(root).resolve(), Path(out)
-    if out.suffix.lower() not in (".csv", ".parquet"):
-        raise MlopsError(f"--out {out}: write a .csv or .parquet file.")
-    params, settings = load_params(root / "params.yaml"), load_settings(root / "settings.ini")
-    connect(settings)
-    served = load_served(settings, params)
-    pieces = (dask_scored(root, batch, served, params, dask) if dask else
-              (score_chunk(root, c, served, params) for c in iter_batches(batch, chunk_rows, params.data.delimiter, params.data.na_values)))
-    plog = PredictionLog(root) if log else None
-    rid, n, refused, writer, csv = f"batch-{uuid.uuid4().hex[:12]}", 0, 0, None, out.suffix.lower() == ".csv"
-    try:
-        with atomic_write(out, out.suffix) as tmp:
-            for res, logged, scored in pieces:
-                res.insert(0, "row", range(n, n + len(res)))
-                if plog and len(logged): plog.append(log_rows(logged, scored, served, params, rid, f"predict:{Path(batch).name}", n,
-                                                                   positions=logged.index))
-                if csv: res.to_csv(tmp, mode="a", header=n == 0, index=False)
-                else: writer = _parquet_append(res, tmp, writer)
-                n += len(res); refused += int(res["problem"].notna().sum())
-                if progress: print(f"[mlops_nb] predict: {n:,} rows, {refused:,} refused by the contract", flush=True)
-            if writer is not None: writer.close()
-    finally:
-        if plog: plog.close()
-    r = {"rows": n, "scored": n - refused, "refused": refused, "model_version": served.version, "out": str(out), "request_id": rid}
-    write_json(root / LAST_BATCH, {"schema": RESULTS["last_batch"].schema, "batch": str(batch), **r, "model": served.name,
-                                   "finished": _now(), "dask": dask})  # the index dashboard's "last batch"
-    return r
-
-def _parquet_append(df, path: Path, writer):
-    "Append a chunk to a Parquet file through a writer kept open across chunks (opened on the first)."
-    import pyarrow as pa, pyarrow.parquet as pq
-    t = pa.Table.from_pandas(df, preserve_index=False)
-    writer = writer or pq.ParquetWriter(path, t.schema)
-    writer.write_table(t.cast(writer.schema))
-    return writer
-
-# %% ../nbs/19_serve.ipynb #170075d4
-LABELS_DIR = LOG_DIR.parent / "labels"
-
-def add_labels(root, path, key: str, label: str | None = None) -> dict:
-    "Keep the outcomes of `path` (columns `key` and `label`, default data.target) for joining to logged predictions."
-    import pandas as pd
-    from mlops_nb.core import did_you_mean
-    from mlops_nb.data import read_table
-    root = Path(root); params = load_params(root / "params.yaml")
-    label = label or params.data.target
-    df = read_table(Path(path), hint="Labels come as a CSV or Parquet file with the key column and the label column.")
-    for col, what in ((key, "--key"), (label, "--label")):
-        if col not in df.columns:
-            raise DataError(f"{path}: no column {col!r} ({what}).{did_you_mean(col, df.columns)} Columns: {', '.join(map(str, df.columns))}.")
-    log = read_log(root)
-    if key not in log.columns:
-        raise DataError(f"the prediction log has no column {key!r} to join on: its keys are request_id and the id columns of "
-                        f"params.yaml data.id ({', '.join(params.data.id) or 'none declared'}).")
-    df = df[[key, label]].dropna(subset=[key, label]).rename(columns={key: "key", label: "label"})
-    df["key"] = df["key"].astype(str)
-    matched = int(df["key"].isin(set(log[key].dropna().astype(str))).sum())
-    df = df.assign(key_column=key, added=_now())
-    dest = root / LABELS_DIR / f"labels-{datetime.now(timezone.utc):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}.parquet"
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_write(dest, ".parquet") as tmp: df.to_parquet(tmp, index=False)
-    return {"rows": len(df), "matched": matched, "unmatched": len(df) - matched, "file": str(dest)}
-
-def read_labels(root="."):
-    "Every outcome kept, the latest per (key column, key)."
-    import pandas as pd
-    files = sorted((Path(root) / LABELS_DIR).glob("*.parquet"))
-    if not files: return pd.DataFrame(columns=["key", "label", "key_column", "added"])
-    df = pd.concat([pd.read_parquet(f) for f in files], ignore_index=True).sort_values("added", kind="stable")
-    return df.drop_duplicates(["key_column", "key"], keep="last").reset_index(drop=True)
-
-def log_window(root=".", since: str | None = None, until: str | None = None):
-    "Logged rows with `since` <= time < `until` (ISO times or dates), with their outcomes joined in data.target (NaN if none)."
-    import numpy as np, pandas as pd
-    root = Path(root); params = load_params(root / "params.yaml")
-    log = read_log(root, since)
-    if until: log = log[log["time"] < until].reset_index(drop=True)
-    y = pd.Series(np.nan, index=log.index, dtype=object)
-    for col, g in read_labels(root).groupby("key_column"):
-        if col in log.columns:
-            found = log[col].astype(str).map(dict(zip(g["key"], g["label"])))
-            y = y.where(found.isna(), found)
-    return log.assign(**{params.data.target: y})
-
-def _window_bounds(since: str | None, window: str | None) -> tuple[str | None, str | None]:
-    "(since, until) from `--since` and a window such as 7d or 12h (the window ends at `since` + window, else now)."
-    if not window: return since, None
-    import pandas as pd
-    try: span = pd.Timedelta(window)
-    except ValueError: raise MlopsError(f"--window {window!r}: expected a duration such as 7d, 12h or 30min.") from None
-    if since: return since, (pd.Timestamp(since, tz="UTC") + span).isoformat()
-    return (pd.Timestamp.now(tz="UTC") - span).isoformat(), None
-
-LOG_WINDOW = "time (prediction log)"  # the `column` of a monitored window cut from the log, as the drift page names it
-
-def export_window(root=".", since: str | None = None, window: str | None = None) -> tuple[Path, dict]:
-    """(the logged rows of the window, with their outcomes, as a Parquet batch for `monitor` in monitoring/from_log/;
-    the window's {column, start, end}: the first and last logged time)."""
-    root = Path(root)
-    since, until = _window_bounds(since, window)
-    df = log_window(root, since, until)
-    if df.empty:
-        raise MlopsError(f"the prediction log ({LOG_DIR}) has no rows" + (f" since {since}" if since else "")
-                         + (f" before {until}" if until else "") + ": serve or predict first, or widen --since/--window.")
-    span = {"column": LOG_WINDOW, "start": df["time"].iloc[0], "end": df["time"].iloc[-1]}
-    name = f"log-{span['start'][:19]}-{span['end'][:19]}".replace(":", "")
-    params = load_params(root / "params.yaml")  # a batch as monitor reads it: ids, the model's inputs, the outcome
-    df = df[[c for c in dict.fromkeys([*params.data.id, *params.data.features, params.data.time]) if c and c in df]
-            + ([params.data.target] if df[params.data.target].notna().any() else [])]  # no outcome yet: no label column
-    dest = root / LOG_DIR.parent / "from_log" / f"{name}.parquet"
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_write(dest, ".parquet") as tmp: df.to_parquet(tmp, index=False)
-    return dest, span
-
 # %% ../nbs/19_serve.ipynb #df00c66d
 def _version_threshold(root, params: Params, version) -> float:
     "The decision threshold a logged version scored at (its registry tag: `stages.version_threshold`)."
@@ -683,6 +388,7 @@ def _cmd_serve(a) -> int:
     return 0
 
 def _cmd_predict(a) -> int:
+    from mlops_nb.batch_scoring import predict_file
     r = predict_file(a.root, a.batch, a.out, a.chunk_rows, log=not a.no_log, dask=a.dask)
     print(f"{r['out']}: {r['scored']:,} of {r['rows']:,} rows scored by version {r['model_version']}"
           + (f"; {r['refused']:,} refused by the data contract (see the `problem` column)" if r["refused"] else ""))

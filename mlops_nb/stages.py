@@ -4,7 +4,6 @@
 from __future__ import annotations
 import dataclasses, pickle, sys, time
 
-import numpy as np
 from pathlib import Path
 
 import pandas as pd
@@ -17,29 +16,37 @@ from .metrics import (Evaluation, confusion_table, evaluate_predictions, metric_
                               regression_plot_table, roc_table)
 from .model import base_pipeline, build_model, make_estimator, mitigate, model_columns
 from . import tracking
+from .scoring import SCORE, THRESHOLD_TAG, VALIDATION_SHARE, class_names, decision_threshold, predict_score, predictions_frame, probability_columns, scored_columns, version_threshold
+
 
 # %% auto #0
 __all__ = ['TRAIN', 'TEST', 'PREPARE_REPORT', 'QUARANTINE', 'VALIDATION', 'PROFILE', 'MODEL', 'MODEL_INFO', 'METRICS',
            'EVALUATION', 'PREDICTIONS', 'ROC_PLOT', 'CONFUSION_PLOT', 'REGRESSION_PLOT', 'EXPLAIN', 'EXPLAIN_LOCAL',
-           'FAIRNESS', 'MITIGATION', 'GATES', 'REGISTRY', 'DRIFT_REFERENCE', 'DRIFT', 'DRIFT_HTML', 'THRESHOLD_TAG',
-           'VALIDATION_SHARE', 'LEAKAGE', 'SCORE', 'split_path', 'decision_threshold', 'version_threshold', 'prepare',
-           'leakage_check', 'training_data', 'train', 'save_model', 'load_model', 'predict_score', 'predictions_frame',
-           'evaluate', 'explain', 'waterfall_rows', 'fairness', 'mitigation_tradeoff', 'mitigation_table', 'load_alias',
-           'gate', 'fairness_gate_preview', 'fairness_figures', 'plot_fairness_gates', 'profile_figures',
-           'small_data_notes', 'gate_report', 'register', 'probability_columns', 'class_names', 'scored_columns',
-           'drift']
+           'FAIRNESS', 'MITIGATION', 'GATES', 'REGISTRY', 'DRIFT_REFERENCE', 'DRIFT', 'DRIFT_HTML', 'LEAKAGE',
+           'split_path', 'prepare', 'leakage_check', 'training_data', 'train', 'save_model', 'load_model', 'evaluate',
+           'explain', 'fairness', 'mitigation_tradeoff', 'load_alias', 'gate', 'small_data_notes', 'gate_report',
+           'register', 'drift']
 
 # %% ../nbs/06_stages.ipynb #be10587e
 # where each stage writes, from the one table of results (mlops_nb.results.RESULTS)
 TRAIN, TEST, PREPARE_REPORT = (Path(RESULTS[k].path) for k in ("train_split", "test_split", "prepare"))
+
 QUARANTINE, VALIDATION, PROFILE = (Path(RESULTS[k].path) for k in ("quarantine", "validation", "profile"))
+
 MODEL, MODEL_INFO = Path(RESULTS["model"].path), Path(RESULTS["model_info"].path)
+
 METRICS, EVALUATION, PREDICTIONS = (Path(RESULTS[k].path) for k in ("metrics", "evaluation", "predictions"))
+
 ROC_PLOT, CONFUSION_PLOT = Path(RESULTS["roc_plot"].path), Path(RESULTS["confusion_plot"].path)
+
 REGRESSION_PLOT = Path(RESULTS["predictions_plot"].path)  # actual, predicted, residual (regression)
+
 EXPLAIN, EXPLAIN_LOCAL = Path(RESULTS["explain"].path), Path(RESULTS["local"].path)
+
 FAIRNESS, MITIGATION = Path(RESULTS["fairness"].path), Path(RESULTS["mitigation"].path)
+
 GATES, REGISTRY = Path(RESULTS["gates"].path), Path(RESULTS["registry"].path)
+
 DRIFT_REFERENCE, DRIFT, DRIFT_HTML = (Path(RESULTS[k].path) for k in ("reference", "drift", "drift_html"))
 
 def _say(msg: str) -> None:
@@ -52,32 +59,6 @@ def _write_parquet(df: pd.DataFrame, path: Path) -> None:
 def split_path(params: Params, split: str) -> Path:
     "The train or test split the model stages read: in data.splits (default data/prepared, where prepare writes them)."
     return Path(params.data.splits) / f"{split}.parquet"
-
-# %% ../nbs/06_stages.ipynb #918ca353
-THRESHOLD_TAG = "mlops_nb.decision_threshold"  # a registered version's decision threshold (binary)
-VALIDATION_SHARE = 0.2  # evaluate.threshold auto: the share of the train split held out to choose the threshold
-
-def decision_threshold(params: Params, chosen: float | None = None) -> float | None:
-    """The binary decision threshold: evaluate.threshold, or with `auto` the value the evaluate stage `chosen`
-    (reports/metrics.json `threshold`); None for multiclass and regression."""
-    if params.data.task != "classification": return None
-    if params.evaluate.threshold != "auto": return float(params.evaluate.threshold)
-    if chosen is None:
-        raise MlopsError(f"evaluate.threshold is auto, but {METRICS} records no chosen threshold (it was written before "
-                         "auto was set): rerun the evaluate stage (`dvc repro`).")
-    return float(chosen)
-
-# %% ../nbs/06_stages.ipynb #8ea2e7ad
-def version_threshold(params: Params, tags: dict | None) -> float | None:
-    """The decision threshold of a registered version: its THRESHOLD_TAG (set at registration), else evaluate.threshold
-    (versions registered before the tag existed); None for multiclass and regression."""
-    if params.data.task != "classification": return None
-    if (tags or {}).get(THRESHOLD_TAG): return float(tags[THRESHOLD_TAG])
-    if params.evaluate.threshold == "auto":
-        raise MlopsError(f"evaluate.threshold is auto, but the registered version has no '{THRESHOLD_TAG}' tag (it was "
-                         "registered by an older mlops_nb): register it again from `dvc repro`, or set evaluate.threshold "
-                         "to a number.")
-    return float(params.evaluate.threshold)
 
 # %% ../nbs/06_stages.ipynb #4de09386
 def _auto_threshold(model, X: pd.DataFrame, y: pd.Series, params: Params) -> dict:
@@ -328,28 +309,6 @@ def load_model(root="."):
     return pickle.loads((root / MODEL).read_bytes()), info
 
 # %% ../nbs/06_stages.ipynb #ad56f0ae
-def predict_score(model, X: pd.DataFrame, task: str):
-    """Positive-class probability (classification), the (rows, classes) probabilities (multiclass) or the prediction
-    (regression), from the columns the model takes."""
-    cols = model_columns(model, list(X.columns))
-    missing = [c for c in cols if c not in X.columns]
-    if missing: raise MlopsError(f"the model needs column(s) {missing} that the data to score lacks.")
-    X = X[cols]
-    if task == "multiclass": return model.predict_proba(X)
-    return model.predict_proba(X)[:, 1] if task == "classification" else model.predict(X)
-
-def predictions_frame(score, params: Params, threshold: float | None = None) -> pd.DataFrame:
-    """The test predictions fairness and drift read: `score` (probability of the positive class, the regression value,
-    or the predicted class's probability), `prediction` (0/1, or the class position 0..k-1) and, for a multiclass
-    model, `proba_<i>` for each class i of data.classes."""
-    t = params.data.task
-    if t == "regression": return pd.DataFrame({"score": score})
-    if t == "classification":
-        t = decision_threshold(params) if threshold is None else threshold
-        return pd.DataFrame({"score": score, "prediction": (score >= t).astype("int8")})
-    return pd.DataFrame({"score": score.max(axis=1), "prediction": score.argmax(axis=1).astype("int16"),
-                         **{f"proba_{i}": score[:, i] for i in range(score.shape[1])}})
-
 def evaluate(root=".", params: Params | None = None, settings: Settings | None = None) -> Evaluation:
     "Score the test split; write DVC metrics and plots; add the metrics to the training run."
     root = Path(root); params = params or load_params(root / "params.yaml")
@@ -407,12 +366,6 @@ def explain(root=".", params: Params | None = None, settings: Settings | None = 
     tracking.log_to_run(settings, info["run_id"], {"explain_additivity_error": expl.additivity_error},
                         {"explainer": expl.explainer}, artifacts=[root / EXPLAIN])
     return expl
-
-def waterfall_rows(expl) -> list[int]:
-    "Sample rows worth a waterfall: the highest and lowest model output, and the one nearest the decision boundary."
-    out = np.asarray(expl.outputs, dtype=float)
-    mid = 0.5 if expl.output == "probability" else 0.0
-    return list(dict.fromkeys([int(out.argmax()), int(out.argmin()), int(np.abs(out - mid).argmin())]))
 
 # %% ../nbs/06_stages.ipynb #c3e4efef
 def fairness(root=".", params: Params | None = None):
@@ -476,11 +429,6 @@ def mitigation_tradeoff(root: Path, params: Params, test: pd.DataFrame, preds: p
     m = params.train.mitigation
     return {"schema": "mlops_nb.mitigation/1", "method": m.method, "constraint": m.constraint, "feature": m.feature, "rows": rows}
 
-def mitigation_table(root=".") -> pd.DataFrame | None:
-    "The before/after trade-off table, or None when the model is not mitigated."
-    rows = read_json(Path(root) / MITIGATION, "mitigation trade-off (written by the fairness stage)")["rows"]
-    return pd.DataFrame(rows).set_index("model").T if rows else None
-
 # %% ../nbs/06_stages.ipynb #0df7adec
 def load_alias(settings: Settings, alias: str):
     """(model, version) of `models:/NAME@alias` after the registry's SHA-256 check of its artifacts (the one loader of a
@@ -536,62 +484,6 @@ def gate(root=".", params: Params | None = None, settings: Settings | None = Non
                         G.verdict_tags(report), artifacts=[root / GATES])
     return report, cfg.fail_pipeline
 
-def fairness_gate_preview(root=".", params: Params | None = None) -> dict:
-    "The fairness gates the gate stage will apply, computed now from the fairness report and params.yaml (gates.json's shape)."
-    from mlops_nb import gates as G
-    root = Path(root); params = params or load_params(root / "params.yaml")
-    gs, notes = G.fairness_gates(read_json(root / FAIRNESS, "fairness report"), params.gates.fairness)
-    return G.make_report(gs, None, notes).to_dict()
-
-def fairness_figures(root=".", gates: dict | None = None, params: Params | None = None) -> list:
-    """The fairness figures a stage notebook shows: the fairness dashboard's own (`views_fairness.fairness_figure`:
-    rates, or a regression's errors, per group, value labels included) with the lines of `gates` (a gates.json;
-    default: the gate stage's report), so the notebook and the page draw the same lines; none when fairness did not apply."""
-    from mlops_nb.dashboard_data import value_labels
-    from mlops_nb.results import read_result
-    from mlops_nb.views_fairness import fairness_figure
-    root = Path(root)
-    d = read_result(root, "fairness")
-    gates = read_result(root, "gates") if gates is None else gates
-    labels = value_labels(root)
-    return [fairness_figure(d, f, gates, labels) for f in d["features"]]
-
-def plot_fairness_gates(root=".", params: Params | None = None) -> list:
-    "`fairness_figures`, under the name the gate notebooks of projects made by mlops_nb 0.1 call (a project keeps its copy)."
-    from IPython.display import display
-    for fig in fairness_figures(root, params=params): display(fig)
-    return []
-
-# %% ../nbs/06_stages.ipynb #98a34a0a
-def profile_figures(root=".") -> list:
-    "Figures of reports/data/profile.json: the columns (quantiles, top values) and the base rate per sensitive group."
-    from mlops_nb.dashboard_data import value_labels
-    from mlops_nb.data_profile import Profile
-    from mlops_nb.views import _figure, value_label
-    prof, labels = Profile.from_dict(read_json(Path(root) / PROFILE, "data profile")), value_labels(root)
-    target = (prof.target or {}).get("column")
-    num = [c for c in prof.columns if c["kind"] == "numeric" and c.get("quantiles") and c["column"] != target]
-    cat = [c for c in prof.columns if c["kind"] == "categorical" and c.get("top")][:5]
-    figs = []
-    if num or cat:
-        fig = _figure(3.2 * (len(num) + len(cat)), 2.8); axes = fig.subplots(1, len(num) + len(cat), squeeze=False)[0]
-        for ax, c in zip(axes, num):
-            q = c["quantiles"]; ax.plot([float(k) for k in q], list(q.values()), marker="o")
-            ax.set_title(f"{c['column']}: quantiles", fontsize=9); ax.set_xlabel("quantile")
-        for ax, c in zip(axes[len(num):], cat):
-            top = c["top"][:10]
-            ax.bar([value_label(labels, c["column"], t["value"], short=14) for t in top], [t["share"] for t in top])
-            ax.set_title(f"{c['column']}: top values", fontsize=9); ax.set_ylabel("share"); ax.tick_params(axis="x", labelsize=7, labelrotation=60)
-        figs.append(fig)
-    if prof.groups and prof.target and prof.target.get("base_rate") is not None:
-        fig = _figure(4 * len(prof.groups), 3.0); axes = fig.subplots(1, len(prof.groups), squeeze=False)[0]
-        for ax, (g, rows) in zip(axes, prof.groups.items()):
-            ax.bar([value_label(labels, g, r["group"], short=14) for r in rows], [r["base_rate"] for r in rows])
-            ax.axhline(prof.target["base_rate"], color="gray", linestyle="--", label="overall")
-            ax.set_title(f"base rate of '{target}' by {g}", fontsize=9); ax.tick_params(axis="x", labelsize=7, labelrotation=45)
-        figs.append(fig)
-    return figs
-
 # %% ../nbs/06_stages.ipynb #c7b416e6
 def small_data_notes(root: Path, performance: list) -> list:
     """The gate report's notes on how far to trust the performance gates: prepare's small-data warnings, the decision
@@ -641,25 +533,6 @@ def register(root=".", settings: Settings | None = None) -> dict:
     return out
 
 # %% ../nbs/06_stages.ipynb #69de63b3
-SCORE = "model_score"  # the column that holds the model's score in the reference and in every monitored batch
-
-def probability_columns(params: Params) -> list[str]:
-    "The names of a multiclass model's class probabilities in the reference and batches: 'p(low)', ...; none otherwise."
-    return [f"p({c})" for c in params.data.classes] if params.data.task == "multiclass" else []
-
-def class_names(codes, params: Params) -> pd.Series:
-    "Class positions 0..k-1 (missing: NaN) as the labels of data.classes, as text."
-    names = pd.Series([str(c) for c in params.data.classes])
-    codes = pd.Series(codes)
-    return codes.map(lambda v: names[int(v)] if v == v else None).astype(object).set_axis(codes.index)
-
-def scored_columns(score, params: Params) -> dict:
-    """The model's output as drift columns: the score (binary, regression), or for a multiclass model the predicted
-    class by name (categorical) and each class's probability."""
-    if params.data.task != "multiclass": return {SCORE: score}
-    return {SCORE: class_names(score.argmax(axis=1), params).to_numpy(),
-            **{c: score[:, i] for i, c in enumerate(probability_columns(params))}}
-
 def _window_name(split: str, w: dict | None) -> str:
     if not w: return split
     return f"{split} ({w['from']})" if w.get("from") == w.get("to") else f"{split} ({w['from']}–{w['to']})"
@@ -707,3 +580,12 @@ def drift(root=".", params: Params | None = None, settings: Settings | None = No
         **({"target_drift_statistic": tgt["statistic"]} if tgt.get("statistic") is not None else {})},
         artifacts=[root / DRIFT, root / DRIFT_HTML])
     return rep
+
+# %% ../nbs/06_stages.ipynb #9e2bbd5c
+_REPORTS = {"waterfall_rows", "mitigation_table", "fairness_gate_preview", "fairness_figures", "plot_fairness_gates", "profile_figures"}
+
+def __getattr__(name: str):
+    if name in _REPORTS:
+        from mlops_nb import stage_reports
+        return getattr(stage_reports, name)
+    raise AttributeError(f"module 'mlops_nb.stages' has no attribute {name!r}")

@@ -265,7 +265,7 @@ def test_refusals_for_versions_that_do_not_exist_are_audited(tmp_path, store, mo
 # ---------------------------------------------------------------- a new project
 
 def test_init_names_only_its_creator_admin(tmp_path):
-    from mlops_nb.project import write_project_files
+    from mlops_nb.scaffold import write_project_files
     df = pd.DataFrame({"x": np.arange(600) % 7, "g": ["a", "b"] * 300, "y": [0, 1, 1] * 200})
     write_project_files(tmp_path, "data/raw/d.csv", df, "y", sensitive=["g"])
     roles = access.load_roles(tmp_path / "roles.yaml")

@@ -104,7 +104,7 @@ def test_repeated_list_flags_accumulate():
 def test_no_sensitive_columns_pipeline_completes(tmp_path, monkeypatch):
     "Most first tries have no --sensitive: fairness says it does not apply (JSON, notebook, gate notes); the model registers."
     from mlops_nb import stages
-    from mlops_nb.project import run_stage
+    from mlops_nb.stage_run import run_stage
     messy_census_like(600).drop(columns=["sex"]).to_csv(tmp_path / "adult.csv", sep=";", index=False)
     run(["mlops-nb", "init", str(tmp_path / "p"), "--data", str(tmp_path / "adult.csv"), "--target", "income",
          "--estimator", "logistic_regression"], tmp_path)

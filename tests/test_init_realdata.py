@@ -74,7 +74,7 @@ PERSONAL = ["name", "first", "last", "dob", "email", "phone", "address", "ssn"]
 
 def test_roles_on_a_case_file():
     "What init decides for each column, and why: the issue's five complaints, column by column."
-    from mlops_nb.project import infer_columns
+    from mlops_nb.scaffold import infer_columns
     r = infer_columns(case_file(), "two_year_recid", sensitive=["race", "sex"], time_column="compas_screening_date")
     for c in ("age", "juv_fel_count", "juv_misd_count", "priors_count", "decile_score", "days_b_screening_arrest"):
         assert c in r["numeric"], (c, r["why"].get(c), r["exclude"].get(c))
@@ -125,7 +125,7 @@ SHAPES = {  # one column of each shape that made init's contract reject its own 
 def test_each_shape_passes_its_own_contract(tmp_path, shape):
     "init's contract and prepare's checks (in process, no dvc) accept the file init read, whatever the column's shape."
     from mlops_nb import stages
-    from mlops_nb.project import init_project
+    from mlops_nb.scaffold import init_project
     rng = np.random.default_rng(0)
     n = 300
     df = pd.DataFrame({"priors": rng.integers(0, 21, n), "sex": rng.choice(["F", "M"], n), "y": rng.integers(0, 2, n)})
@@ -180,7 +180,7 @@ def test_bad_overrides_fail_before_anything_is_made(tmp_path, capsys, flags, say
 
 def test_a_personal_id_is_pseudonymized_and_the_key_asked_for(tmp_path):
     "A declared --id that looks personal stays an id, pseudonymized: init says the key must be set first."
-    from mlops_nb.project import init_project
+    from mlops_nb.scaffold import init_project
     case_file(300).to_csv(tmp_path / "cases.csv", index=False)
     roles = init_project(tmp_path / "p", tmp_path / "cases.csv", "two_year_recid", ids=["ssn"], git=False)
     assert roles["pii"]["ssn"] == {"action": "pseudonymize", "why": "national identifiers (values and column name)"} and "ssn" in roles["id"]

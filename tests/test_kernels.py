@@ -12,7 +12,8 @@ import pytest
 
 from mlops_nb import kernels
 from mlops_nb.core import DataError, MlopsError
-from mlops_nb.project import init_project, run_stage
+from mlops_nb.scaffold import init_project
+from mlops_nb.stage_run import run_stage
 
 MLOPS_NB = str(Path(sys.executable).parent / "mlops-nb")
 

@@ -109,7 +109,7 @@ def test_the_demo_data_has_no_leak():
 
 def test_init_leaves_clear_leaks_out_with_the_reason(export):
     "infer_columns (mlops-nb init) moves each leak to exclude, with a reason render_params writes as a comment."
-    from mlops_nb.project import infer_columns, render_params
+    from mlops_nb.scaffold import infer_columns, render_params
     roles = infer_columns(export, "two_year_recid", sensitive=["sex", "race"], time_column="screening_date")
     assert set(LEAKS) <= set(roles["exclude"]) and not set(LEAKS) & set(roles["numeric"] + roles["categorical"])
     assert {"age", "priors_count", "c_charge_degree", "sex", "race"} <= set(roles["numeric"] + roles["categorical"])

@@ -166,7 +166,7 @@ def test_drift_of_the_predicted_class_and_probabilities():
 @pytest.fixture
 def small_project(tmp_path):
     "An init'ed project (no git/DVC) on 600 rows of the education bands."
-    from mlops_nb.project import init_project
+    from mlops_nb.scaffold import init_project
     education_bands(600).to_csv(tmp_path / "people.csv", index=False)
     init_project(tmp_path / "p", tmp_path / "people.csv", "education", ["SEX"], "surveyed_on", ids=["person_id"], git=False)
     return tmp_path / "p"

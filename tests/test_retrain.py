@@ -18,7 +18,8 @@ pytestmark = pytest.mark.slow
 def _serve_and_log(root, rows):
     "Score and log `rows` as `mlops-nb serve` does (one request per row); the request ids."
     from mlops_nb.config import load_params, load_settings
-    from mlops_nb.serve import PredictionLog, check_request, load_served, log_rows, score_frame
+    from mlops_nb.prediction_log import PredictionLog, log_rows
+    from mlops_nb.serve import check_request, load_served, score_frame
     from mlops_nb.tracking import connect
     p, s = load_params(root / "params.yaml"), load_settings(root / "settings.ini"); connect(s)
     served, plog, rids = load_served(s, p), PredictionLog(root), []

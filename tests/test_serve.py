@@ -91,7 +91,7 @@ def _expected_scores(root, df):
 
 
 def test_serve_answers_json_csv_and_parquet_and_logs_every_row(served_project, server):
-    from mlops_nb.serve import read_log
+    from mlops_nb.prediction_log import read_log
     df = _rows(served_project, 7)
     want = _expected_scores(served_project, df)
     answers = [server.post(df.to_json(orient="records", double_precision=15).encode()),
@@ -139,7 +139,7 @@ def test_bad_requests_get_a_4xx_that_names_the_problem(server, body, ctype, stat
 def test_a_killed_server_loses_no_answered_row(served_project):
     """kill -9 in the middle of concurrent traffic: the restarted server replays the dead one's write-ahead file; every
     request that got an answer is in the log, each row once."""
-    from mlops_nb.serve import read_log
+    from mlops_nb.prediction_log import read_log
     log_dir = served_project / "monitoring/predictions"
     srv = Server(served_project, reload_seconds=3600)  # no compaction during the test: the rows sit in the write-ahead file
     df = _rows(served_project, 3, seed=1)
@@ -172,7 +172,7 @@ def test_a_killed_server_loses_no_answered_row(served_project):
 def test_champion_moves_under_load_without_a_dropped_request(served_project):
     import mlflow
     from mlops_nb.config import load_settings
-    from mlops_nb.serve import read_log
+    from mlops_nb.prediction_log import read_log
     s = load_settings(served_project / "settings.ini")
     c = mlflow.MlflowClient(s.tracking_uri, s.registry_uri)
     c.set_registered_model_alias(s.mlflow.model_name, "champion", "1")
@@ -205,7 +205,8 @@ def test_champion_moves_under_load_without_a_dropped_request(served_project):
 
 
 def test_predict_file_in_chunks_refuses_bad_rows_and_logs(served_project, tmp_path):
-    from mlops_nb.serve import predict_file, read_log
+    from mlops_nb.batch_scoring import predict_file
+    from mlops_nb.prediction_log import read_log
     df = _rows(served_project, 250, seed=3)
     df.loc[7, "x1"] = 1e9  # outside the contract's range: refused, with the reason
     src = tmp_path / "batch.csv"; df.to_csv(src, index=False)
@@ -229,7 +230,8 @@ def test_predict_file_in_chunks_refuses_bad_rows_and_logs(served_project, tmp_pa
 def test_predict_on_a_dask_cluster_gives_the_chunked_output_and_log(served_project, tmp_path):
     "`predict --dask`: a folder of Parquet files and a CSV scored on a local cluster give the chunked path's file and log rows."
     from distributed import LocalCluster
-    from mlops_nb.serve import predict_file, read_log
+    from mlops_nb.batch_scoring import predict_file
+    from mlops_nb.prediction_log import read_log
     df = _rows(served_project, 240, seed=5)
     df.loc[71, "x1"] = 1e9  # refused by the contract, in the second partition
     df.to_parquet(tmp_path / "batch.parquet", index=False); df.to_csv(tmp_path / "batch.csv", index=False)
@@ -272,7 +274,8 @@ def test_shadow_labels_and_monitoring_what_was_served(fair_built, tmp_path):
     from mlops_nb.cli import main
     from mlops_nb.config import load_params, load_settings
     from mlops_nb.integrity import seal_version
-    from mlops_nb.serve import load_served, read_log, score_frame, shadow_report
+    from mlops_nb.serve import load_served, score_frame, shadow_report
+    from mlops_nb.prediction_log import read_log
     from mlops_nb.stages import save_model, training_data
     from mlops_nb.tracking import LoggedRun, register_version
     root = copy_built(fair_built, tmp_path, "p")
@@ -321,7 +324,7 @@ def test_shadow_labels_and_monitoring_what_was_served(fair_built, tmp_path):
     last = json.loads((root / "monitoring/history.jsonl").read_text().splitlines()[-1])
     assert last["rows"] == 60 and last["performance"]["n_labelled"] == 40
     from mlops_nb.panels import _batch_option
-    from mlops_nb.serve import LOG_WINDOW
+    from mlops_nb.prediction_log import LOG_WINDOW
     logged = read_log(root)["time"]  # the drift page names the batch by the logged window it covers
     assert last["window"] == {"column": LOG_WINDOW, "start": logged.min(), "end": logged.max()}
     assert ", served " in _batch_option(last)
@@ -331,7 +334,8 @@ def test_shadow_labels_and_monitoring_what_was_served(fair_built, tmp_path):
 def test_requests_scored_together_are_answered_as_if_alone(served_project, tmp_path):
     "The server's micro-batch: good, refused, empty and other-shaped requests in one call each get what they get alone."
     from mlops_nb.config import load_params, load_settings
-    from mlops_nb.serve import PredictionLog, RequestError, answer_requests, load_served, read_log
+    from mlops_nb.prediction_log import PredictionLog, read_log
+    from mlops_nb.serve import RequestError, answer_requests, load_served
     from mlops_nb.tracking import connect
     root = served_project
     p, s = load_params(root / "params.yaml"), load_settings(root / "settings.ini"); connect(s)

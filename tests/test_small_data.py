@@ -31,7 +31,7 @@ def rare_export(n=600, positive_share=0.05, seed=0) -> pd.DataFrame:
 
 def scaffold(tmp_path, df, **evaluate):
     "A project made by init (no git) around `df`, with `evaluate` keys set in params.yaml."
-    from mlops_nb.project import init_project
+    from mlops_nb.scaffold import init_project
     df.to_csv(tmp_path / "export.csv", index=False)
     root = tmp_path / "p"
     init_project(root, tmp_path / "export.csv", "outcome", sensitive=["sex"], time_column="applied_on",

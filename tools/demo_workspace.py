@@ -33,7 +33,7 @@ def demo_files() -> list[str]:
 
 def copy_demo_project(dest, git_id=()) -> Path:
     "A fresh project in `dest` with the demo's files, the .gitignore `mlops-nb init` writes, and one git commit."
-    from mlops_nb.project import GITIGNORE
+    from mlops_nb.scaffold import GITIGNORE
     dest = Path(dest)
     for f in demo_files():
         (dest / f).parent.mkdir(parents=True, exist_ok=True)

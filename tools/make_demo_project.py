@@ -32,7 +32,7 @@ identity = env
 
 
 def write_demo_files(dest: Path) -> None:
-    from mlops_nb.project import write_project_files
+    from mlops_nb.scaffold import write_project_files
     write_project_files(dest, DATA, pd.read_parquet(ROOT / DATA), **INIT_ARGS)
     params = (dest / "params.yaml").read_text()
     assert INIT_FAIRNESS in params, "init's fairness gates changed: update INIT_FAIRNESS/DEMO_FAIRNESS"
