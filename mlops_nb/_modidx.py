@@ -568,6 +568,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                   'mlops_nb.kernels._lines': ('kernels.html#_lines', 'mlops_nb/kernels.py'),
                                   'mlops_nb.kernels._open_pool': ('kernels.html#_open_pool', 'mlops_nb/kernels.py'),
                                   'mlops_nb.kernels._peer_uid': ('kernels.html#_peer_uid', 'mlops_nb/kernels.py'),
+                                  'mlops_nb.kernels._preload': ('kernels.html#_preload', 'mlops_nb/kernels.py'),
                                   'mlops_nb.kernels._prepare_code': ('kernels.html#_prepare_code', 'mlops_nb/kernels.py'),
                                   'mlops_nb.kernels._private_dir': ('kernels.html#_private_dir', 'mlops_nb/kernels.py'),
                                   'mlops_nb.kernels._recv': ('kernels.html#_recv', 'mlops_nb/kernels.py'),

@@ -79,7 +79,8 @@ def _cmd_mitigate(a):
     print("mitigated model trained and gated: see reports/fairness/mitigation.json and reports/html/fairness.html")
 
 def build_parser(light: bool = False) -> argparse.ArgumentParser:
-    "The command line; `light`: without the commands whose modules are slow to import (run-stage runs once per DVC stage)."
+    """The command line; `light`: only what `run-stage NAME` needs (it runs once per DVC stage): without the commands
+    whose modules are slow to import, and without run-stage's list of stages (mlops_nb.project imports pydantic)."""
     from mlops_nb import __version__
     p = argparse.ArgumentParser(prog="mlops-nb", description="Notebook-first MLOps: DVC + papermill + MLflow.")
     p.add_argument("--version", action="version", version=f"mlops_nb {__version__}")
@@ -117,11 +118,11 @@ def build_parser(light: bool = False) -> argparse.ArgumentParser:
     i.add_argument("--no-git", action="store_true", help="write the files only (no git, no DVC)")
     i.set_defaults(func=_cmd_init)
 
-    from mlops_nb.project import PIPELINE  # light: run-stage needs it anyway
+    if not light: from mlops_nb.project import PIPELINE
     r = sub.add_parser("run-stage", help="run one stage notebook with papermill (what dvc.yaml calls)",
                        description="Execute nbs/pipeline/NAME.ipynb into reports/notebooks/NAME.ipynb, with the params.yaml "
                                    "sections the stage reads injected after its parameters cell.",
-                       epilog="built-in stages, in pipeline order:\n" + "\n".join(f"  {n:<9} {s.about}" for n, s in PIPELINE.items())
+                       epilog=None if light else "built-in stages, in pipeline order:\n" + "\n".join(f"  {n:<9} {s.about}" for n, s in PIPELINE.items())
                               + "\nand your own, added with `mlops-nb stage add` (`mlops-nb stage list`).",
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     r.add_argument("name", help="a built-in stage (listed below) or one added with `mlops-nb stage add`")
@@ -180,7 +181,8 @@ def main(argv=None) -> int:
     "Entry point of `mlops-nb`; returns the exit status."
     for k, v in _QUIET_ENV.items(): os.environ.setdefault(k, v)
     argv = sys.argv[1:] if argv is None else list(argv)
-    args = build_parser(light=[a for a in argv if not a.startswith("-")][:1] == ["run-stage"]).parse_args(argv)
+    light = [a for a in argv if not a.startswith("-")][:1] == ["run-stage"] and not {"-h", "--help"} & set(argv)
+    args = build_parser(light=light).parse_args(argv)
     try:
         return args.func(args) or 0  # a command may return its own status (monitor: 1 = drift policy hit)
     except MlopsError as e:

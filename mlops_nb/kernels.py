@@ -8,8 +8,8 @@ from pathlib import Path
 
 # %% auto #0
 __all__ = ['ENV_SWITCH', 'ENV_IDLE', 'ENV_MAX_STAGES', 'ENV_MAX_RSS', 'IDLE_TIMEOUT', 'MAX_STAGES', 'MAX_RSS_MB', 'KERNEL_NAME',
-           'PRELOAD', 'VOLATILE_ENV', 'IGNORED_ENV', 'PoolUnavailable', 'pool_enabled', 'idle_timeout', 'runtime_dir',
-           'pool_key', 'pool_dir', 'run_in_pool', 'run_stage', 'pool_status', 'stop_pool', 'stop_pools',
+           'PRELOAD', 'PRELOAD_FIRST', 'VOLATILE_ENV', 'IGNORED_ENV', 'PoolUnavailable', 'pool_enabled', 'idle_timeout',
+           'runtime_dir', 'pool_key', 'pool_dir', 'run_in_pool', 'run_stage', 'pool_status', 'stop_pool', 'stop_pools',
            'ipc_manager_class', 'private_tempdir', 'KernelStale', 'zygote', 'KernelPool', 'serve']
 
 # %% ../nbs/17_kernels.ipynb #46c9dbdc
@@ -22,10 +22,14 @@ KERNEL_NAME = "python3"
 # what every stage notebook imports (the libraries only: no project code runs before the notebook)
 PRELOAD = ("import numpy, pandas, sklearn, scipy.stats, matplotlib, matplotlib.pyplot, mlflow, mlflow.sklearn, "
            "mlops_nb.stages, mlops_nb.metrics, mlops_nb.explain, mlops_nb.fairness, mlops_nb.gates, mlops_nb.monitor, "
-           "mlops_nb.contract, mlops_nb.registry\n"
+           "mlops_nb.contract, mlops_nb.registry, pandera.pandas, pyarrow.parquet, skops.io, shap, git\n"
            # MLflow's SQL stores and SQLAlchemy's mapper set-up: ~1 s at the first tracking call otherwise (no connection is made)
            "import mlflow.store.tracking.sqlalchemy_store, mlflow.store.model_registry.sqlalchemy_store, sqlalchemy.orm\n"
            "sqlalchemy.orm.configure_mappers()")
+# what the first stage of a pipeline needs (prepare: no MLflow, no SHAP): the first kernel is forked once these are
+# imported, and the zygote imports the rest of PRELOAD while that kernel runs its stage, on the other core
+PRELOAD_FIRST = ("import numpy, pandas, sklearn, scipy.stats, matplotlib, matplotlib.pyplot, mlops_nb.stages, mlops_nb.contract, "
+                 "pandera.pandas, pyarrow.parquet")
 # per-invocation variables: not part of the pool key, set in the kernel to the caller's values before each stage
 VOLATILE_ENV = ("DVC_STAGE", "DVC_ROOT", "PWD", "OLDPWD", "SHLVL", "_", "PYTEST_CURRENT_TEST", "COLUMNS", "LINES")
 # set by scikit-learn when imported (so in every stage kernel anyway): not part of the key, else a process that
@@ -73,7 +77,7 @@ def pool_key(root, env=None) -> str:
     env = {k: v for k, v in (os.environ if env is None else env).items() if k not in VOLATILE_ENV + IGNORED_ENV}
     python = [os.path.realpath(sys.prefix), os.path.realpath(sys.executable)]  # the venv, however its python is reached
     ident = {"uid": os.getuid(), "root": str(Path(root).resolve()), "python": python, "umask": _umask(),
-             "env": sorted(env.items()), "code": _code_stamp(), "preload": PRELOAD}
+             "env": sorted(env.items()), "code": _code_stamp(), "preload": [PRELOAD_FIRST, PRELOAD]}
     return hashlib.sha256(json.dumps(ident).encode()).hexdigest()[:24]
 
 def pool_dir(root, env=None, key: str | None = None) -> Path:
@@ -346,16 +350,21 @@ def _kernel_child(connection_file: str) -> None:
     finally:
         os._exit(code)
 
-def zygote(preload: str = PRELOAD) -> None:
-    "Import `preload`, then serve JSON lines on stdin: fork {connection_file} -> {pid}; kill {pid} -> {ok}."
+def _preload(code: str) -> str:
+    "Run the imports in `code`: ok, or error: NAME: message (a kernel then imports what its stage needs itself)."
+    import gc
+    try: exec(compile(code, "<preload>", "exec"), {}); status = "ok"
+    except Exception as e: status = f"error: {type(e).__name__}: {e}"
+    gc.collect(); gc.freeze()  # the imported modules' objects: shared by the kernels, never copied by their collections
+    return status
+
+def zygote(preload: str = PRELOAD, first: str = PRELOAD_FIRST) -> None:
+    """Import `first`, then serve JSON lines on stdin: fork {connection_file} -> {pid, complete}; kill {pid} -> {ok}.
+    After its first request it imports the rest of `preload` (a fork reply says whether that was done before it)."""
     os.environ.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")  # what ipykernel sets before user code
     out = sys.stdout
-    try:
-        exec(compile(preload, "<preload>", "exec"), {})
-        status = "ok"
-    except Exception as e: status = f"error: {type(e).__name__}: {e}"
-    import gc, ipykernel.kernelapp  # noqa: F401  (zmq imported; no context is made before the fork)
-    gc.collect(); gc.freeze()  # the imported modules' objects: shared by the kernels, never copied by their collections
+    import ipykernel.kernelapp  # noqa: F401  (zmq imported; no context is made before the fork)
+    status, complete = _preload(first), False
     children: set[int] = set()
     def reply(msg): out.write(json.dumps(msg) + "\n"); out.flush()
     reply({"ready": status, "pid": os.getpid()})
@@ -364,7 +373,7 @@ def zygote(preload: str = PRELOAD) -> None:
         if msg["op"] == "fork":
             pid = os.fork()
             if pid == 0: _kernel_child(msg["connection_file"])
-            children.add(pid); reply({"pid": pid})
+            children.add(pid); reply({"pid": pid, "complete": complete, "preload": status})
         elif msg["op"] == "kill":
             pid = msg["pid"]
             if pid in children:  # only our own children: a reaped pid could belong to anyone
@@ -372,6 +381,7 @@ def zygote(preload: str = PRELOAD) -> None:
                 except ProcessLookupError: pass
                 os.waitpid(pid, 0); children.discard(pid)
             reply({"ok": True})
+        if not complete: status, complete = _preload(preload), True  # the next fork waits for these imports
     for pid in children:  # the pool is gone
         try: os.kill(pid, signal.SIGKILL); os.waitpid(pid, 0)
         except OSError: pass
@@ -399,6 +409,7 @@ class _Kernel:
         from concurrent.futures import ThreadPoolExecutor
         self.name, self.pid, self.info, self.started = name, pid, info, started
         self.ready, self.stages, self.killed, self.kc = None, 0, False, None
+        self.complete = True  # forked after all of PRELOAD was imported (the first kernel is not: it serves one stage)
         self.thread = ThreadPoolExecutor(1, thread_name_prefix=f"kernel-{name}")  # zmq sockets: one thread each
 
     # the methods below run in self.thread (its own asyncio loop, which nbclient then uses too)
@@ -454,7 +465,8 @@ class _Kernel:
             except Exception: pass
 
     def record(self) -> dict:
-        return {"kernel": self.name, "pid": self.pid, "started": self.started, "ready": self.ready, "stages": self.stages}
+        return {"kernel": self.name, "pid": self.pid, "started": self.started, "ready": self.ready, "stages": self.stages,
+                "complete": self.complete}
 
 class KernelPool:
     def __init__(self, root: Path, folder: Path, idle: float):
@@ -503,7 +515,10 @@ class KernelPool:
         cf, info = write_connection_file(str(self.folder / f"{name}.json"), transport="ipc", ip=str(self.folder / name),
                                          key=secrets.token_hex(32).encode(), kernel_name=KERNEL_NAME)
         started = time.time()
-        k = _Kernel(name, (await self._zygote({"op": "fork", "connection_file": cf}))["pid"], info, started)
+        forked = await self._zygote({"op": "fork", "connection_file": cf})
+        k = _Kernel(name, forked["pid"], info, started)
+        k.complete = forked.get("complete", True)
+        if forked.get("preload", "ok") != "ok": self.log(f"kernel {name}: preload {forked['preload']}")
         try:
             await self._in(k, k.connect)
             status = await self._in(k, k.execute, _SNAPSHOT_CODE, 60)
@@ -528,12 +543,16 @@ class KernelPool:
 
     async def _acquire(self, env: dict) -> _Kernel:
         "The warm kernel (or a new one), prepared for a stage with the caller's variables."
+        import asyncio
         for attempt in range(3):
             nxt, self.next = self.next, None
             k = await nxt if nxt is not None else None
             k = k or await self._start_kernel()
             status = await self._in(k, k.execute, _prepare_code(env), 30)
-            if status == "ok": return k
+            if status == "ok":
+                if not k.complete and self.next is None:  # its successor, forked once the zygote's imports are done
+                    self.next = asyncio.ensure_future(self._start_kernel())
+                return k
             self.log(f"kernel {k.name} not reused: {status}")
             await self._kill(k)
         raise RuntimeError(f"no kernel could be prepared: {status}")
@@ -547,6 +566,7 @@ class KernelPool:
     async def _recycle(self, k: _Kernel, ok: bool) -> _Kernel | None:
         why = None if ok else "its stage failed"
         if not why and (k.killed or not _alive(k.pid)): why = "it died"
+        if not why and not k.complete: why = "it was forked before the zygote's imports were done"
         if not why and k.stages >= self.max_stages: why = f"it ran {k.stages} stages ({ENV_MAX_STAGES}={self.max_stages})"
         if not why and (rss := _rss_mb(k.pid)) > self.max_rss: why = f"it uses {rss:.0f} MB ({ENV_MAX_RSS}={self.max_rss:g})"
         if not why:

@@ -103,27 +103,31 @@ def _next_kernel(root: Path) -> dict:
 
 
 def test_stages_share_a_warm_kernel_but_no_state(pooled):
-    "The second stage runs on the first one's kernel (no start, imports done), with none of the first one's state."
+    """The first kernel, forked before the zygote imported MLflow, runs the first stage only; its successor, forked with
+    everything imported, runs the next stages (no start, imports done), with none of the previous one's state."""
     root = pooled()
     run_stage("probe", root, progress=False)
-    first = _next_kernel(root)
-    assert first["stages"] == 1 and first["pid"] == _probes(root)[0]["pid"]
+    second = _next_kernel(root)
+    assert second["stages"] == 0 and second["complete"] and second["pid"] != _probes(root)[0]["pid"]
+    run_stage("probe", root, progress=False)
+    assert _next_kernel(root)["stages"] == 1 and _next_kernel(root)["pid"] == second["pid"]
     (root / "probe_helper.py").write_text("VALUE = 2\n")  # the project's own module changed between the stages
     run_stage("probe", root, progress=False)
-    before, after = _probes(root)
-    assert after["pid"] == before["pid"], "both stages ran on one kernel"
+    first, before, after = _probes(root)
+    assert after["pid"] == before["pid"] != first["pid"], "the second and third stages ran on one kernel"
     fresh = {"leak": False, "env": None, "path": False, "max_rows": 60, "rc": 1.5, "warning_filters": 0, "figures": 0,
              "seterr": "warn", "cwd": str(root)}
     assert {k: before[k] for k in fresh} == fresh
     assert {k: after[k] for k in fresh} == fresh, "a variable, setting or folder of the first stage reached the second"
     assert (before["helper"], after["helper"]) == (1, 2), "the second stage imported the project's changed module afresh"
     st = kernels.pool_status(root)
-    assert [(r["stage"], r["status"], r["kernel"], r["nth"]) for r in st["runs"]] == [("probe", "ok", "k1", 1), ("probe", "ok", "k1", 2)]
-    assert st["kernels_started"] == 1
+    assert [(r["stage"], r["status"], r["kernel"], r["nth"]) for r in st["runs"]] == \
+        [("probe", "ok", "k1", 1), ("probe", "ok", "k2", 1), ("probe", "ok", "k2", 2)]
+    assert st["kernels_started"] == 2
     # the report is papermill's as before: injected parameters, outputs, the cells' own execution counts
     out = nbformat.read(root / "reports" / "notebooks" / "probe.ipynb", as_version=4)
     assert out.cells[1].metadata.tags == ["injected-parameters"] and str(root) in out.cells[1].source
-    assert [c.execution_count for c in out.cells if c.cell_type == "code"] == [1, 2, 3]
+    assert [c.execution_count for c in out.cells if c.cell_type == "code"] == [1, 2, 3]  # counted from 1 on a reused kernel
     assert "probe ran" in out.cells[2].outputs[0]["text"]
     # files and folders a stage makes get the caller's umask, as with a kernel of its own
     mask = os.umask(0o022); os.umask(mask)
@@ -167,7 +171,8 @@ def test_checks_fail_without_a_kernel(pooled):
     with pytest.raises(MlopsError, match=r"no such stage notebook\. Did you mean 'probe'\?"):
         run_stage("prob", root, progress=False)
     st = kernels.pool_status(root)
-    assert [r["status"] for r in st["runs"]] == ["ok", "rejected", "rejected"] and st["kernels_started"] == 1
+    # the first kernel and its successor (started when the first was taken); the rejected stages started none
+    assert [r["status"] for r in st["runs"]] == ["ok", "rejected", "rejected"] and st["kernels_started"] == 2
 
 
 def test_a_kernel_that_dies_is_replaced(pooled):
@@ -185,20 +190,21 @@ def test_a_worn_kernel_is_replaced(pooled, monkeypatch, cap):
     if cap == "stages": monkeypatch.setenv(kernels.ENV_MAX_STAGES, "2")
     else: monkeypatch.setenv(kernels.ENV_MAX_RSS, "1")  # every kernel uses more than 1 MB
     root = pooled()
-    for _ in range(3): run_stage("probe", root, progress=False)
-    pids = [d["pid"] for d in _probes(root)]
-    assert (pids[0] == pids[1] != pids[2]) if cap == "stages" else len(set(pids)) == 3
+    for _ in range(4): run_stage("probe", root, progress=False)
+    pids = [d["pid"] for d in _probes(root)]  # the first kernel serves one stage in any case
+    assert (pids[0] != pids[1] == pids[2] != pids[3]) if cap == "stages" else len(set(pids)) == 4
 
 
 def test_a_replaced_mlflow_store_is_not_used(pooled):
     "A kernel holds MLflow's store (an SQLAlchemy engine on mlflow.db) open between stages; a new mlflow.db gets a new kernel."
     root = pooled()
-    run_stage("store", root, progress=False)
-    k1 = _next_kernel(root)
+    for _ in range(2): run_stage("store", root, progress=False)  # the second on the kernel that stays
+    k = _next_kernel(root)
+    assert k["stages"] == 1
     (root / "mlflow.db").unlink()
     run_stage("store", root, progress=False)  # MLflow creates its tables in the new file, as for a first stage
     st = kernels.pool_status(root)
-    assert [r["status"] for r in st["runs"]] == ["ok", "ok"] and st["runs"][1]["pid"] != k1["pid"]
+    assert [r["status"] for r in st["runs"]] == ["ok", "ok", "ok"] and st["runs"][2]["pid"] != k["pid"]
     out = nbformat.read(root / "reports" / "notebooks" / "store.ipynb", as_version=4)
     stdout = "".join(o["text"] for o in out.cells[2].outputs if o.get("name") == "stdout")
     assert stdout.split() == ["1"], stdout  # the Default experiment of the new store
@@ -276,9 +282,10 @@ def test_two_projects_two_private_pools(pooled):
         assert d.stat().st_uid == os.getuid() and d.stat().st_mode & 0o777 == 0o700
         assert (d / "pool.sock").stat().st_mode & 0o777 == 0o600
         assert d.parent.stat().st_mode & 0o777 == 0o700
-        conn = json.loads((d / "k1.json").read_text())  # IPC transport: unix sockets in the private folder, no TCP port
+        cf = d / f"{_next_kernel(root)['kernel']}.json"
+        conn = json.loads(cf.read_text())  # IPC transport: unix sockets in the private folder, no TCP port
         assert conn["transport"] == "ipc" and conn["ip"].startswith(str(d))
-        assert stat.S_IMODE((d / "k1.json").stat().st_mode) == 0o600
+        assert stat.S_IMODE(cf.stat().st_mode) == 0o600
 
 
 @pytest.mark.parametrize("pool", ["1", "0"])
