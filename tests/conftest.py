@@ -57,7 +57,7 @@ def copy_demo_project(dest: Path) -> Path:
 
 
 def pytest_configure(config):
-    for name, what in (("slow", "builds or reruns a whole pipeline (dvc repro, papermill kernels): minutes"),
+    for name, what in (("slow", "builds or reruns a whole pipeline (dvc repro, papermill kernels) or starts kernel pools: seconds to minutes"),
                        ("browser", "drives Debian chromium against a Voila server"),
                        ("server", "needs the PostgreSQL-backed MLflow server that .ci/run starts")):
         config.addinivalue_line("markers", f"{name}: {what}")

@@ -135,6 +135,7 @@ def test_stages_share_a_warm_kernel_but_no_state(pooled):
     assert stat.S_IMODE((root / "reports" / "notebooks" / "probe.ipynb").stat().st_mode) == 0o666 & ~mask
 
 
+@pytest.mark.slow  # a pool and its kernels each (seconds): `make test`, not test-fast
 def test_caller_env_reaches_the_kernel(pooled, monkeypatch):
     "DVC_STAGE differs per stage of one `dvc repro`: same pool and kernel, but each stage sees its caller's value."
     root = pooled()
@@ -145,6 +146,7 @@ def test_caller_env_reaches_the_kernel(pooled, monkeypatch):
     assert [d["dvc_stage"] for d in _probes(root)] == ["train", "evaluate"]
 
 
+@pytest.mark.slow  # a pool and its kernels each (seconds): `make test`, not test-fast
 def test_a_failed_stage_replaces_its_kernel(pooled):
     root = pooled()
     run_stage("probe", root, progress=False)
@@ -175,6 +177,7 @@ def test_checks_fail_without_a_kernel(pooled):
     assert [r["status"] for r in st["runs"]] == ["ok", "rejected", "rejected"] and st["kernels_started"] == 2
 
 
+@pytest.mark.slow  # a pool and its kernels each (seconds): `make test`, not test-fast
 def test_a_kernel_that_dies_is_replaced(pooled):
     root = pooled()
     with pytest.raises(MlopsError, match=r"stage die failed in the kernel pool: DeadKernelError"):
@@ -185,6 +188,7 @@ def test_a_kernel_that_dies_is_replaced(pooled):
     assert [r["status"] for r in st["runs"]] == ["failed", "ok"] and st["runs"][0]["pid"] != st["runs"][1]["pid"]
 
 
+@pytest.mark.slow  # a pool and its kernels each (seconds): `make test`, not test-fast
 @pytest.mark.parametrize("cap", ["stages", "memory"])
 def test_a_worn_kernel_is_replaced(pooled, monkeypatch, cap):
     if cap == "stages": monkeypatch.setenv(kernels.ENV_MAX_STAGES, "2")
@@ -195,6 +199,7 @@ def test_a_worn_kernel_is_replaced(pooled, monkeypatch, cap):
     assert (pids[0] != pids[1] == pids[2] != pids[3]) if cap == "stages" else len(set(pids)) == 4
 
 
+@pytest.mark.slow  # a pool and its kernels each (seconds): `make test`, not test-fast
 def test_a_replaced_mlflow_store_is_not_used(pooled):
     "A kernel holds MLflow's store (an SQLAlchemy engine on mlflow.db) open between stages; a new mlflow.db gets a new kernel."
     root = pooled()
@@ -226,6 +231,7 @@ def _pool_processes(root: Path) -> list[int]:
     return [p for p in pids if _alive(p) and (p in daemons or _ppid(p) in daemons or folder in _cmdline(p))]
 
 
+@pytest.mark.slow  # a pool and its kernels each (seconds): `make test`, not test-fast
 def test_pool_and_kernels_exit_after_the_idle_timeout(pooled, monkeypatch):
     monkeypatch.setenv(kernels.ENV_IDLE, "2")
     root = pooled()
@@ -249,6 +255,7 @@ def _stop_daemons(root: Path) -> None:
     assert _wait(lambda: not any(map(_alive, procs)), 30), "the pool's kernels outlived it"
 
 
+@pytest.mark.slow  # a pool and its kernels each (seconds): `make test`, not test-fast
 def test_a_dead_client_ends_its_stage(pooled):
     "`run-stage` killed (Ctrl-C in `dvc repro`): the pool kills the kernel running its stage, and no report is written."
     root = pooled()
@@ -271,6 +278,7 @@ def test_a_dead_client_ends_its_stage(pooled):
     assert _probes(root)[-1]["pid"] not in (pid, _probes(root)[0]["pid"])
 
 
+@pytest.mark.slow  # a pool and its kernels each (seconds): `make test`, not test-fast
 def test_two_projects_two_private_pools(pooled):
     a, b = pooled("a"), pooled("b")
     run_stage("probe", a, progress=False); run_stage("probe", b, progress=False)
@@ -288,6 +296,7 @@ def test_two_projects_two_private_pools(pooled):
         assert stat.S_IMODE(cf.stat().st_mode) == 0o600
 
 
+@pytest.mark.slow  # a pool and its kernels each (seconds): `make test`, not test-fast
 @pytest.mark.parametrize("pool", ["1", "0"])
 def test_no_tcp_warning_and_switch(pooled, pool):
     "Through the console script: IPC, so no TCP warning; MLOPS_NB_KERNEL_POOL=0 starts no pool."
@@ -304,6 +313,7 @@ def test_no_tcp_warning_and_switch(pooled, pool):
     _stop_daemons(root)  # the pool this test started (the CLI computed its key)
 
 
+@pytest.mark.slow  # a pool and its kernels each (seconds): `make test`, not test-fast
 def test_kernels_end_with_a_killed_pool(pooled):
     "A pool killed outright (SIGKILL: no clean-up) leaves no kernel behind: ipykernel watches its parent."
     root = pooled()
@@ -324,6 +334,7 @@ def test_a_runtime_folder_open_to_others_means_no_pool(pooled, tmp_path, monkeyp
     assert len(_probes(root)) == 1 and not list((shared / "mlops_nb").iterdir())
 
 
+@pytest.mark.slow  # a pool and its kernels each (seconds): `make test`, not test-fast
 def test_stop_pools_under_a_folder(pooled, tmp_path):
     "stop_pools(folder) ends every pool serving a project inside it (what the test session does at its end), no other."
     a, b = pooled("a"), pooled("b")
