@@ -13,7 +13,7 @@ from .stages import FAIRNESS, MITIGATION, PROFILE
 
 # %% auto #0
 __all__ = ['waterfall_rows', 'mitigation_table', 'fairness_gate_preview', 'fairness_figures', 'plot_fairness_gates',
-           'profile_figures']
+           'profile_figures', 'svg_markup', 'show_figures']
 
 # %% ../nbs/06b_stage_reports.ipynb #509ad238
 def waterfall_rows(expl) -> list[int]:
@@ -84,3 +84,18 @@ def profile_figures(root=".") -> list:
             ax.set_title(f"base rate of '{target}' by {g}", fontsize=9); ax.tick_params(axis="x", labelsize=7, labelrotation=45)
         figs.append(fig)
     return figs
+
+# %% ../nbs/06b_stage_reports.ipynb #9dc25b0f
+def svg_markup(fig) -> str:
+    "A figure as SVG markup, its text as text (`svg.fonttype: none`), drawn in one pass (no tight bounding box)."
+    import io
+    import matplotlib
+    buf = io.StringIO()
+    with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": "mlops_nb"}):  # fixed ids: one figure, one markup
+        fig.savefig(buf, format="svg", metadata={"Date": None})  # no time stamp either
+    return buf.getvalue()
+
+def show_figures(figs) -> None:
+    "Display figures in a notebook as SVG (`svg_markup`): how the stage notebooks show the library's figures."
+    from IPython.display import display
+    for fig in figs: display({"image/svg+xml": svg_markup(fig)}, raw=True)

@@ -52,7 +52,7 @@ def test_explain_report_keeps_each_rows_true_outcome_and_shows_labels(demo):
     loc = ex["local"]
     assert ex["target"] == "employed" and loc["actual"] == test["employed"].iloc[loc["position"]].tolist()
     nb = json.dumps(json.loads((root / "reports/notebooks/explain.ipynb").read_text()))
-    assert nb.count('"image/png"') >= 5 and "plot_waterfall" not in nb  # importance, beeswarm, 3 rows: the page's figures
+    assert nb.count('"image/svg+xml"') >= 5 and "plot_waterfall" not in nb  # importance, beeswarm, 3 rows: the page's figures
     from mlops_nb.views_explain import fig_row_waterfall
     from mlops_nb.dashboard_data import value_labels
     title = fig_row_waterfall(ex, 0, value_labels(root)).axes[0].get_title()
@@ -70,7 +70,8 @@ def test_prepare_report_draws_the_profile_with_labels(demo):
     assert [t.get_text() for t in groups.axes[0].get_xticklabels()] == ["Male (1)", "Female (2)"]
     assert "AGEP: quantiles" in [ax.get_title() for ax in columns.axes]
     nb = json.loads((root / "reports/notebooks/prepare.ipynb").read_text())
-    assert sum("image/png" in o.get("data", {}) for c in nb["cells"] for o in c.get("outputs", [])) >= 3
+    figures = ["".join(o["data"]["image/svg+xml"]) for c in nb["cells"] for o in c.get("outputs", []) if "image/svg+xml" in o.get("data", {})]
+    assert len(figures) == 2 and "Female (2)" in "".join(figures)  # SVG: the labels are text in the report
 
 
 def test_fairness_report_shows_group_names_not_codes(demo):
