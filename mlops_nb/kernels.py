@@ -424,8 +424,26 @@ class _Kernel:
             async def is_alive(self): return _alive(self.pid)  # no heartbeat thread: the pool knows the kernel's pid
         kc = WarmClient(); kc.load_connection_info(self.info); kc.pid = self.pid
         kc.start_channels(hb=False)
-        run_sync(AsyncKernelClient._async_wait_for_ready)(kc, timeout=60)
+        run_sync(self._wait_for_ready)(kc, 60)
         self.kc = kc
+
+    async def _wait_for_ready(self, kc, timeout: float) -> None:
+        """Ready once a kernel_info request's reply and its idle status on IOPub have arrived (a subscriber misses what was
+        published before it joined: no status, ask again). jupyter_client's own wait then listens for 0.2 s of silence
+        on IOPub, on the first stage's path; the messages this leaves behind belong to no request nbclient makes."""
+        import queue
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not _alive(self.pid): raise RuntimeError("the kernel died while starting")
+            msg_id = kc.kernel_info()
+            try:
+                while (await kc.get_shell_msg(timeout=1))["parent_header"].get("msg_id") != msg_id: pass
+                while True:
+                    m = await kc.get_iopub_msg(timeout=0.2)
+                    if (m["parent_header"].get("msg_id") == msg_id and m["msg_type"] == "status"
+                            and m["content"]["execution_state"] == "idle"): return
+            except queue.Empty: continue
+        raise RuntimeError(f"the kernel did not answer in {timeout:g} s")
 
     def execute(self, code: str, timeout: float = 300) -> str:
         "Run `code` silently (no history, no execution count); its status: ok, or error: NAME: message."
