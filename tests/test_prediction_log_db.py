@@ -1,7 +1,7 @@
 """The prediction log in team mode (issue 17, point 2): settings.ini [serve] prediction_log names a PostgreSQL database
 and every server writes one table. The tests marked `server` need the database that tools/team_server.sh creates
 (MLOPS_NB_TEST_PG_URI; .ci/run starts it) and are skipped without it; the errors need no server."""
-import json, os, socket, threading, uuid
+import configparser, json, os, socket, threading, uuid
 from pathlib import Path
 
 import numpy as np
@@ -153,8 +153,9 @@ def test_predict_logs_to_the_table_and_monitor_reads_it(built_demo, tmp_path, ca
     from mlops_nb.prediction_log import read_log
     root = copy_built(built_demo, tmp_path)
     name = f"demo-{uuid.uuid4().hex[:12]}"
-    ini = (root / "settings.ini").read_text().replace("[project]\nname = acs-employment", f"[project]\nname = {name}")
-    (root / "settings.ini").write_text(ini + f"\n[serve]\nprediction_log = {PG}\n")
+    ini = configparser.ConfigParser(interpolation=None); ini.read(root / "settings.ini")
+    ini["project"]["name"], ini["serve"] = name, {"prediction_log": PG}  # a project of its own in the shared database
+    with open(root / "settings.ini", "w") as f: ini.write(f)
     s = load_settings(root / "settings.ini")
     assert (s.project.name, s.serve.prediction_log) == (name, PG)
     mlflow.MlflowClient(s.tracking_uri, s.registry_uri).set_registered_model_alias(s.mlflow.model_name, "champion", "1")
