@@ -36,7 +36,7 @@ def _closed_port() -> int:
 
 
 def _batches(n_batches: int, rows: int, tag: str, seed: int = 0) -> list:
-    "Log rows as `serve` makes them (`log_rows`), `n_batches` requests of `rows` rows; missing values included."
+    "Log rows as `serve` makes them (`log_rows`), `n_batches` requests of `rows` rows a second apart; missing values included."
     from mlops_nb.config import parse_params
     from mlops_nb.prediction_log import log_rows
     from mlops_nb.serve import ServedModel
@@ -50,7 +50,9 @@ def _batches(n_batches: int, rows: int, tag: str, seed: int = 0) -> list:
         df.loc[0, "x2"] = np.nan; df.loc[rows - 1, "group"] = None
         score = rng.uniform(size=rows)
         scored = pd.DataFrame({"score": score, "prediction": (score >= 0.5).astype(int)})
-        out.append(log_rows(df, scored, served, params, f"{tag}-{b}", "serve"))
+        logged = log_rows(df, scored, served, params, f"{tag}-{b}", "serve")
+        for r in logged: r["time"] = f"2026-11-30T10:{b // 60:02d}:{b % 60:02d}.000+00:00"  # a second apart: windows cut between them
+        out.append(logged)
     return out
 
 
