@@ -348,7 +348,7 @@ class ServeSettings(_Strict):
         v = v.strip()
         if not v: return v
         u = urlsplit(v)
-        if u.scheme not in ("postgresql", "postgresql+psycopg2") or not u.hostname:
+        if u.scheme not in ("postgresql", "postgresql+psycopg2"):
             raise ValueError("expected a PostgreSQL URL, postgresql+psycopg2://user@host:port/database, or nothing "
                              "(Parquet files under monitoring/predictions/)")
         if u.password is not None:  # settings.ini is in git; an error or a log line must not carry it either
