@@ -9,7 +9,7 @@ from .core import DataError, MlopsError, atomic_write, write_json
 from .config import Params, load_params, load_settings
 from .results import RESULTS
 # pandas and dask are imported where used
-from .prediction_log import PredictionLog, _logged_columns, _now, log_rows
+from .prediction_log import _logged_columns, _now, log_rows, open_log
 from .serve import LAST_BATCH, ServedModel, _contract_for, contract_problems, load_served, score_frame
 
 # %% auto #0
@@ -93,7 +93,7 @@ def predict_file(root, batch, out, chunk_rows: int = 100_000, log: bool = True, 
     served = load_served(settings, params)
     pieces = (dask_scored(root, batch, served, params, dask) if dask else
               (score_chunk(root, c, served, params) for c in iter_batches(batch, chunk_rows, params.data.delimiter, params.data.na_values)))
-    plog = PredictionLog(root) if log else None
+    plog = open_log(root) if log else None
     rid, n, refused, writer, csv = f"batch-{uuid.uuid4().hex[:12]}", 0, 0, None, out.suffix.lower() == ".csv"
     try:
         with atomic_write(out, out.suffix) as tmp:

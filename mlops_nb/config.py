@@ -2,9 +2,10 @@
 
 # %% ../nbs/01_config.ipynb #6b5bc2ce
 from __future__ import annotations
-import configparser, os
+import configparser, os, re
 from pathlib import Path
 from typing import Any, Literal, Optional, Union
+from urllib.parse import urlsplit
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -16,8 +17,8 @@ __all__ = ['Scalar', 'SHORT_ESTIMATORS', 'DRIFT_TESTS', 'SETTINGS_FILE_ONLY', 'D
            'TrainParams', 'TargetPrecision', 'EvaluateParams', 'ExplainParams', 'FairnessParams', 'ContractParams',
            'RegressionTolerance', 'PerformanceGates', 'FairnessGates', 'ExplainabilityGates', 'GatesParams',
            'CardParams', 'DriftColumnParams', 'DriftParams', 'RetrainWhen', 'MonitorParams', 'LeakageParams', 'Params',
-           'parse_params', 'load_params', 'MlflowSettings', 'ProjectSettings', 'RegistrySettings', 'Settings',
-           'load_settings']
+           'parse_params', 'load_params', 'MlflowSettings', 'ProjectSettings', 'RegistrySettings', 'mask_password',
+           'ServeSettings', 'Settings', 'load_settings']
 
 # %% ../nbs/01_config.ipynb #924064e2
 class _Strict(BaseModel):
@@ -331,10 +332,35 @@ class RegistrySettings(_Strict):
             raise ValueError("identity = jupyterhub needs hub_api_url, e.g. http://127.0.0.1:8081/hub/api")
         return self
 
+def mask_password(text: str) -> str:
+    "`text` with the password of any URL in it (scheme://user:password@host) shown as ***: for messages and logs."
+    return re.sub(r"(\w[\w+.-]*://[^\s/@:]*:)[^\s/@]*@", r"\1***@", str(text))
+
+class ServeSettings(_Strict):
+    "Where `serve` and `predict` keep every scored row."
+    prediction_log: str = Field("", description="empty = Parquet files under monitoring/predictions/ in the project; "
+        "postgresql+psycopg2://user@host:port/database = one table shared by every server of a team (no password in "
+        "the URL: PostgreSQL's own PGPASSWORD or ~/.pgpass)")
+
+    @field_validator("prediction_log")
+    @classmethod
+    def _database_url(cls, v: str) -> str:
+        v = v.strip()
+        if not v: return v
+        u = urlsplit(v)
+        if u.scheme not in ("postgresql", "postgresql+psycopg2"):
+            raise ValueError("expected a PostgreSQL URL, postgresql+psycopg2://user@host:port/database, or nothing "
+                             "(Parquet files under monitoring/predictions/)")
+        if u.password is not None:  # settings.ini is in git; an error or a log line must not carry it either
+            raise ValueError("the URL holds a password. Remove it (postgresql+psycopg2://user@host:port/database) and "
+                             "give the password where PostgreSQL clients read it: the PGPASSWORD variable or ~/.pgpass")
+        return v
+
 class Settings(_Strict):
     project: ProjectSettings = ProjectSettings()
     mlflow: MlflowSettings = MlflowSettings()
     registry: RegistrySettings = RegistrySettings()
+    serve: ServeSettings = ServeSettings()
     root: Path = Path(".")
 
     def resolve_uri(self, uri: str) -> str:
@@ -350,7 +376,7 @@ class Settings(_Strict):
     @property
     def artifact_root(self) -> Path: return (self.root / self.mlflow.artifact_root).resolve()
 
-_SECTIONS = {"project": ProjectSettings, "mlflow": MlflowSettings, "registry": RegistrySettings}
+_SECTIONS = {"project": ProjectSettings, "mlflow": MlflowSettings, "registry": RegistrySettings, "serve": ServeSettings}
 # who may act and how decisions are recorded: from settings.ini only, never from a variable a user sets in their kernel
 SETTINGS_FILE_ONLY = {("registry", k) for k in ("identity", "identity_header", "hub_api_url", "roles", "audit_log",
                                                 "audit_key_file")}
@@ -392,6 +418,6 @@ def load_settings(path="settings.ini", environ=None) -> Settings:
                     problems.append(f"{path}: [{sec}] {err['msg'].removeprefix('Value error, ')}."); continue
                 key = err["loc"][0]; src = kv[key][1]
                 where = f"{src}: [{sec}] {key}" if src == str(path) else f"{src}"
-                problems.append(f"{where} = {kv[key][0]!r}: {err['msg']}.")
+                problems.append(f"{where} = {mask_password(kv[key][0])!r}: {err['msg'].removeprefix('Value error, ')}.")
     if problems: raise ConfigError("\n".join(problems))
     return Settings(**sections, root=path.resolve().parent)

@@ -3,17 +3,18 @@
 # %% ../nbs/19a_prediction_log.ipynb #b6a3f77e
 from __future__ import annotations
 import json, os, threading, uuid
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 
 from .core import DataError, MlopsError, atomic_write
-from .config import Params, load_params
+from .config import Params, load_params, load_settings, mask_password
 from .results import RESULTS
-# pandas is imported where used: the CLI builds its parser from the serve module, which imports this one
+# pandas and SQLAlchemy are imported where used: the CLI builds its parser from the serve module, which imports this one
 
 # %% auto #0
-__all__ = ['LOG_DIR', 'LABELS_DIR', 'LOG_WINDOW', 'PredictionLog', 'read_log', 'log_rows', 'add_labels', 'read_labels',
-           'log_window', 'export_window']
+__all__ = ['LOG_DIR', 'PREDICTIONS_TABLE', 'LABELS_TABLE', 'LABELS_DIR', 'LOG_WINDOW', 'PredictionLog', 'TableLog', 'open_log',
+           'read_log', 'log_rows', 'add_labels', 'read_labels', 'log_window', 'export_window']
 
 # %% ../nbs/19a_prediction_log.ipynb #441dd45f
 def _now() -> str: return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
@@ -22,9 +23,9 @@ def _now() -> str: return datetime.now(timezone.utc).isoformat(timespec="millise
 LOG_DIR = Path(RESULTS["prediction_log"].path)
 
 class PredictionLog:
-    "Append-only log of scored rows: a write-ahead JSON-lines file per process, compacted into Parquet partitions."
+    "Append-only log of scored rows in the project's files: a write-ahead JSON-lines file per process, compacted into Parquet partitions."
     def __init__(self, root="."):
-        self.dir = Path(root) / LOG_DIR
+        self.dir, self.where = Path(root) / LOG_DIR, str(LOG_DIR)
         self.dir.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
         self.wal = self.dir / f"wal-{os.getpid()}-{uuid.uuid4().hex[:8]}.jsonl"
@@ -34,7 +35,7 @@ class PredictionLog:
     def append(self, rows: list[dict]) -> None:
         "Write `rows` (one request's, or one chunk's) in one write; they are on disk when this returns."
         if not rows: return
-        data = "".join(json.dumps(r, default=_json_default, separators=(",", ":")) + "\n" for r in rows).encode()
+        data = "".join(_json_line(r) + "\n" for r in rows).encode()
         with self._lock: os.write(self._fd, data)
 
     def compact(self) -> int:
@@ -70,6 +71,10 @@ def _json_default(v):
     if isinstance(v, (pd.Timestamp, datetime)): return v.isoformat()
     return str(v)
 
+def _json_line(row: dict) -> str:
+    "A logged row as one line of JSON: the write-ahead file's line, and the log table's `record`."
+    return json.dumps(row, default=_json_default, separators=(",", ":"))
+
 def _read_wal(path: Path) -> list[dict]:
     rows = []
     for line in path.read_text(encoding="utf-8").splitlines():
@@ -92,18 +97,128 @@ def _to_parquet(src: Path, log_dir: Path) -> int:
     src.unlink(missing_ok=True)
     return len(rows)
 
-def read_log(root=".", since: str | None = None):
-    "Every logged row (Parquet partitions and rows not yet compacted), oldest first; `since`: an ISO time or date."
+def _file_frames(root) -> list:
+    "The rows of the log's files: a frame per Parquet partition file, and one of the rows not compacted yet."
     import pandas as pd
     d = Path(root) / LOG_DIR
     frames = [pd.read_parquet(f) for f in sorted(d.glob("date=*/*.parquet"))]
     wal = [r for f in sorted([*d.glob("wal-*.jsonl"), *d.glob("wal-*.sealed")]) for r in _read_wal(f)]
-    if wal: frames.append(pd.DataFrame(wal))
+    return frames + [pd.DataFrame(wal)] if wal else frames
+
+# %% ../nbs/19a_prediction_log.ipynb #e2fe1ed8
+PREDICTIONS_TABLE, LABELS_TABLE = "mlops_nb_predictions", "mlops_nb_labels"
+_DATABASES: dict = {}  # URL -> (engine, predictions, labels): one connection pool per database and process
+
+def _setting() -> str:
+    "Where the log's database URL came from, for messages."
+    var = "MLOPS_NB_SERVE_PREDICTION_LOG"
+    return var if os.environ.get(var) else "settings.ini [serve] prediction_log"
+
+@contextmanager
+def _reaching(url: str):
+    "A database error as an error naming the masked URL, the setting and what to check."
+    import sqlalchemy as sa
+    try: yield
+    except sa.exc.DBAPIError as e:  # unreachable, authentication, permission, ...
+        why = (str(e.orig).strip().splitlines() or [type(e.orig).__name__])[0]
+        raise MlopsError(f"the prediction log's database {mask_password(url)} ({_setting()}) could not be used: "
+                         f"{mask_password(why)}. Check that PostgreSQL runs there and accepts this user (the password in "
+                         "PGPASSWORD or ~/.pgpass, never in the URL), or empty the setting to log to files under "
+                         f"{LOG_DIR}/.") from None
+
+def _tables(url: str) -> tuple:
+    "(engine, predictions table, labels table) of the database at `url`; the tables are created on first use."
+    if url in _DATABASES: return _DATABASES[url]
+    import sqlalchemy as sa
+    try:
+        engine = sa.create_engine(url, pool_pre_ping=True,  # a pooled connection a database restart closed is replaced
+                                  connect_args={} if "connect_timeout" in url else {"connect_timeout": 10})
+    except ImportError as e:
+        raise MlopsError(f"{_setting()} = {mask_password(url)} needs the PostgreSQL driver ({e}): pip install 'mlops_nb[team]'.") from None
+    meta, text = sa.MetaData(), sa.Text(collation="C")  # times compared byte by byte, as the files' log compares them
+    predictions = sa.Table(PREDICTIONS_TABLE, meta,
+        sa.Column("project", sa.Text, primary_key=True),  # settings.ini [project] name: projects can share a database
+        sa.Column("request_id", sa.Text, primary_key=True), sa.Column("row", sa.Integer, primary_key=True),
+        sa.Column("time", text, nullable=False),  # ISO 8601, UTC
+        sa.Column("record", sa.Text, nullable=False),  # the whole logged row, one JSON object (`_json_line`)
+        sa.Index(f"{PREDICTIONS_TABLE}_time", "project", "time"))
+    labels = sa.Table(LABELS_TABLE, meta,
+        sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),  # the order outcomes were added in: a later one wins
+        sa.Column("project", sa.Text, nullable=False), sa.Column("key_column", sa.Text, nullable=False),
+        sa.Column("key", sa.Text, nullable=False), sa.Column("label", sa.Text, nullable=False),  # JSON: the value and its type
+        sa.Column("added", text, nullable=False), sa.Index(f"{LABELS_TABLE}_project", "project", "key_column", "key"))
+    with _reaching(url), engine.begin() as c:
+        c.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext('mlops_nb tables'))"))  # servers starting together: created once
+        meta.create_all(c)
+    _DATABASES[url] = engine, predictions, labels
+    return _DATABASES[url]
+
+class TableLog:
+    "The prediction log in a PostgreSQL table that every server of a team writes; `append` is one committed transaction."
+    def __init__(self, url: str, project: str):
+        self.url, self.project = url, project
+        self.engine, self.predictions, self.labels = _tables(url)
+        self.where = f"table {PREDICTIONS_TABLE} of {mask_password(url)} (project {project!r})"
+
+    def append(self, rows: list[dict]) -> None:
+        "Insert `rows` (one request batch's, or one chunk's) in one transaction, committed when this returns."
+        if not rows: return
+        values = [{"project": self.project, "request_id": r["request_id"], "row": r["row"], "time": r["time"],
+                   "record": _json_line(r)} for r in rows]
+        with _reaching(self.url), self.engine.begin() as c: c.execute(self.predictions.insert(), values)
+
+    def compact(self) -> int: return 0  # a committed row is where readers find it: nothing to move
+    def close(self) -> None: pass       # the connection pool is the process's, shared by every log of this database
+
+    def frame(self, since: str | None = None, until: str | None = None):
+        "The project's rows with `since` <= time < `until`, as the write-ahead file's rows read into a frame."
+        import pandas as pd, sqlalchemy as sa
+        t = self.predictions
+        q = sa.select(t.c.record).where(t.c.project == self.project)
+        if since: q = q.where(t.c.time >= since)
+        if until: q = q.where(t.c.time < until)
+        with _reaching(self.url), self.engine.connect() as c: return pd.DataFrame([json.loads(r) for r in c.execute(q).scalars()])
+
+    def add_labels(self, df) -> None:
+        "Keep `add_labels`'s outcomes (key, label, key_column, added) in one transaction."
+        values = [{"project": self.project, "key": k, "label": json.dumps(v, default=_json_default), "key_column": kc, "added": a}
+                  for k, v, kc, a in zip(df["key"], df["label"].tolist(), df["key_column"], df["added"])]
+        with _reaching(self.url), self.engine.begin() as c: c.execute(self.labels.insert(), values)
+
+    def labels_frame(self):
+        "Every outcome kept for the project, in the order they were added: the label files' frame."
+        import pandas as pd, sqlalchemy as sa
+        t = self.labels
+        q = sa.select(t.c.key, t.c.label, t.c.key_column, t.c.added).where(t.c.project == self.project).order_by(t.c.id)
+        with _reaching(self.url), self.engine.connect() as c: rows = c.execute(q).all()
+        return pd.DataFrame({"key": [r.key for r in rows], "label": [json.loads(r.label) for r in rows],
+                             "key_column": [r.key_column for r in rows], "added": [r.added for r in rows]})
+
+# %% ../nbs/19a_prediction_log.ipynb #c48c1e09
+def _log_table(root) -> TableLog | None:
+    "The project's log table when settings.ini [serve] prediction_log names a database; None: the log is in files."
+    s = load_settings(Path(root) / "settings.ini")
+    return TableLog(s.serve.prediction_log, s.project.name) if s.serve.prediction_log else None
+
+def open_log(root=".") -> PredictionLog | TableLog:
+    "The writer of the project's prediction log: the database table settings.ini [serve] prediction_log names, else the files."
+    return _log_table(root) or PredictionLog(root)
+
+def read_log(root=".", since: str | None = None, until: str | None = None):
+    "Every logged row with `since` <= time < `until` (ISO times or dates), each once, in time order: from the table or the files."
+    table = _log_table(root)
+    return _log_frame([table.frame(since, until)] if table else _file_frames(root), since, until)
+
+def _log_frame(frames: list, since: str | None, until: str | None):
+    "One frame of the log's pieces: each (request, row) once, within the window, ordered by time, request and row."
+    import pandas as pd
+    frames = [f for f in frames if len(f)]
     if not frames: return pd.DataFrame(columns=["request_id", "time", "model_version", "score", "prediction"])
     df = pd.concat(frames, ignore_index=True)
     df = df.drop_duplicates(["request_id", "row"])  # read while a compaction had written its Parquet, not yet removed its file
-    df = df.sort_values("time", kind="stable").reset_index(drop=True)
-    return df[df["time"] >= since].reset_index(drop=True) if since else df
+    if since: df = df[df["time"] >= since]
+    if until: df = df[df["time"] < until]
+    return df.sort_values(["time", "request_id", "row"], kind="stable").reset_index(drop=True)
 
 # %% ../nbs/19a_prediction_log.ipynb #b1cf2440
 def _logged_columns(df, served, params: Params) -> list:
@@ -141,7 +256,7 @@ def add_labels(root, path, key: str, label: str | None = None) -> dict:
     for col, what in ((key, "--key"), (label, "--label")):
         if col not in df.columns:
             raise DataError(f"{path}: no column {col!r} ({what}).{did_you_mean(col, df.columns)} Columns: {', '.join(map(str, df.columns))}.")
-    log = read_log(root)
+    table, log = _log_table(root), read_log(root)
     if key not in log.columns:
         raise DataError(f"the prediction log has no column {key!r} to join on: its keys are request_id and the id columns of "
                         f"params.yaml data.id ({', '.join(params.data.id) or 'none declared'}).")
@@ -149,25 +264,28 @@ def add_labels(root, path, key: str, label: str | None = None) -> dict:
     df["key"] = df["key"].astype(str)
     matched = int(df["key"].isin(set(log[key].dropna().astype(str))).sum())
     df = df.assign(key_column=key, added=_now())
-    dest = root / LABELS_DIR / f"labels-{datetime.now(timezone.utc):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}.parquet"
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_write(dest, ".parquet") as tmp: df.to_parquet(tmp, index=False)
+    if table: table.add_labels(df); dest = f"table {LABELS_TABLE} of {mask_password(table.url)}"
+    else:
+        dest = root / LABELS_DIR / f"labels-{datetime.now(timezone.utc):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}.parquet"
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_write(dest, ".parquet") as tmp: df.to_parquet(tmp, index=False)
     return {"rows": len(df), "matched": matched, "unmatched": len(df) - matched, "file": str(dest)}
 
 def read_labels(root="."):
-    "Every outcome kept, the latest per (key column, key)."
+    "Every outcome kept (in the log's table, or its files), the latest per (key column, key)."
     import pandas as pd
-    files = sorted((Path(root) / LABELS_DIR).glob("*.parquet"))
-    if not files: return pd.DataFrame(columns=["key", "label", "key_column", "added"])
-    df = pd.concat([pd.read_parquet(f) for f in files], ignore_index=True).sort_values("added", kind="stable")
+    table = _log_table(root)
+    frames = [table.labels_frame()] if table else [pd.read_parquet(f) for f in sorted((Path(root) / LABELS_DIR).glob("*.parquet"))]
+    frames = [f for f in frames if len(f)]
+    if not frames: return pd.DataFrame(columns=["key", "label", "key_column", "added"])
+    df = pd.concat(frames, ignore_index=True).sort_values("added", kind="stable")
     return df.drop_duplicates(["key_column", "key"], keep="last").reset_index(drop=True)
 
 def log_window(root=".", since: str | None = None, until: str | None = None):
     "Logged rows with `since` <= time < `until` (ISO times or dates), with their outcomes joined in data.target (NaN if none)."
     import numpy as np, pandas as pd
     root = Path(root); params = load_params(root / "params.yaml")
-    log = read_log(root, since)
-    if until: log = log[log["time"] < until].reset_index(drop=True)
+    log = read_log(root, since, until)
     y = pd.Series(np.nan, index=log.index, dtype=object)
     for col, g in read_labels(root).groupby("key_column"):
         if col in log.columns:
@@ -193,7 +311,8 @@ def export_window(root=".", since: str | None = None, window: str | None = None)
     since, until = _window_bounds(since, window)
     df = log_window(root, since, until)
     if df.empty:
-        raise MlopsError(f"the prediction log ({LOG_DIR}) has no rows" + (f" since {since}" if since else "")
+        table = _log_table(root)
+        raise MlopsError(f"the prediction log ({table.where if table else LOG_DIR}) has no rows" + (f" since {since}" if since else "")
                          + (f" before {until}" if until else "") + ": serve or predict first, or widen --since/--window.")
     span = {"column": LOG_WINDOW, "start": df["time"].iloc[0], "end": df["time"].iloc[-1]}
     name = f"log-{span['start'][:19]}-{span['end'][:19]}".replace(":", "")

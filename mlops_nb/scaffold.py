@@ -236,6 +236,11 @@ identity = os
 identity_header =
 # a key only the account recording decisions can read: audit entries carry its HMAC; empty = none
 audit_key_file =
+
+[serve]
+# where `serve` and `predict` log every scored row: empty = files under monitoring/predictions/; a team's servers share
+# one PostgreSQL table: postgresql+psycopg2://user@host:5432/database (no password here: PGPASSWORD or ~/.pgpass)
+prediction_log =
 """
 
 def render_roles(admin: str) -> str:

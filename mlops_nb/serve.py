@@ -11,7 +11,7 @@ from .core import DataError, MlopsError, write_json
 from .config import Params, Settings, load_params, load_settings
 from .results import RESULTS
 # pandas, mlflow, fastapi and uvicorn are imported where used: the CLI builds its parser from this module
-from .prediction_log import LOG_DIR, PredictionLog, _now, add_labels, log_rows, log_window
+from .prediction_log import _now, add_labels, log_rows, log_window, open_log
 
 
 # %% auto #0
@@ -203,7 +203,7 @@ def make_app(root=".", reload_seconds: float = 10.0, log: bool = True, shadow: s
     champion = Champion(settings, params)
     shadow_model = Champion(settings, params, alias=shadow) if shadow else None
     if shadow_model and not log: raise MlopsError("--shadow needs the prediction log: the shadow's scores are only logged.")
-    plog = PredictionLog(root) if log else None
+    plog = open_log(root) if log else None
     stop, stats = threading.Event(), ServingStats()
     warm_up(root, champion.current, params)
     import gc
@@ -382,7 +382,7 @@ def _cmd_serve(a) -> int:
     if a.host not in ("127.0.0.1", "localhost", "::1"):
         print(f"[mlops_nb] warning: listening on {a.host} without authentication: put the service behind your gateway", flush=True)
     print(f"[mlops_nb] serving {c.name} version {c.version} (@champion) on http://{a.host}:{a.port} — POST /predict, "
-          f"GET /health, GET /version; prediction log {'off' if a.no_log else LOG_DIR}"
+          f"GET /health, GET /version; prediction log {app.state.log.where if app.state.log else 'off'}"
           + (f"; shadow @{a.shadow} version {app.state.shadow.current.version} (logged, not returned)" if a.shadow else ""), flush=True)
     uvicorn.run(app, host=a.host, port=a.port, log_level="warning", access_log=False)
     return 0

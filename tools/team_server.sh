@@ -2,7 +2,7 @@
 # Start / stop a local team MLflow stack: PostgreSQL (OS package, 127.0.0.1 only) + an MLflow
 # tracking server on it with a shared artifact root, and a second MLflow server with MLflow's own
 # authentication (`--app-name basic-auth`, database mlflow_auth) where registry permissions are
-# enforced by the server. Installs nothing: needs the Debian `postgresql` package (apt-get install
+# enforced by the server; a database mlops_nb_log for the prediction log's tests. Installs nothing: needs the Debian `postgresql` package (apt-get install
 # postgresql), psycopg2-binary and mlflow[auth] (Flask-WTF) in the venv.
 #
 #   tools/team_server.sh start [DIR]   # prints the export lines for the tests / settings.ini
@@ -25,6 +25,7 @@ as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
 print_env() {
   echo "export MLOPS_NB_TEST_SERVER_URI=$URI"
   echo "export MLOPS_NB_TEST_SERVER_ARTIFACTS=$DIR/artifacts"
+  echo "export MLOPS_NB_TEST_PG_URI=postgresql+psycopg2://postgres@127.0.0.1:$PGPORT/mlops_nb_log"
   if [ -f "$DIR/auth/admin_password" ]; then
     echo "export MLOPS_NB_TEST_AUTH_URI=$AUTH_URI"
     echo "export MLOPS_NB_TEST_AUTH_ADMIN_PASSWORD=$(cat "$DIR/auth/admin_password")"
@@ -76,6 +77,9 @@ start() {
   fi
   as_pg "$PGBIN/psql" -h 127.0.0.1 -p "$PGPORT" -U postgres -tAc "SELECT 1 FROM pg_database WHERE datname='mlflow'" | grep -q 1 \
     || as_pg "$PGBIN/createdb" -h 127.0.0.1 -p "$PGPORT" -U postgres mlflow
+  # the prediction log's tests (tests/test_prediction_log_db.py): a database of their own, the tables made on first use
+  as_pg "$PGBIN/psql" -h 127.0.0.1 -p "$PGPORT" -U postgres -tAc "SELECT 1 FROM pg_database WHERE datname='mlops_nb_log'" | grep -q 1 \
+    || as_pg "$PGBIN/createdb" -h 127.0.0.1 -p "$PGPORT" -U postgres mlops_nb_log
   start_auth
   if [ -f "$DIR/mlflow.pid" ] && kill -0 "$(cat "$DIR/mlflow.pid")" 2>/dev/null; then print_env; return; fi
   MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false MLFLOW_DISABLE_TELEMETRY=true DO_NOT_TRACK=true setsid \
