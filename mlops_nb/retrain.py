@@ -2,7 +2,8 @@
 
 # %% ../nbs/20_retrain.ipynb #c6cebf05
 from __future__ import annotations
-import subprocess, sys
+import os, shutil, subprocess, sys, tempfile
+from contextlib import contextmanager
 from pathlib import Path
 
 from .core import DataError, MlopsError, atomic_write
@@ -11,8 +12,8 @@ from .results import RESULTS
 # pandas, dvc and mlflow are imported where used: the CLI builds its parser from this module
 
 # %% auto #0
-__all__ = ['RETRAINED', 'check_recommended', 'labelled_window', 'training_rows', 'append_training_rows', 'version_data',
-           'retrain', 'add_commands']
+__all__ = ['RETRAINED', 'check_recommended', 'labelled_window', 'training_rows', 'append_training_rows', 'unchanged_on_failure',
+           'version_data', 'retrain', 'add_commands']
 
 # %% ../nbs/20_retrain.ipynb #05e92c71
 def check_recommended(history: list, force: bool = False) -> dict | None:
@@ -100,25 +101,57 @@ def append_training_rows(root, path, logged, params: Params) -> dict:
     with atomic_write(root / RETRAINED, ".parquet") as tmp: pd.concat([ledger, added], ignore_index=True).to_parquet(tmp, index=False)
     return {"added": len(new), "already": len(logged) - len(new), "notes": notes}
 
+# %% ../nbs/20_retrain.ipynb #5c4086ff
+@contextmanager
+def unchanged_on_failure(root, paths):
+    """Put the project files `paths` back as they were (or absent) if the block fails. Each old file is kept as a hard link
+    (free: the writes here replace files, they never change one in place), or a copy where a link cannot be made."""
+    root = Path(root); keep = Path(tempfile.mkdtemp(prefix=".mlops-nb-retrain-", dir=root)); saved = {}
+    try:
+        for i, p in enumerate(dict.fromkeys(map(str, paths))):
+            src, saved[p] = root / p, None
+            if src.is_file():
+                saved[p] = keep / str(i)
+                try: os.link(src, saved[p])
+                except OSError: shutil.copy2(src, saved[p])
+        yield
+    except BaseException:
+        for p, old in saved.items():
+            if old: os.replace(old, root / p)
+            else: (root / p).unlink(missing_ok=True)
+        raise
+    finally: shutil.rmtree(keep, ignore_errors=True)
+
 # %% ../nbs/20_retrain.ipynb #e7cc581b
+def _in_git(root) -> bool:
+    "Whether `root` is inside a git working tree (its own repository, or a parent folder's)."
+    r = subprocess.run(["git", "rev-parse", "--is-inside-work-tree"], cwd=root, capture_output=True, text=True)
+    return r.stdout.strip() == "true"
+
 def version_data(root, path: str, message: str) -> dict:
-    "`dvc add path` and a git commit of its .dvc file; {dvc_md5, commit, committed}, None where there is no DVC or git."
+    """A new version of the training file `path`: `dvc add` and a git commit of its .dvc file, or a git commit of the file
+    when git tracks it; {how: 'dvc', 'git' or None (neither: changed in place), dvc_md5, git (a repository?), commit, committed}."""
     import yaml
-    root = Path(root); out = {"dvc_md5": None, "commit": None, "committed": []}
+    root = Path(root); git = _in_git(root)
+    out = {"how": None, "dvc_md5": None, "git": git, "commit": None, "committed": []}
     def run(cmd, what):
         r = subprocess.run(cmd, cwd=root, capture_output=True, text=True)
         if r.returncode: raise MlopsError(f"{what} failed in {root}: {(r.stderr or r.stdout).strip()[-800:]}")
         return r.stdout.strip()
-    if not (root / ".dvc").is_dir(): return out
-    run([sys.executable, "-m", "dvc", "add", "-q", path], f"dvc add {path}")
-    dvcfile = Path(f"{path}.dvc")
-    out["dvc_md5"] = (yaml.safe_load((root / dvcfile).read_text())["outs"][0]).get("md5")
-    if not (root / ".git").exists(): return out
-    ignore = dvcfile.parent / ".gitignore"
-    files = [str(dvcfile)] + ([str(ignore)] if (root / ignore).exists() and run(["git", "status", "--porcelain", "--", str(ignore)], "git status") else [])
+    if git and subprocess.run(["git", "ls-files", "--error-unmatch", "--", path], cwd=root, capture_output=True).returncode == 0:
+        out["how"], files = "git", [path]  # small data kept in git: DVC would refuse to add it
+    elif (root / ".dvc").is_dir():
+        run([sys.executable, "-m", "dvc", "add", path], f"`dvc add {path}`")  # not -q: it would hide DVC's error too
+        dvcfile = Path(f"{path}.dvc"); ignore = dvcfile.parent / ".gitignore"
+        out.update(how="dvc", dvc_md5=yaml.safe_load((root / dvcfile).read_text())["outs"][0].get("md5"))
+        if not git: return out
+        files = [str(dvcfile)] + ([str(ignore)] if (root / ignore).exists() and run(["git", "status", "--porcelain", "--", str(ignore)], "git status") else [])
+    else: return out
     from mlops_nb.scaffold import _git_identity_args
     run(["git", "add", "--", *files], "git add")
-    run(["git", *_git_identity_args(root), "commit", "-q", "-m", message, "--", *files], "git commit")
+    try: run(["git", *_git_identity_args(root), "commit", "-q", "-m", message, "--", *files], f"`git commit` of {', '.join(files)}")
+    except MlopsError:
+        subprocess.run(["git", "reset", "-q", "--", *files], cwd=root); raise  # unstaged: the files go back as they were
     out.update(commit=run(["git", "rev-parse", "HEAD"], "git rev-parse"), committed=files)
     return out
 
@@ -129,28 +162,42 @@ def retrain(root=".", since: str | None = None, window: str | None = None, force
     from mlops_nb.monitor import HISTORY, read_history
     root = Path(root).resolve()
     params, settings = load_params(root / "params.yaml"), load_settings(root / "settings.ini")
+    data = params.data.path
+    if run and not (root / ".dvc").is_dir():
+        raise MlopsError(f"{root} is not a DVC project (no .dvc/ folder): retrain cannot version {data} nor run `dvc repro`. Make "
+                         f"it one (`git init`, `dvc init`, `dvc add {data}`, `git commit`), or run `mlops-nb retrain --no-run` to "
+                         "append the rows to the file in place, without a version and without training.")
     latest = check_recommended(read_history(root / HISTORY), force)
     from mlops_nb.audit import audit_key
     audit_key(settings)  # who retrains, and that this process can record it, before anything changes
     ident = access.resolve_identity(settings)
     role = access.load_roles(access.roles_path(settings)).role_of(ident.user)
     logged, words = labelled_window(root, since, window, latest)
-    res = append_training_rows(root, params.data.path, logged, params)
-    if not res["added"]:
-        raise MlopsError(f"the {res['already']:,} labelled rows of {words} were all added to {params.data.path} by an earlier "
-                         f"retrain ({RETRAINED}); nothing new to train on.")
     why = "; ".join((latest or {}).get("reasons") or []) or "forced (--force)"
-    msg = f"mlops-nb retrain: +{res['added']:,} labelled rows from the prediction log ({words})\n\n{why}"
-    ver = version_data(root, params.data.path, msg)
+    with unchanged_on_failure(root, [data, RETRAINED, f"{data}.dvc", Path(data).parent / ".gitignore"]):
+        res = append_training_rows(root, data, logged, params)
+        if not res["added"]:
+            raise MlopsError(f"the {res['already']:,} labelled rows of {words} were all added to {data} by an earlier "
+                             f"retrain ({RETRAINED}); nothing new to train on.")
+        msg = f"mlops-nb retrain: +{res['added']:,} labelled rows from the prediction log ({words})\n\n{why}"
+        try: ver = version_data(root, data, msg)
+        except MlopsError as e:
+            fix = ("this DVC project is not a git repository: `git init` it (and commit), or let DVC work without git: "
+                   "`dvc config core.no_scm true`" if "not a git repository" in str(e) else
+                   "fix what the message reports (`dvc doctor` shows DVC's configuration and cache)")
+            raise MlopsError(f"retrain stopped while making the new data version: {e}\n{data} and {RETRAINED} are back as they "
+                             f"were, nothing was committed or recorded in the audit log. To go on: {fix}; then run "
+                             "`mlops-nb retrain` again.") from None
     champion = ((latest or {}).get("model") or {}).get("version")
     with R.registry_lock(settings):
         R._audit(settings, R._client(settings), ident, role, "retrain", settings.mlflow.model_name, champion, "done", reason=why,
-                 comment=f"+{res['added']} rows of {words} -> {params.data.path} (DVC md5 {ver['dvc_md5']}, git {ver['commit']})")
-    out = {**res, "window": words, "data": params.data.path, **ver, "reasons": why, "ran": False, "registered": None}
+                 comment=f"+{res['added']} rows of {words} -> {data} (DVC md5 {ver['dvc_md5']}, git {ver['commit']})")
+    out = {**res, "window": words, "data": data, **ver, "reasons": why, "ran": False, "registered": None}
     if run:
         r = subprocess.run([sys.executable, "-m", "dvc", "repro"], cwd=root)
         if r.returncode:
-            raise MlopsError(f"dvc repro stopped after the new data version (kept: {params.data.path}, DVC md5 {ver['dvc_md5']}): "
+            raise MlopsError(f"dvc repro stopped after the new data version (kept: {data}, {ver['how']} version "
+                             f"{ver['dvc_md5'] or ver['commit']}): "
                              "see above; a failed gate stops it (reports/gates.json), like any run of the pipeline.")
         from mlops_nb.results import maybe_result
         out.update(ran=True, registered=maybe_result(root, "registry"))
@@ -162,8 +209,10 @@ def _cmd_retrain(a) -> int:
     print(f"{r['data']}: +{r['added']:,} labelled rows from the prediction log ({r['window']})"
           + (f", {r['already']:,} added before" if r["already"] else "") + f"; why: {r['reasons']}")
     for n in r["notes"]: print(f"  note: {n}")
-    print(f"  new DVC version: md5 {r['dvc_md5']}" if r["dvc_md5"] else "  not a DVC project: the file was changed in place (no DVC version)")
+    print({"dvc": f"  new DVC version: md5 {r['dvc_md5']}", "git": f"  new git version of {r['data']} (git tracks the file, not DVC)",
+           None: f"  no DVC in this project: {r['data']} was changed in place (no data version)"}[r["how"]])
     if r["commit"]: print(f"  git commit {r['commit'][:12]}: {', '.join(r['committed'])}")
+    elif not r["git"]: print("  not a git repository: nothing committed" + (f" (commit {r['data']}.dvc to keep this version)" if r["how"] else ""))
     if not r["ran"]: print("  run `dvc repro` to train and gate the new model"); return 0
     reg = r["registered"] or {}
     print(f"  registered version {reg.get('version')}: " + (f"@{reg['alias']}: review it in the registry dashboard before promoting"
