@@ -181,6 +181,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                'mlops_nb.core.atomic_write': ('core.html#atomic_write', 'mlops_nb/core.py'),
                                'mlops_nb.core.did_you_mean': ('core.html#did_you_mean', 'mlops_nb/core.py'),
                                'mlops_nb.core.file_hash': ('core.html#file_hash', 'mlops_nb/core.py'),
+                               'mlops_nb.core.iso_time': ('core.html#iso_time', 'mlops_nb/core.py'),
                                'mlops_nb.core.read_json': ('core.html#read_json', 'mlops_nb/core.py'),
                                'mlops_nb.core.replace_dir': ('core.html#replace_dir', 'mlops_nb/core.py'),
                                'mlops_nb.core.shared_tempdir': ('core.html#shared_tempdir', 'mlops_nb/core.py'),

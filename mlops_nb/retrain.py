@@ -6,7 +6,7 @@ import os, shutil, subprocess, sys, tempfile
 from contextlib import contextmanager
 from pathlib import Path
 
-from .core import DataError, MlopsError, atomic_write
+from .core import DataError, MlopsError, atomic_write, iso_time
 from .config import Params, load_params, load_settings
 from .results import RESULTS
 # pandas, dvc and mlflow are imported where used: the CLI builds its parser from this module
@@ -225,7 +225,7 @@ def add_commands(sub) -> None:
                        description="When the latest monitoring result recommends it: append the logged rows of the window that "
                                    "have outcomes (`labels add`) to params.yaml data.path, `dvc add` and git-commit it, record it in "
                                    "the audit log, and run `dvc repro`; the new model is a challenger for the usual gates and review.")
-    r.add_argument("--since", metavar="TIME", help="logged rows at or after this ISO date/time (default: the window last monitored)")
+    r.add_argument("--since", metavar="TIME", type=iso_time, help="logged rows at or after this ISO date/time (default: the window last monitored)")
     r.add_argument("--window", metavar="SPAN", help="a duration such as 7d or 12h (after --since, else up to now)")
     r.add_argument("--force", action="store_true", help="retrain even when monitoring did not recommend it")
     r.add_argument("--no-run", action="store_true", help="add and version the data only; run `dvc repro` yourself")

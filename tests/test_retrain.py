@@ -183,3 +183,18 @@ def test_retrain_commits_a_training_file_that_git_tracks(labelled, tmp_path, cap
     assert "new git version of data/raw/p.csv (git tracks the file, not DVC)" in out, out
     assert _git(root, "show", "--format=%s", "--name-only", "HEAD").split()[-1] == "data/raw/p.csv"
     assert _git(root, "status", "--porcelain", "data/raw") == ""
+
+
+def test_since_is_read_as_an_instant_and_a_date_that_is_none_refused(labelled, tmp_path, capsys):
+    "`--since` compared as text with the log's UTC times matched no row for 'yesterday', and the wrong rows across offsets."
+    from datetime import timedelta, timezone
+    from mlops_nb.cli import main
+    from mlops_nb.prediction_log import read_log
+    root = copy_built(labelled, tmp_path, "p")
+    for cmd in (["retrain", "--force", "--no-run"], ["monitor", "--from-log"]):
+        with pytest.raises(SystemExit) as e: main([*cmd, "--since", "yesterday", "--root", str(root)])
+        assert e.value.code == 2 and "argument --since: 'yesterday' is not an ISO date or time" in capsys.readouterr().err
+    first = pd.Timestamp(read_log(root)["time"].min()).to_pydatetime()
+    since = (first - timedelta(minutes=1)).astimezone(timezone(timedelta(hours=1))).isoformat()  # before every row; as text, after
+    assert main(["retrain", "--force", "--no-run", "--since", since, "--root", str(root)]) == 0
+    assert "+12 labelled rows" in capsys.readouterr().out
