@@ -852,6 +852,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                 'mlops_nb.serve._cmd_serve': ('serve.html#_cmd_serve', 'mlops_nb/serve.py'),
                                 'mlops_nb.serve._cmd_shadow_report': ('serve.html#_cmd_shadow_report', 'mlops_nb/serve.py'),
                                 'mlops_nb.serve._contract_for': ('serve.html#_contract_for', 'mlops_nb/serve.py'),
+                                'mlops_nb.serve._listen': ('serve.html#_listen', 'mlops_nb/serve.py'),
                                 'mlops_nb.serve._refusal': ('serve.html#_refusal', 'mlops_nb/serve.py'),
                                 'mlops_nb.serve._version_threshold': ('serve.html#_version_threshold', 'mlops_nb/serve.py'),
                                 'mlops_nb.serve.add_commands': ('serve.html#add_commands', 'mlops_nb/serve.py'),

@@ -391,16 +391,29 @@ def _cmd_shadow_report(a) -> int:
     return 0
 
 # %% ../nbs/19_serve.ipynb #e08aee19
+def _listen(host: str, port: int):
+    """The service's socket, bound before the model loads: a port in use is an error at once, and the server that has it
+    keeps its status file (monitoring/serving/HOST-PORT.json) to itself."""
+    import errno, socket
+    try: return socket.create_server((host, port), family=socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0])
+    except OSError as e:
+        if e.errno == errno.EADDRINUSE:
+            raise MlopsError(f"cannot listen on {host}:{port}: the port is in use (another `mlops-nb serve`? {SERVING}/ lists "
+                             "this project's servers): choose another --port, or stop that server.") from None
+        raise MlopsError(f"cannot listen on {host}:{port}: {e.strerror or e}; check --host and --port.") from None
+
 def _cmd_serve(a) -> int:
     import uvicorn
-    app = make_app(a.root, a.reload_seconds, log=not a.no_log, shadow=a.shadow, host=a.host, port=a.port)
+    sock = _listen(a.host, a.port)
+    port = sock.getsockname()[1]  # --port 0: the one the system chose
+    app = make_app(a.root, a.reload_seconds, log=not a.no_log, shadow=a.shadow, host=a.host, port=port)
     c = app.state.champion.current
     if a.host not in ("127.0.0.1", "localhost", "::1"):
         print(f"[mlops_nb] warning: listening on {a.host} without authentication: put the service behind your gateway", flush=True)
-    print(f"[mlops_nb] serving {c.name} version {c.version} (@champion) on http://{a.host}:{a.port} — POST /predict, "
+    print(f"[mlops_nb] serving {c.name} version {c.version} (@champion) on http://{a.host}:{port} — POST /predict, "
           f"GET /health, GET /version; prediction log {'off' if a.no_log else LOG_DIR}"
           + (f"; shadow @{a.shadow} version {app.state.shadow.current.version} (logged, not returned)" if a.shadow else ""), flush=True)
-    uvicorn.run(app, host=a.host, port=a.port, log_level="warning", access_log=False)
+    uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False)).run(sockets=[sock])
     return 0
 
 def _cmd_predict(a) -> int:

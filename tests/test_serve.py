@@ -116,6 +116,10 @@ def test_serve_answers_json_csv_and_parquet_and_logs_every_row(served_project, s
     assert (live["version"], live["requests"], live["refused"], live["stopped"]) == ("1", 4, 0, None) and live["p99_ms"] > 0
     assert live["address"] == f"127.0.0.1:{server.port}" and server_name(server.port) in [s["server"] for s in read_result(served_project, "serving")]
     assert "Live: v1</b> (@champion)" in index_panel(served_project).children[1].value
+    busy = subprocess.run(["mlops-nb", "serve", "--root", str(served_project), "--port", str(server.port)], env=clean_env(),
+                          capture_output=True, text=True, timeout=120)  # a second server on the same port: refused at once
+    assert busy.returncode == 2 and f"cannot listen on 127.0.0.1:{server.port}: the port is in use" in busy.stderr, busy.stderr
+    assert json.loads(status.read_text())["pid"] == server.proc.pid  # and the running server's status file is still its own
     server.stop()  # a clean stop compacts the log into Parquet
     assert json.loads(status.read_text())["stopped"]
     assert f"Not served: the service of v1 on 127.0.0.1:{server.port} stopped" in index_panel(served_project).children[1].value
