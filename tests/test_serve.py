@@ -274,11 +274,14 @@ def test_predict_on_a_dask_cluster_gives_the_chunked_output_and_log(served_proje
         pd.testing.assert_frame_equal(logged(r["request_id"]), logged(plain["request_id"]))
 
 
-def test_predict_refuses_a_bad_output_name(served_project, tmp_path):
+def test_predict_refuses_a_bad_output_name_and_a_batch_without_a_column(served_project, tmp_path, capsys):
     from mlops_nb.cli import main
     src = tmp_path / "b.csv"; _rows(served_project, 3).to_csv(src, index=False)
     assert main(["predict", str(src), "--out", str(tmp_path / "x.xlsx"), "--root", str(served_project)]) == 2
     assert not (tmp_path / "x.xlsx").exists()
+    _rows(served_project, 3).drop(columns=["x2"]).to_csv(src, index=False)  # the error names the file, not "the request"
+    assert main(["predict", str(src), "--out", str(tmp_path / "x.csv"), "--root", str(served_project)]) == 2
+    assert f"mlops-nb: {src}: the batch lacks column(s) 'x2'" in capsys.readouterr().err and not (tmp_path / "x.csv").exists()
 
 
 def test_shadow_labels_and_monitoring_what_was_served(fair_built, tmp_path):
