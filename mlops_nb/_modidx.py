@@ -805,6 +805,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                   'mlops_nb.results.version_result': ('results.html#version_result', 'mlops_nb/results.py')},
             'mlops_nb.retrain': { 'mlops_nb.retrain._cmd_retrain': ('retrain.html#_cmd_retrain', 'mlops_nb/retrain.py'),
                                   'mlops_nb.retrain._in_git': ('retrain.html#_in_git', 'mlops_nb/retrain.py'),
+                                  'mlops_nb.retrain._new_ids': ('retrain.html#_new_ids', 'mlops_nb/retrain.py'),
                                   'mlops_nb.retrain._parquet_codec': ('retrain.html#_parquet_codec', 'mlops_nb/retrain.py'),
                                   'mlops_nb.retrain.add_commands': ('retrain.html#add_commands', 'mlops_nb/retrain.py'),
                                   'mlops_nb.retrain.append_training_rows': ('retrain.html#append_training_rows', 'mlops_nb/retrain.py'),

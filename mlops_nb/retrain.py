@@ -77,6 +77,19 @@ def training_rows(logged, train, params: Params) -> tuple:
 # %% ../nbs/20_retrain.ipynb #efe17065
 RETRAINED = Path(RESULTS["retrained"].path)
 
+def _new_ids(new, train, params: Params, name: str) -> tuple:
+    """(the rows of `new` whose id (params.data.id) is not in the training file `train`, the latest row of each id; notes on
+    the others): a row the model was trained on, served again, is no new data, and a repeated id fails the contract's check."""
+    import pandas as pd
+    ids = [c for c in params.data.id if c in train.columns and c in new.columns]
+    if not ids: return new, []
+    key = lambda df: pd.MultiIndex.from_frame(df[ids].astype(str))
+    known = key(new).isin(key(train)); again = key(new).duplicated(keep="last") & ~known
+    notes = ([f"{known.sum():,} logged rows have an id ({', '.join(ids)}) already in {name} (rows it holds, served again?): not added"]
+             if known.any() else []) + ([f"{again.sum():,} logged rows repeat the id of a later logged row: only the latest of each "
+                                         "is added"] if again.any() else [])
+    return new[~known & ~again], notes
+
 def _parquet_codec(path) -> str | None:
     "The compression of a Parquet file's first column (pandas would write snappy: a zstd file grew by 70 % in one retrain)."
     import pyarrow.parquet as pq
@@ -96,7 +109,10 @@ def append_training_rows(root, path, logged, params: Params) -> dict:
     csv = path.suffix.lower() not in (".parquet", ".pq")
     sep = (params.data.delimiter or sniff_delimiter(path)) if csv else None
     train = pd.read_csv(path, sep=sep) if csv else pd.read_parquet(path)
+    already, (new, skipped) = len(logged) - len(new), _new_ids(new, train, params, path.name)
+    if new.empty: return {"added": 0, "already": already, "notes": skipped}
     rows, notes = training_rows(new, train, params)
+    notes = skipped + notes
     with atomic_write(path, path.suffix) as tmp:
         if csv:
             old = path.read_bytes()
@@ -106,7 +122,7 @@ def append_training_rows(root, path, logged, params: Params) -> dict:
     added = pd.DataFrame({"request_id": new["request_id"].astype(str), "row": new["row"].astype(int),
                           "added": pd.Timestamp.now(tz="UTC").isoformat(), "data": str(path.relative_to(root))})
     with atomic_write(root / RETRAINED, ".parquet") as tmp: pd.concat([ledger, added], ignore_index=True).to_parquet(tmp, index=False)
-    return {"added": len(new), "already": len(logged) - len(new), "notes": notes}
+    return {"added": len(new), "already": already, "notes": notes}
 
 # %% ../nbs/20_retrain.ipynb #5c4086ff
 @contextmanager
@@ -184,8 +200,9 @@ def retrain(root=".", since: str | None = None, window: str | None = None, force
     with unchanged_on_failure(root, [data, RETRAINED, f"{data}.dvc", Path(data).parent / ".gitignore"]):
         res = append_training_rows(root, data, logged, params)
         if not res["added"]:
-            raise MlopsError(f"the {res['already']:,} labelled rows of {words} were all added to {data} by an earlier "
-                             f"retrain ({RETRAINED}); nothing new to train on.")
+            why_not = [*res["notes"], *([f"{res['already']:,} were added by an earlier retrain ({RETRAINED})"] if res["already"] else [])]
+            raise MlopsError(f"none of the {len(logged):,} labelled rows of {words} is new to {data}: {'; '.join(why_not)}; "
+                             "nothing new to train on.")
         msg = f"mlops-nb retrain: +{res['added']:,} labelled rows from the prediction log ({words})\n\n{why}"
         try: ver = version_data(root, data, msg)
         except MlopsError as e:
