@@ -16,10 +16,13 @@ from .serve import LAST_BATCH, ServedModel, _contract_for, contract_problems, lo
 __all__ = ['score_chunk', 'dask_scored', 'predict_file']
 
 # %% ../nbs/19b_batch_scoring.ipynb #307c60bb
-def score_chunk(root, chunk, served: ServedModel, params: Params, contract: tuple | None = None) -> tuple:
+def score_chunk(root, chunk, served: ServedModel, params: Params, contract: tuple | None = None, source="the batch") -> tuple:
     """(output rows: id columns, score, prediction, model_version, problem; the rows scored, with the columns logged;
-    their scores) of one piece of a batch: what `predict` writes and what it logs. A row the contract refuses is not scored."""
+    their scores) of one piece of a batch (of the file `source`, named in errors): what `predict` writes and what it logs.
+    A row the contract refuses is not scored."""
     import pandas as pd
+    from mlops_nb.batch import check_batch_columns
+    check_batch_columns(chunk, served.columns, source)  # named for the file (the service's check says "the request")
     df, bad = contract_problems(root, chunk.reset_index(drop=True), served, params, contract)
     ok = ~df.index.isin(list(bad))
     decision = {"classification": "Int64", "multiclass": "string"}.get(params.data.task, "float64")
@@ -92,7 +95,7 @@ def predict_file(root, batch, out, chunk_rows: int = 100_000, log: bool = True, 
     connect(settings)
     served = load_served(settings, params)
     pieces = (dask_scored(root, batch, served, params, dask) if dask else
-              (score_chunk(root, c, served, params) for c in iter_batches(batch, chunk_rows, params.data.delimiter, params.data.na_values)))
+              (score_chunk(root, c, served, params, source=batch) for c in iter_batches(batch, chunk_rows, params.data.delimiter, params.data.na_values)))
     plog = open_log(root) if log else None
     rid, n, refused, writer, csv = f"batch-{uuid.uuid4().hex[:12]}", 0, 0, None, out.suffix.lower() == ".csv"
     try:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 # %% auto #0
 __all__ = ['MlopsError', 'ConfigError', 'DataError', 'TrackingError', 'RegistryError', 'LifecycleError', 'did_you_mean',
-           'atomic_write', 'write_json', 'read_json', 'shared_tempdir', 'replace_dir', 'file_hash']
+           'atomic_write', 'write_json', 'read_json', 'shared_tempdir', 'replace_dir', 'file_hash', 'iso_time']
 
 # %% ../nbs/00_core.ipynb #2ee6e58a
 class MlopsError(Exception):
@@ -104,3 +104,16 @@ def file_hash(path, algo: str = "sha256", chunk: int = 1 << 20) -> str:
     with open(path, "rb") as f:
         while block := f.read(chunk): h.update(block)
     return h.hexdigest()
+
+# %% ../nbs/00_core.ipynb #9200cf02
+def iso_time(value: str) -> str:
+    """A date or time from the command line as the prediction log writes times: ISO 8601, UTC, milliseconds (a time without
+    an offset is UTC). An argparse `type`: anything else is an `argparse.ArgumentTypeError` naming the forms expected."""
+    import argparse
+    from datetime import datetime, timezone
+    v = value.strip(); v = v[:-1] + "+00:00" if v.endswith(("Z", "z")) else v
+    try: t = datetime.fromisoformat(v)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not an ISO date or time: write e.g. 2026-11-01, 2026-11-01T12:00 "
+                                         "or 2026-11-01T12:00+01:00 (UTC unless an offset is given)") from None
+    return (t.replace(tzinfo=timezone.utc) if t.tzinfo is None else t.astimezone(timezone.utc)).isoformat(timespec="milliseconds")

@@ -14,7 +14,7 @@ from .results import ResultError, logged_results, maybe_result, read_result
 # %% auto #0
 __all__ = ['project_root', 'parse_query', 'request_args', 'run_info', 'RegistryState', 'registry_state', 'version_results',
            'comparison', 'pick_challenger', 'explain_data', 'fairness_data', 'value_labels', 'batch_report',
-           'live_status']
+           'serving_state', 'live_status']
 
 # %% ../nbs/16b_dashboard_data.ipynb #5a215897
 def project_root(start=None) -> Path:
@@ -242,6 +242,27 @@ def batch_report(root, entry: dict) -> dict:
     except ValueError as e: raise MlopsError(f"{p}: not valid JSON ({e}); run `mlops-nb monitor` on that batch again.") from None
 
 # %% ../nbs/16b_dashboard_data.ipynb #6c1ee9cf
+def _pid_alive(pid) -> bool:
+    "Whether process `pid` runs on this host (another user's process counts; no pid: assume it does, the clock decides)."
+    try: os.kill(int(pid), 0)
+    except ProcessLookupError: return False
+    except (OSError, TypeError, ValueError): return True
+    try: return Path(f"/proc/{int(pid)}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"  # a zombie: killed, not yet reaped
+    except (OSError, IndexError): return True
+
+def serving_state(s: dict, now=None) -> str:
+    """A server's status (monitoring/serving/SERVER.json) in one word: 'stopped' (a clean exit), 'gone' (its process no
+    longer runs on this host: killed), 'silent' (no status for 3 of its periods, at least 60 s: hung, or on another host
+    and gone) or 'live'."""
+    import socket
+    from datetime import datetime, timezone
+    if s.get("stopped"): return "stopped"
+    if s.get("host") == socket.gethostname() and not _pid_alive(s.get("pid")): return "gone"
+    age = ((now or datetime.now(timezone.utc)) - datetime.fromisoformat(s["updated"])).total_seconds()
+    return "silent" if age > max(3 * s["every_seconds"], 60) else "live"
+
 def live_status(root=".") -> dict:
-    "What is live: `mlops-nb serve`'s monitoring/serving.json and `mlops-nb predict`'s monitoring/last_batch.json (None when absent)."
-    return {"serving": maybe_result(root, "serving"), "last_batch": maybe_result(root, "last_batch")}
+    """What is live: the status of each `mlops-nb serve` (monitoring/serving/, with its `serving_state`; [] when none ran)
+    and `mlops-nb predict`'s monitoring/last_batch.json (None when absent)."""
+    return {"serving": [{**s, "state": serving_state(s)} for s in maybe_result(root, "serving") or []],
+            "last_batch": maybe_result(root, "last_batch")}

@@ -7,8 +7,8 @@ from dataclasses import dataclass, field, asdict
 from datetime import datetime, timezone
 from pathlib import Path
 
-from .core import (ConfigError, DataError, LifecycleError, MlopsError, _jsonable, atomic_write, file_hash, read_json,
-                           shared_tempdir, write_json)
+from .core import (ConfigError, DataError, LifecycleError, MlopsError, _jsonable, atomic_write, file_hash, iso_time,
+                           read_json, shared_tempdir, write_json)
 from .config import MonitorParams, Params, Settings, load_params, load_settings
 from .batch import apply_contract, batch_labels, check_batch_columns, read_batch, time_window
 from .drift_report import _fmt, drift_status, drift_table, plot_drift, render_drift_html
@@ -367,7 +367,7 @@ def add_commands(subparsers) -> None:
     m.add_argument("batch", nargs="?", help="CSV or Parquet file with the model's input columns (labels optional)")
     m.add_argument("--from-log", action="store_true", help="monitor what was served: the prediction log (`mlops-nb serve`, "
                    "`predict`) with the outcomes of `mlops-nb labels add`")
-    m.add_argument("--since", metavar="TIME", help="with --from-log: rows logged at or after this ISO date/time")
+    m.add_argument("--since", metavar="TIME", type=iso_time, help="with --from-log: rows logged at or after this ISO date/time")
     m.add_argument("--window", metavar="SPAN", help="with --from-log: a duration such as 7d or 12h (after --since, else up to now)")
     m.add_argument("--labels", metavar="COL|FILE", help="column of the batch, or a file with one label per batch row, "
                    "holding the true outcome (default: data.target when the batch has it)")

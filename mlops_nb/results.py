@@ -41,7 +41,7 @@ RESULTS = {
     "drift": Result("reports/drift/drift.json", "mlops_nb.drift/1", "the drift stage", kept=False),
     "history": Result("monitoring/history.jsonl", "mlops_nb.monitor/1", "`mlops-nb monitor BATCH`", kept=False),
     "prediction_log": Result("monitoring/predictions", None, "`mlops-nb serve` and `mlops-nb predict`", kept=False),
-    "serving": Result("monitoring/serving.json", "mlops_nb.serving/1", "`mlops-nb serve`", kept=False),
+    "serving": Result("monitoring/serving", "mlops_nb.serving/1", "`mlops-nb serve` (one SERVER.json per server)", kept=False),
     "last_batch": Result("monitoring/last_batch.json", "mlops_nb.last_batch/1", "`mlops-nb predict`", kept=False),
     "retrained": Result("monitoring/retrained.parquet", None, "`mlops-nb retrain` (the logged rows it added)", kept=False),
     "registry": Result("reports/registry.json", "mlops_nb.registry/1", "the register stage", kept=False),
@@ -89,9 +89,10 @@ def check_schema(d, kind: str, where) -> dict:
 def parse_result(kind: str, text: str, where) -> dict:
     "The content of a result file (JSON, or YAML for params.yaml), checked against its schema."
     path = RESULTS[kind].path
-    try: d = yaml.safe_load(text) if path.endswith(".yaml") else json.loads(text)
+    yml = path.endswith(".yaml")
+    try: d = yaml.safe_load(text) if yml else json.loads(text)
     except (ValueError, yaml.YAMLError) as e:
-        raise ResultError(f"{where}: not valid {Path(path).suffix[1:].upper()} ({e}); delete it and run `dvc repro`.") from None
+        raise ResultError(f"{where}: not valid {'YAML' if yml else 'JSON'} ({e}); delete it and run `dvc repro`.") from None
     return check_schema(d, kind, where)
 
 # %% ../nbs/18_results.ipynb #0c291f11
@@ -127,6 +128,8 @@ def read_result(root, kind: str):
     "The parsed result file `kind` (see `RESULTS`) of the project at `root`, schema-checked and cached."
     p = result_path(root, kind)
     if not p.exists(): raise _missing(root, kind)
+    if kind == "serving":  # a folder, one status per server, each rewritten every few seconds: read afresh
+        return [parse_result(kind, f.read_text(encoding="utf-8"), f) for f in sorted(p.glob("*.json"))]
     key = (kind, *result_stamp(root, kind))
     if key in _CACHE: return _CACHE[key]
     if kind == "local":

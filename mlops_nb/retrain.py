@@ -2,17 +2,18 @@
 
 # %% ../nbs/20_retrain.ipynb #c6cebf05
 from __future__ import annotations
-import subprocess, sys
+import os, shutil, subprocess, sys, tempfile
+from contextlib import contextmanager
 from pathlib import Path
 
-from .core import DataError, MlopsError, atomic_write
+from .core import DataError, MlopsError, atomic_write, iso_time
 from .config import Params, load_params, load_settings
 from .results import RESULTS
 # pandas, dvc and mlflow are imported where used: the CLI builds its parser from this module
 
 # %% auto #0
-__all__ = ['RETRAINED', 'check_recommended', 'labelled_window', 'training_rows', 'append_training_rows', 'version_data',
-           'retrain', 'add_commands']
+__all__ = ['RETRAINED', 'check_recommended', 'labelled_window', 'training_rows', 'append_training_rows', 'unchanged_on_failure',
+           'version_data', 'retrain', 'add_commands']
 
 # %% ../nbs/20_retrain.ipynb #05e92c71
 def check_recommended(history: list, force: bool = False) -> dict | None:
@@ -76,6 +77,26 @@ def training_rows(logged, train, params: Params) -> tuple:
 # %% ../nbs/20_retrain.ipynb #efe17065
 RETRAINED = Path(RESULTS["retrained"].path)
 
+def _new_ids(new, train, params: Params, name: str) -> tuple:
+    """(the rows of `new` whose id (params.data.id) is not in the training file `train`, the latest row of each id; notes on
+    the others): a row the model was trained on, served again, is no new data, and a repeated id fails the contract's check."""
+    import pandas as pd
+    ids = [c for c in params.data.id if c in train.columns and c in new.columns]
+    if not ids: return new, []
+    key = lambda df: pd.MultiIndex.from_frame(df[ids].astype(str))
+    known = key(new).isin(key(train)); again = key(new).duplicated(keep="last") & ~known
+    notes = ([f"{known.sum():,} logged rows have an id ({', '.join(ids)}) already in {name} (rows it holds, served again?): not added"]
+             if known.any() else []) + ([f"{again.sum():,} logged rows repeat the id of a later logged row: only the latest of each "
+                                         "is added"] if again.any() else [])
+    return new[~known & ~again], notes
+
+def _parquet_codec(path) -> str | None:
+    "The compression of a Parquet file's first column (pandas would write snappy: a zstd file grew by 70 % in one retrain)."
+    import pyarrow.parquet as pq
+    meta = pq.ParquetFile(path).metadata
+    codec = meta.row_group(0).column(0).compression.lower() if meta.num_row_groups and meta.num_columns else "snappy"
+    return None if codec == "uncompressed" else codec
+
 def append_training_rows(root, path, logged, params: Params) -> dict:
     "Append the logged rows not added before to the training file `path`; {added, already, notes}."
     import pandas as pd
@@ -88,37 +109,72 @@ def append_training_rows(root, path, logged, params: Params) -> dict:
     csv = path.suffix.lower() not in (".parquet", ".pq")
     sep = (params.data.delimiter or sniff_delimiter(path)) if csv else None
     train = pd.read_csv(path, sep=sep) if csv else pd.read_parquet(path)
+    already, (new, skipped) = len(logged) - len(new), _new_ids(new, train, params, path.name)
+    if new.empty: return {"added": 0, "already": already, "notes": skipped}
     rows, notes = training_rows(new, train, params)
+    notes = skipped + notes
     with atomic_write(path, path.suffix) as tmp:
         if csv:
             old = path.read_bytes()
             tmp.write_bytes(old + (b"" if old.endswith(b"\n") else b"\n"))
             rows.to_csv(tmp, sep=sep, mode="a", header=False, index=False)
-        else: pd.concat([train, rows], ignore_index=True).to_parquet(tmp, index=False)
+        else: pd.concat([train, rows], ignore_index=True).to_parquet(tmp, index=False, compression=_parquet_codec(path))
     added = pd.DataFrame({"request_id": new["request_id"].astype(str), "row": new["row"].astype(int),
                           "added": pd.Timestamp.now(tz="UTC").isoformat(), "data": str(path.relative_to(root))})
     with atomic_write(root / RETRAINED, ".parquet") as tmp: pd.concat([ledger, added], ignore_index=True).to_parquet(tmp, index=False)
-    return {"added": len(new), "already": len(logged) - len(new), "notes": notes}
+    return {"added": len(new), "already": already, "notes": notes}
+
+# %% ../nbs/20_retrain.ipynb #5c4086ff
+@contextmanager
+def unchanged_on_failure(root, paths):
+    """Put the project files `paths` back as they were (or absent) if the block fails. Each old file is kept as a hard link
+    (free: the writes here replace files, they never change one in place), or a copy where a link cannot be made."""
+    root = Path(root); keep = Path(tempfile.mkdtemp(prefix=".mlops-nb-retrain-", dir=root)); saved = {}
+    try:
+        for i, p in enumerate(dict.fromkeys(map(str, paths))):
+            src, saved[p] = root / p, None
+            if src.is_file():
+                saved[p] = keep / str(i)
+                try: os.link(src, saved[p])
+                except OSError: shutil.copy2(src, saved[p])
+        yield
+    except BaseException:
+        for p, old in saved.items():
+            if old: os.replace(old, root / p)
+            else: (root / p).unlink(missing_ok=True)
+        raise
+    finally: shutil.rmtree(keep, ignore_errors=True)
 
 # %% ../nbs/20_retrain.ipynb #e7cc581b
+def _in_git(root) -> bool:
+    "Whether `root` is inside a git working tree (its own repository, or a parent folder's)."
+    r = subprocess.run(["git", "rev-parse", "--is-inside-work-tree"], cwd=root, capture_output=True, text=True)
+    return r.stdout.strip() == "true"
+
 def version_data(root, path: str, message: str) -> dict:
-    "`dvc add path` and a git commit of its .dvc file; {dvc_md5, commit, committed}, None where there is no DVC or git."
+    """A new version of the training file `path`: `dvc add` and a git commit of its .dvc file, or a git commit of the file
+    when git tracks it; {how: 'dvc', 'git' or None (neither: changed in place), dvc_md5, git (a repository?), commit, committed}."""
     import yaml
-    root = Path(root); out = {"dvc_md5": None, "commit": None, "committed": []}
+    root = Path(root); git = _in_git(root)
+    out = {"how": None, "dvc_md5": None, "git": git, "commit": None, "committed": []}
     def run(cmd, what):
         r = subprocess.run(cmd, cwd=root, capture_output=True, text=True)
         if r.returncode: raise MlopsError(f"{what} failed in {root}: {(r.stderr or r.stdout).strip()[-800:]}")
         return r.stdout.strip()
-    if not (root / ".dvc").is_dir(): return out
-    run([sys.executable, "-m", "dvc", "add", "-q", path], f"dvc add {path}")
-    dvcfile = Path(f"{path}.dvc")
-    out["dvc_md5"] = (yaml.safe_load((root / dvcfile).read_text())["outs"][0]).get("md5")
-    if not (root / ".git").exists(): return out
-    ignore = dvcfile.parent / ".gitignore"
-    files = [str(dvcfile)] + ([str(ignore)] if (root / ignore).exists() and run(["git", "status", "--porcelain", "--", str(ignore)], "git status") else [])
+    if git and subprocess.run(["git", "ls-files", "--error-unmatch", "--", path], cwd=root, capture_output=True).returncode == 0:
+        out["how"], files = "git", [path]  # small data kept in git: DVC would refuse to add it
+    elif (root / ".dvc").is_dir():
+        run([sys.executable, "-m", "dvc", "add", path], f"`dvc add {path}`")  # not -q: it would hide DVC's error too
+        dvcfile = Path(f"{path}.dvc"); ignore = dvcfile.parent / ".gitignore"
+        out.update(how="dvc", dvc_md5=yaml.safe_load((root / dvcfile).read_text())["outs"][0].get("md5"))
+        if not git: return out
+        files = [str(dvcfile)] + ([str(ignore)] if (root / ignore).exists() and run(["git", "status", "--porcelain", "--", str(ignore)], "git status") else [])
+    else: return out
     from mlops_nb.scaffold import _git_identity_args
     run(["git", "add", "--", *files], "git add")
-    run(["git", *_git_identity_args(root), "commit", "-q", "-m", message, "--", *files], "git commit")
+    try: run(["git", *_git_identity_args(root), "commit", "-q", "-m", message, "--", *files], f"`git commit` of {', '.join(files)}")
+    except MlopsError:
+        subprocess.run(["git", "reset", "-q", "--", *files], cwd=root); raise  # unstaged: the files go back as they were
     out.update(commit=run(["git", "rev-parse", "HEAD"], "git rev-parse"), committed=files)
     return out
 
@@ -129,28 +185,43 @@ def retrain(root=".", since: str | None = None, window: str | None = None, force
     from mlops_nb.monitor import HISTORY, read_history
     root = Path(root).resolve()
     params, settings = load_params(root / "params.yaml"), load_settings(root / "settings.ini")
+    data = params.data.path
+    if run and not (root / ".dvc").is_dir():
+        raise MlopsError(f"{root} is not a DVC project (no .dvc/ folder): retrain cannot version {data} nor run `dvc repro`. Make "
+                         f"it one (`git init`, `dvc init`, `dvc add {data}`, `git commit`), or run `mlops-nb retrain --no-run` to "
+                         "append the rows to the file in place, without a version and without training.")
     latest = check_recommended(read_history(root / HISTORY), force)
     from mlops_nb.audit import audit_key
     audit_key(settings)  # who retrains, and that this process can record it, before anything changes
     ident = access.resolve_identity(settings)
     role = access.load_roles(access.roles_path(settings)).role_of(ident.user)
     logged, words = labelled_window(root, since, window, latest)
-    res = append_training_rows(root, params.data.path, logged, params)
-    if not res["added"]:
-        raise MlopsError(f"the {res['already']:,} labelled rows of {words} were all added to {params.data.path} by an earlier "
-                         f"retrain ({RETRAINED}); nothing new to train on.")
     why = "; ".join((latest or {}).get("reasons") or []) or "forced (--force)"
-    msg = f"mlops-nb retrain: +{res['added']:,} labelled rows from the prediction log ({words})\n\n{why}"
-    ver = version_data(root, params.data.path, msg)
+    with unchanged_on_failure(root, [data, RETRAINED, f"{data}.dvc", Path(data).parent / ".gitignore"]):
+        res = append_training_rows(root, data, logged, params)
+        if not res["added"]:
+            why_not = [*res["notes"], *([f"{res['already']:,} were added by an earlier retrain ({RETRAINED})"] if res["already"] else [])]
+            raise MlopsError(f"none of the {len(logged):,} labelled rows of {words} is new to {data}: {'; '.join(why_not)}; "
+                             "nothing new to train on.")
+        msg = f"mlops-nb retrain: +{res['added']:,} labelled rows from the prediction log ({words})\n\n{why}"
+        try: ver = version_data(root, data, msg)
+        except MlopsError as e:
+            fix = ("this DVC project is not a git repository: `git init` it (and commit), or let DVC work without git: "
+                   "`dvc config core.no_scm true`" if "not a git repository" in str(e) else
+                   "fix what the message reports (`dvc doctor` shows DVC's configuration and cache)")
+            raise MlopsError(f"retrain stopped while making the new data version: {e}\n{data} and {RETRAINED} are back as they "
+                             f"were, nothing was committed or recorded in the audit log. To go on: {fix}; then run "
+                             "`mlops-nb retrain` again.") from None
     champion = ((latest or {}).get("model") or {}).get("version")
     with R.registry_lock(settings):
         R._audit(settings, R._client(settings), ident, role, "retrain", settings.mlflow.model_name, champion, "done", reason=why,
-                 comment=f"+{res['added']} rows of {words} -> {params.data.path} (DVC md5 {ver['dvc_md5']}, git {ver['commit']})")
-    out = {**res, "window": words, "data": params.data.path, **ver, "reasons": why, "ran": False, "registered": None}
+                 comment=f"+{res['added']} rows of {words} -> {data} (DVC md5 {ver['dvc_md5']}, git {ver['commit']})")
+    out = {**res, "window": words, "data": data, **ver, "reasons": why, "ran": False, "registered": None}
     if run:
         r = subprocess.run([sys.executable, "-m", "dvc", "repro"], cwd=root)
         if r.returncode:
-            raise MlopsError(f"dvc repro stopped after the new data version (kept: {params.data.path}, DVC md5 {ver['dvc_md5']}): "
+            raise MlopsError(f"dvc repro stopped after the new data version (kept: {data}, {ver['how']} version "
+                             f"{ver['dvc_md5'] or ver['commit']}): "
                              "see above; a failed gate stops it (reports/gates.json), like any run of the pipeline.")
         from mlops_nb.results import maybe_result
         out.update(ran=True, registered=maybe_result(root, "registry"))
@@ -162,8 +233,10 @@ def _cmd_retrain(a) -> int:
     print(f"{r['data']}: +{r['added']:,} labelled rows from the prediction log ({r['window']})"
           + (f", {r['already']:,} added before" if r["already"] else "") + f"; why: {r['reasons']}")
     for n in r["notes"]: print(f"  note: {n}")
-    print(f"  new DVC version: md5 {r['dvc_md5']}" if r["dvc_md5"] else "  not a DVC project: the file was changed in place (no DVC version)")
+    print({"dvc": f"  new DVC version: md5 {r['dvc_md5']}", "git": f"  new git version of {r['data']} (git tracks the file, not DVC)",
+           None: f"  no DVC in this project: {r['data']} was changed in place (no data version)"}[r["how"]])
     if r["commit"]: print(f"  git commit {r['commit'][:12]}: {', '.join(r['committed'])}")
+    elif not r["git"]: print("  not a git repository: nothing committed" + (f" (commit {r['data']}.dvc to keep this version)" if r["how"] else ""))
     if not r["ran"]: print("  run `dvc repro` to train and gate the new model"); return 0
     reg = r["registered"] or {}
     print(f"  registered version {reg.get('version')}: " + (f"@{reg['alias']}: review it in the registry dashboard before promoting"
@@ -176,7 +249,7 @@ def add_commands(sub) -> None:
                        description="When the latest monitoring result recommends it: append the logged rows of the window that "
                                    "have outcomes (`labels add`) to params.yaml data.path, `dvc add` and git-commit it, record it in "
                                    "the audit log, and run `dvc repro`; the new model is a challenger for the usual gates and review.")
-    r.add_argument("--since", metavar="TIME", help="logged rows at or after this ISO date/time (default: the window last monitored)")
+    r.add_argument("--since", metavar="TIME", type=iso_time, help="logged rows at or after this ISO date/time (default: the window last monitored)")
     r.add_argument("--window", metavar="SPAN", help="a duration such as 7d or 12h (after --since, else up to now)")
     r.add_argument("--force", action="store_true", help="retrain even when monitoring did not recommend it")
     r.add_argument("--no-run", action="store_true", help="add and version the data only; run `dvc repro` yourself")

@@ -262,6 +262,7 @@ GITIGNORE = """# mlops_nb: local MLflow store and run artifacts, executed notebo
 /mlruns/
 /reports/notebooks/
 /monitoring/predictions/
+/monitoring/serving/
 /audit/*.lock
 .ipynb_checkpoints/
 .venv/

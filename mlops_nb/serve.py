@@ -16,8 +16,8 @@ from .prediction_log import _now, add_labels, log_rows, log_window, open_log
 
 # %% auto #0
 __all__ = ['SERVING', 'LAST_BATCH', 'ServedModel', 'load_served', 'Champion', 'score_frame', 'RequestError', 'contract_problems',
-           'check_request', 'ServingStats', 'parse_body', 'warm_up', 'make_app', 'answer_requests', 'MicroBatch',
-           'shadow_report', 'add_commands']
+           'check_request', 'server_name', 'write_serving_status', 'ServingStats', 'parse_body', 'warm_up', 'make_app',
+           'answer_requests', 'MicroBatch', 'shadow_report', 'add_commands']
 
 # %% ../nbs/19_serve.ipynb #c3667521
 @dataclass(frozen=True)
@@ -132,14 +132,26 @@ def _refusal(bad: dict, n: int, params: Params) -> RequestError:
                         "Fix the values, or change the contract if they are valid.")
 
 # %% ../nbs/19_serve.ipynb #3bd4d478
-SERVING = Path(RESULTS["serving"].path)
+SERVING = Path(RESULTS["serving"].path)  # a folder: one status file per server
 
 LAST_BATCH = Path(RESULTS["last_batch"].path)
 
+def server_name(port: int | None = None) -> str:
+    """A server's name, and its status file's (monitoring/serving/NAME.json): HOST-PORT, so that a server restarted on the
+    same port takes its file over; HOST-pidPID when the port is not known (the app run by another ASGI server)."""
+    import re, socket
+    host = re.sub(r"[^A-Za-z0-9_.-]", "_", socket.gethostname())
+    return f"{host}-{port}" if port else f"{host}-pid{os.getpid()}"
+
+def write_serving_status(root, status: dict) -> Path:
+    "Write one server's status (`ServingStats.status`) to monitoring/serving/SERVER.json, atomically."
+    return write_json(Path(root) / SERVING / f"{status['server']}.json", status)
+
 class ServingStats:
-    "What a service has answered since it started; `status()` is its monitoring/serving.json."
-    def __init__(self, keep: int = 10_000):
+    "What a service has answered since it started; `status()` is its monitoring/serving/SERVER.json."
+    def __init__(self, keep: int = 10_000, server: str | None = None, address: str | None = None):
         from collections import deque
+        self.server, self.address = server or server_name(), address  # address: where it listens, e.g. 127.0.0.1:8000
         self.started, self.requests, self.refused, self.last = _now(), 0, 0, None
         self.version, self.since = None, None
         self._latency, self._lock = deque(maxlen=keep), threading.Lock()  # the last `keep` requests' seconds
@@ -155,7 +167,9 @@ class ServingStats:
         with self._lock: lat, n, refused, last = np.array(self._latency), self.requests, self.refused, self.last
         if served.version != self.version: self.version, self.since = served.version, _now()
         p50, p99 = (np.percentile(lat, [50, 99]) * 1000).round(1).tolist() if len(lat) else (None, None)
-        return {"schema": RESULTS["serving"].schema, "model": served.name, "version": served.version, "alias": alias,
+        import socket
+        return {"schema": RESULTS["serving"].schema, "server": self.server, "host": socket.gethostname(), "address": self.address,
+                "model": served.name, "version": served.version, "alias": alias,
                 "since": self.since, "started": self.started, "updated": _now(), "every_seconds": every, "pid": os.getpid(),
                 "requests": n, "refused": refused, "p50_ms": p50, "p99_ms": p99, "latency_requests": len(lat),
                 "last_request": last and datetime.fromtimestamp(last, timezone.utc).isoformat(timespec="milliseconds"),
@@ -189,8 +203,10 @@ def warm_up(root, served: ServedModel, params: Params) -> None:
     try: contract_problems(root, pd.DataFrame({c: pd.Series([], dtype=object) for c in served.columns}), served, params)
     except MlopsError: pass  # an empty frame is refused ("no data rows"): the checks are built all the same
 
-def make_app(root=".", reload_seconds: float = 10.0, log: bool = True, shadow: str | None = None):
-    "The FastAPI app serving `@champion` of the project at `root`; `shadow`: an alias scored beside it and logged, not returned."
+def make_app(root=".", reload_seconds: float = 10.0, log: bool = True, shadow: str | None = None, host: str | None = None,
+             port: int | None = None):
+    """The FastAPI app serving `@champion` of the project at `root`; `shadow`: an alias scored beside it and logged, not returned;
+    `host`, `port`: where it listens, which names its status file (`server_name`)."""
     from contextlib import asynccontextmanager
     from fastapi import FastAPI
     from fastapi.responses import JSONResponse
@@ -204,14 +220,14 @@ def make_app(root=".", reload_seconds: float = 10.0, log: bool = True, shadow: s
     shadow_model = Champion(settings, params, alias=shadow) if shadow else None
     if shadow_model and not log: raise MlopsError("--shadow needs the prediction log: the shadow's scores are only logged.")
     plog = open_log(root) if log else None
-    stop, stats = threading.Event(), ServingStats()
+    stop, stats = threading.Event(), ServingStats(server=server_name(port), address=port and f"{host or '127.0.0.1'}:{port}")
     warm_up(root, champion.current, params)
     import gc
     gc.freeze()  # the libraries and the model loaded so far are never freed: a full collection need not scan them again
 
     def write_status(stopped: bool = False):
-        try: write_json(root / SERVING, stats.status(champion.current, champion.alias, reload_seconds, stopped))
-        except OSError as e: print(f"[mlops_nb] could not write {SERVING}: {e}", flush=True)  # serving goes on
+        try: write_serving_status(root, stats.status(champion.current, champion.alias, reload_seconds, stopped))
+        except OSError as e: print(f"[mlops_nb] could not write {SERVING / stats.server}.json: {e}", flush=True)  # serving goes on
 
     def background():
         while not stop.wait(reload_seconds):
@@ -375,16 +391,29 @@ def _cmd_shadow_report(a) -> int:
     return 0
 
 # %% ../nbs/19_serve.ipynb #e08aee19
+def _listen(host: str, port: int):
+    """The service's socket, bound before the model loads: a port in use is an error at once, and the server that has it
+    keeps its status file (monitoring/serving/HOST-PORT.json) to itself."""
+    import errno, socket
+    try: return socket.create_server((host, port), family=socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0])
+    except OSError as e:
+        if e.errno == errno.EADDRINUSE:
+            raise MlopsError(f"cannot listen on {host}:{port}: the port is in use (another `mlops-nb serve`? {SERVING}/ lists "
+                             "this project's servers): choose another --port, or stop that server.") from None
+        raise MlopsError(f"cannot listen on {host}:{port}: {e.strerror or e}; check --host and --port.") from None
+
 def _cmd_serve(a) -> int:
     import uvicorn
-    app = make_app(a.root, a.reload_seconds, log=not a.no_log, shadow=a.shadow)
+    sock = _listen(a.host, a.port)
+    port = sock.getsockname()[1]  # --port 0: the one the system chose
+    app = make_app(a.root, a.reload_seconds, log=not a.no_log, shadow=a.shadow, host=a.host, port=port)
     c = app.state.champion.current
     if a.host not in ("127.0.0.1", "localhost", "::1"):
         print(f"[mlops_nb] warning: listening on {a.host} without authentication: put the service behind your gateway", flush=True)
-    print(f"[mlops_nb] serving {c.name} version {c.version} (@champion) on http://{a.host}:{a.port} — POST /predict, "
+    print(f"[mlops_nb] serving {c.name} version {c.version} (@champion) on http://{a.host}:{port} — POST /predict, "
           f"GET /health, GET /version; prediction log {app.state.log.where if app.state.log else 'off'}"
           + (f"; shadow @{a.shadow} version {app.state.shadow.current.version} (logged, not returned)" if a.shadow else ""), flush=True)
-    uvicorn.run(app, host=a.host, port=a.port, log_level="warning", access_log=False)
+    uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False)).run(sockets=[sock])
     return 0
 
 def _cmd_predict(a) -> int:

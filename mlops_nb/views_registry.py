@@ -153,29 +153,41 @@ def latest_drift_html(hist: list | None, drift: dict | None) -> str:
     return '<div class="mlops-empty mlops-latest-drift">No drift results yet: the drift stage of `dvc repro` or `mlops-nb monitor BATCH` writes them.</div>'
 
 # %% ../nbs/16e_views_registry.ipynb #58106e6b
-def live_html(live: dict, now=None) -> str:
-    """The index's line on what is live: the version `mlops-nb serve` answers with, since when, requests, latency, last request
-    ('not served' when it stopped, or has not written its status for 3 of its periods); and the last batch `predict` scored."""
-    from datetime import datetime, timezone
+def live_html(live: dict) -> str:
+    """The index's lines on what is live (`dashboard_data.live_status`): each version served, on how many servers, since when,
+    requests, latency and last request; servers killed or silent ('not served', with their last status), the ones that
+    stopped when none is live; and the last batch `predict` scored."""
     from pathlib import Path
-    now, s, b = now or datetime.now(timezone.utc), live.get("serving"), live.get("last_batch")
+    servers, b = live.get("serving") or [], live.get("last_batch")
     t = lambda iso: esc(short_times(iso or ""))
-    on = False
-    if not s: line = "Not served: no `mlops-nb serve` has run in this project."
-    else:
-        done = f'{s["requests"]:,} requests' + (f' ({s["refused"]:,} refused)' if s["refused"] else "")
-        silent = (now - datetime.fromisoformat(s["updated"])).total_seconds() > max(3 * s["every_seconds"], 60)
-        if s.get("stopped"): line = f'Not served: the service of v{esc(s["version"])} stopped {t(s["stopped"])}, after {done}.'
-        elif silent: line = f'Not served? The service of v{esc(s["version"])} (pid {esc(s["pid"])}) last wrote its status {t(s["updated"])} ({done} by then).'
-        else:
-            on = True
-            line = (f'<b>Live: v{esc(s["version"])}</b> (@{esc(s["alias"])}) since {t(s["since"])}, {done}'
-                    + (f', p50 {s["p50_ms"]:.0f} ms, p99 {s["p99_ms"]:.0f} ms' if s["p99_ms"] is not None else "")
-                    + (f', last request {t(s["last_request"])}' if s["last_request"] else "") + ".")
+    done = lambda n, r: f'{n:,} request{"" if n == 1 else "s"}' + (f' ({r:,} refused)' if r else "")
+    speed = lambda s: ((f', p50 {s["p50_ms"]:.0f} ms, p99 {s["p99_ms"]:.0f} ms' if s["p99_ms"] is not None else "")
+                       + (f', last request {t(s["last_request"])}' if s["last_request"] else ""))
+    where = lambda s: esc(s.get("address") or s.get("server"))
+    on, lines = [s for s in servers if s["state"] == "live"], []
+    for v, alias in dict.fromkeys((s["version"], s["alias"]) for s in on):
+        g = [s for s in on if (s["version"], s["alias"]) == (v, alias)]
+        head = f'<b>Live: v{esc(v)}</b> (@{esc(alias)})'
+        if len(g) == 1: lines.append(f'{head} since {t(g[0]["since"])}, {done(g[0]["requests"], g[0]["refused"])}{speed(g[0])}.')
+        else:  # latency percentiles do not add up: each server's own
+            lines.append(f'{head} on {len(g)} servers since {t(min(s["since"] for s in g))}, '
+                         f'{done(sum(s["requests"] for s in g), sum(s["refused"] for s in g))}: '
+                         + "; ".join(f'{where(s)}: {done(s["requests"], s["refused"])}{speed(s)}' for s in g) + ".")
+    for s in servers:
+        v, by_then = esc(s["version"]), f'{done(s["requests"], s["refused"])} by then'
+        if s["state"] == "gone":
+            lines.append(f'Not served: the service of v{v} on {where(s)} (pid {esc(s["pid"])}) no longer runs (killed?); '
+                         f'its last status {t(s["updated"])}, {by_then}.')
+        elif s["state"] == "silent":
+            lines.append(f'Not served? The service of v{v} on {where(s)} (pid {esc(s["pid"])}) last wrote its status {t(s["updated"])} ({by_then}).')
+        elif s["state"] == "stopped" and not on:
+            lines.append(f'Not served: the service of v{v} on {where(s)} stopped {t(s["stopped"])}, after {done(s["requests"], s["refused"])}.')
+    if not servers: lines.append("Not served: no `mlops-nb serve` has run in this project.")
     batch = (f'Last batch: {esc(Path(b["batch"]).name)}, {b["rows"]:,} rows scored by v{esc(b["model_version"])} {t(b["finished"])}'
              + (f' ({b["refused"]:,} refused by the data contract)' if b["refused"] else "") + "."
              if b else "No batch scored yet (`mlops-nb predict BATCH --out FILE`).")
-    return f'<div class="mlops-live mlops-live-{"on" if on else "off"}">{line}<br>{batch}</div>'
+    return f'<div class="mlops-live mlops-live-{"on" if on else "off"}">{"<br>".join(lines)}<br>{batch}</div>'
+
 
 # %% ../nbs/16e_views_registry.ipynb #ddf6820e
 _LINEAGE = {"git.commit": "code version (git commit)", "git.dirty": "uncommitted code changes", "git.branch": "code branch",

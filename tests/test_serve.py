@@ -106,15 +106,23 @@ def test_serve_answers_json_csv_and_parquet_and_logs_every_row(served_project, s
     assert (v["version"], v["alias"], v["task"]) == ("1", "champion", "classification") and len(v["sha256"]) == 64
     from mlops_nb.panels import index_panel
     from mlops_nb.results import read_result
-    deadline = time.time() + 60  # the service writes monitoring/serving.json every --reload-seconds (the index's "Live" line)
-    def mine(): return (lambda d: d if d["pid"] == server.proc.pid else {"requests": 0})(read_result(served_project, "serving"))
+    from mlops_nb.serve import server_name
+    # each server writes its own monitoring/serving/HOST-PORT.json every --reload-seconds (the index's "Live" line)
+    status = served_project / "monitoring/serving" / f"{server_name(server.port)}.json"
+    deadline = time.time() + 60
+    def mine(): return (lambda d: d if d["pid"] == server.proc.pid else {"requests": 0})(json.loads(status.read_text()))
     while mine()["requests"] < 4 and time.time() < deadline: time.sleep(0.2)
-    live = read_result(served_project, "serving")
+    live = mine()
     assert (live["version"], live["requests"], live["refused"], live["stopped"]) == ("1", 4, 0, None) and live["p99_ms"] > 0
+    assert live["address"] == f"127.0.0.1:{server.port}" and server_name(server.port) in [s["server"] for s in read_result(served_project, "serving")]
     assert "Live: v1</b> (@champion)" in index_panel(served_project).children[1].value
+    busy = subprocess.run(["mlops-nb", "serve", "--root", str(served_project), "--port", str(server.port)], env=clean_env(),
+                          capture_output=True, text=True, timeout=120)  # a second server on the same port: refused at once
+    assert busy.returncode == 2 and f"cannot listen on 127.0.0.1:{server.port}: the port is in use" in busy.stderr, busy.stderr
+    assert json.loads(status.read_text())["pid"] == server.proc.pid  # and the running server's status file is still its own
     server.stop()  # a clean stop compacts the log into Parquet
-    assert read_result(served_project, "serving")["stopped"]
-    assert "Not served: the service of v1 stopped" in index_panel(served_project).children[1].value
+    assert json.loads(status.read_text())["stopped"]
+    assert f"Not served: the service of v1 on 127.0.0.1:{server.port} stopped" in index_panel(served_project).children[1].value
     log = read_log(served_project)
     mine = log[log.request_id.isin([a["request_id"] for _, a in answers])]
     assert len(mine) == 4 * len(df) and set(mine.model_version) == {"1"}
@@ -158,7 +166,15 @@ def test_a_killed_server_loses_no_answered_row(served_project):
     for t in threads: t.join()
     assert list(log_dir.glob("wal-*.jsonl")), "the killed server's rows are in its write-ahead file"
     again = Server(served_project, reload_seconds=3600)  # opening the log compacts what the dead process left
-    try: assert again.post(body)[0] == 200
+    try:
+        assert again.post(body)[0] == 200
+        from mlops_nb.dashboard_data import live_status
+        from mlops_nb.serve import server_name
+        from mlops_nb.views_registry import live_html
+        live = {s["server"]: s["state"] for s in live_status(served_project)["serving"]}  # one status file each
+        assert (live[server_name(srv.port)], live[server_name(again.port)]) == ("gone", "live"), live
+        html = live_html(live_status(served_project))
+        assert "<b>Live: v1</b>" in html and f"on 127.0.0.1:{srv.port} (pid {srv.proc.pid}) no longer runs (killed?)" in html, html
     finally: again.stop()
     assert not list(log_dir.glob("wal-*")), "replayed and compacted: no write-ahead file left"
     log = read_log(served_project)
@@ -258,11 +274,14 @@ def test_predict_on_a_dask_cluster_gives_the_chunked_output_and_log(served_proje
         pd.testing.assert_frame_equal(logged(r["request_id"]), logged(plain["request_id"]))
 
 
-def test_predict_refuses_a_bad_output_name(served_project, tmp_path):
+def test_predict_refuses_a_bad_output_name_and_a_batch_without_a_column(served_project, tmp_path, capsys):
     from mlops_nb.cli import main
     src = tmp_path / "b.csv"; _rows(served_project, 3).to_csv(src, index=False)
     assert main(["predict", str(src), "--out", str(tmp_path / "x.xlsx"), "--root", str(served_project)]) == 2
     assert not (tmp_path / "x.xlsx").exists()
+    _rows(served_project, 3).drop(columns=["x2"]).to_csv(src, index=False)  # the error names the file, not "the request"
+    assert main(["predict", str(src), "--out", str(tmp_path / "x.csv"), "--root", str(served_project)]) == 2
+    assert f"mlops-nb: {src}: the batch lacks column(s) 'x2'" in capsys.readouterr().err and not (tmp_path / "x.csv").exists()
 
 
 def test_shadow_labels_and_monitoring_what_was_served(fair_built, tmp_path):
