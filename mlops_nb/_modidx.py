@@ -515,6 +515,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                 'mlops_nb.gates.enforce': ('gates.html#enforce', 'mlops_nb/gates.py'),
                                 'mlops_nb.gates.explainability_gates': ('gates.html#explainability_gates', 'mlops_nb/gates.py'),
                                 'mlops_nb.gates.fairness_gates': ('gates.html#fairness_gates', 'mlops_nb/gates.py'),
+                                'mlops_nb.gates.interval_text': ('gates.html#interval_text', 'mlops_nb/gates.py'),
                                 'mlops_nb.gates.leakage_gates': ('gates.html#leakage_gates', 'mlops_nb/gates.py'),
                                 'mlops_nb.gates.make_report': ('gates.html#make_report', 'mlops_nb/gates.py'),
                                 'mlops_nb.gates.multiclass_fairness_gates': ('gates.html#multiclass_fairness_gates', 'mlops_nb/gates.py'),
