@@ -844,6 +844,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
             'mlops_nb.scaffold': { 'mlops_nb.scaffold._check_overrides': ('scaffold.html#_check_overrides', 'mlops_nb/scaffold.py'),
                                    'mlops_nb.scaffold._git_identity_args': ('scaffold.html#_git_identity_args', 'mlops_nb/scaffold.py'),
                                    'mlops_nb.scaffold._run': ('scaffold.html#_run', 'mlops_nb/scaffold.py'),
+                                   'mlops_nb.scaffold._threshold_yaml': ('scaffold.html#_threshold_yaml', 'mlops_nb/scaffold.py'),
                                    'mlops_nb.scaffold._yaml_list': ('scaffold.html#_yaml_list', 'mlops_nb/scaffold.py'),
                                    'mlops_nb.scaffold.infer_columns': ('scaffold.html#infer_columns', 'mlops_nb/scaffold.py'),
                                    'mlops_nb.scaffold.init_project': ('scaffold.html#init_project', 'mlops_nb/scaffold.py'),

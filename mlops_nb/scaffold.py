@@ -12,8 +12,8 @@ from .project import STAGES, packaged_notebooks, render_dvc
 # pandas and mlops_nb.data are imported where used (the CLI builds its parser without them)
 
 # %% auto #0
-__all__ = ['GITIGNORE', 'SMALL_DATA', 'infer_columns', 'render_params', 'render_settings', 'render_roles', 'write_project_files',
-           'init_project', 'starter_train_notebook']
+__all__ = ['RARE_POSITIVE', 'GITIGNORE', 'SMALL_DATA', 'infer_columns', 'render_params', 'render_settings', 'render_roles',
+           'write_project_files', 'init_project', 'starter_train_notebook']
 
 # %% ../nbs/07a_scaffold.ipynb #2dcbd4a7
 def _check_overrides(df, numeric, categorical) -> None:
@@ -92,9 +92,21 @@ def infer_columns(df: pd.DataFrame, target: str, sensitive=(), time_column=None,
 # %% ../nbs/07a_scaffold.ipynb #563f049f
 def _yaml_list(xs) -> str: return "[" + ", ".join(yaml.safe_dump(x, default_flow_style=True).strip().removesuffix("\n...") for x in xs) + "]"
 
+# Below this share of positives 0.5 is a poor default threshold: a row's probability reaches 0.5 only when the evidence
+# multiplies the prior odds (under 1:9) by more than 9, so a fair model flags few rows and misses most positives.
+RARE_POSITIVE = 0.10
+
+def _threshold_yaml(positive_rate: float | None) -> str:
+    "evaluate.threshold for a new project: auto, with why, when positives are rare; else 0.5."
+    if positive_rate is None or positive_rate >= RARE_POSITIVE: return "threshold: 0.5"
+    return (f"# `mlops-nb init`: positives are {positive_rate * 100:.1f} % of the rows (under {RARE_POSITIVE * 100:.0f} %), so a model's probability\n"
+            f"  # rarely reaches 0.5 and 0.5 would flag almost nothing: auto picks the threshold on held-out training rows\n"
+            f"  threshold: auto")
+
 def render_params(data_path: str, target: str, roles: dict, positive=None, sensitive=(), time_column=None,
-                  estimator: str = "hist_gradient_boosting") -> str:
-    "params.yaml text for a new project, with comments on what was inferred."
+                  estimator: str = "hist_gradient_boosting", positive_rate: float | None = None) -> str:
+    """params.yaml text for a new project, with comments on what was inferred. `positive_rate`: the share of positive rows
+    of a binary target (under `RARE_POSITIVE`: evaluate.threshold auto)."""
     excl = roles["exclude"]
     excl_comment = "".join(f"\n  #   {c}: {why}" for c, why in excl.items())
     pos = "null  # inferred from the target values" if positive is None else yaml.safe_dump(positive, default_flow_style=True).strip().removesuffix("\n...")
@@ -145,7 +157,7 @@ train:
   hyperparameters: {hyperparameters}
   preprocess: auto       # auto: imputation + encoding from the column types; none: your model gets the raw columns
 evaluate:
-  threshold: 0.5           # a probability, or auto (binary): chosen on a validation part of the train split by threshold_rule
+  {_threshold_yaml(positive_rate)}           # a probability, or auto (binary): chosen on a validation part of the train split by threshold_rule
   threshold_rule: best_f1  # for threshold auto: best_f1, or {{target_precision: 0.8}}
   n_boot: 200              # bootstrap resamples for the test metrics' intervals (0 = none)
   ci: 0.95
@@ -301,6 +313,14 @@ def write_project_files(dest, data_rel: str, df: pd.DataFrame, target: str, sens
             raise ConfigError(f"--positive {positive!r} is not a value of '{target}' "
                               f"(values: {sorted(set(df[target].dropna().astype(str)))[:10]}).")
     roles["notes"] = []  # printed by `mlops-nb init`: what a user should check before the first dvc repro
+    positive_rate = None
+    if roles["task"] == "classification":
+        y = df[target].dropna().astype(str).str.strip()
+        pos = infer_positive(df[target].dropna().unique(), target) if positive is None else positive
+        positive_rate = float((y == str(pos).strip()).mean())
+        if positive_rate < RARE_POSITIVE:
+            roles["notes"].append(f"positives ('{target}' = {pos}) are {positive_rate * 100:.1f} % of the rows: 0.5 would flag almost "
+                                  f"nothing, so params.yaml sets evaluate.threshold: auto (best F1 on held-out training rows)")
     codes = df[target].dropna()
     if roles["task"] == "regression" and task is None and codes.nunique() <= 10 and (codes == codes.round()).all():
         roles["notes"].append(f"target '{target}' has {codes.nunique()} whole-number values: read as a regression; "
@@ -326,7 +346,7 @@ def write_project_files(dest, data_rel: str, df: pd.DataFrame, target: str, sens
                               f"fairness groups and gates will be noisy; more data, or read them with their intervals")
     name = name or dest.resolve().name
     if train_notebook: estimator = "notebook"
-    files = {"params.yaml": render_params(data_rel, target, roles, positive, sensitive, time_column, estimator),
+    files = {"params.yaml": render_params(data_rel, target, roles, positive, sensitive, time_column, estimator, positive_rate),
              "dvc.yaml": render_dvc(roles["task"]), "settings.ini": render_settings(name, model_name or name)}
     from mlops_nb.config import parse_params
     parse_params(yaml.safe_load(files["params.yaml"]))  # e.g. a mistyped --estimator, named before any file is written
