@@ -72,6 +72,8 @@ def test_bad_names_and_a_project_made_before_the_record(project, tmp_path, monke
     assert "no built-in stage 'gates'. Did you mean 'gate'?" in capsys.readouterr().err
     assert main(["stage", "update", "summary", "--root", str(project)]) == 2
     assert "stage 'summary' is your own (added with `mlops-nb stage add`)" in capsys.readouterr().err
+    assert main(["stage", "update", "--root", str(tmp_path)]) == 2  # not a project
+    assert "no dvc.yaml; is" in capsys.readouterr().err
     # no record (a project made by an older mlops_nb): a copy whose code cells are today's template counts as unedited
     pipe = project / "nbs/pipeline"
     (pipe / TEMPLATE_RECORD).unlink()
