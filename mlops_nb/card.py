@@ -9,6 +9,7 @@ import yaml
 
 from .core import atomic_write
 from .config import Settings
+from .gates import interval_text
 from .integrity import _client
 from .registry import _settings, show
 
@@ -76,8 +77,9 @@ def _sections(f: dict) -> list:
                   [[c, _fmt(m["precision"]), _fmt(m["recall"]), _fmt(m["f1"]), m["support"]] for c, m in per_class.items()])))
     g = f.get("gates")
     if g:
-        rows = [[x["name"], _fmt(x["value"]), f"{x['comparison']} {x['threshold']:g}", "pass" if x["passed"] else "FAIL"] for x in g["gates"]]
-        S.append((f"Gate verdicts (overall: {g['verdict']})", "table", (["gate", "value", "threshold", "result"], rows)))
+        rows = [[x["name"], _fmt(x["value"]), interval_text(x), f"{x['comparison']} {x['threshold']:g}", "pass" if x["passed"] else "FAIL"]
+                for x in g["gates"]]
+        S.append((f"Gate verdicts (overall: {g['verdict']})", "table", (["gate", "value", "95% CI", "threshold", "result"], rows)))
         if gate_flags(g["gates"]): S.append(("Close calls among the gates", "list", gate_flags(g["gates"])))
         cautions = [n.removeprefix("WARNING ") for n in g.get("notes", []) if n.startswith(("WARNING", "decision threshold"))]
         if cautions: S.append(("Data size and decision threshold", "list", cautions))  # the gate stage's small-data notes

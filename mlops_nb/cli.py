@@ -48,6 +48,19 @@ def _cmd_stage_list(a):
         for k in ("deps", "params", "outs"):
             if r[k]: print(f"  {k + ':':8}{', '.join(r[k])}")
 
+def _cmd_stage_update(a):
+    from mlops_nb.scaffold import update_stage_notebooks
+    rows = update_stage_notebooks(a.root, a.names, a.force)
+    say = {"updated": "updated", "unchanged": "unchanged", "added": "added (it was missing)",
+           "replaced": "replaced (--force: your edits dropped)", "yours": "yours (train.estimator: notebook): left as it is"}
+    for r in rows:
+        if r["status"] != "kept": print(f"{r['stage']}: {say[r['status']]}"); continue
+        print(f"{r['stage']}: kept (edited) -> {r['new']}")
+        for d in r["differences"]: print(f"  {d}")
+        print(f"  merge: {r['merge']}")
+    if any(r["status"] in ("updated", "added", "replaced") for r in rows):
+        print("the next `dvc repro` reruns the stages whose notebook changed")
+
 def _cmd_status(a):
     from mlops_nb.project import status_report
     print(status_report(a.root))
@@ -130,7 +143,7 @@ def build_parser(light: bool = False) -> argparse.ArgumentParser:
     r.add_argument("--notebook", help="the stage's notebook, when not nbs/pipeline/NAME.ipynb (set by `stage add`)")
     r.set_defaults(func=_cmd_run_stage)
 
-    st = sub.add_parser("stage", help="your own notebooks as pipeline stages: stage add | stage list")
+    st = sub.add_parser("stage", help="your own notebooks as pipeline stages: stage add | stage list | stage update")
     ss = st.add_subparsers(dest="stage_command", required=True)
     sa = ss.add_parser("add", help="add a papermill stage running your notebook to dvc.yaml",
                        description="Add a stage to dvc.yaml that runs NOTEBOOK with `mlops-nb run-stage` (a starter notebook "
@@ -146,6 +159,14 @@ def build_parser(light: bool = False) -> argparse.ArgumentParser:
     sl = ss.add_parser("list", help="every stage with its notebook, inputs, params and outputs")
     sl.add_argument("--root", default=".", help="project folder (default: current)")
     sl.set_defaults(func=_cmd_stage_list)
+    su = ss.add_parser("update", help="bring the built-in stage notebooks up to this mlops_nb's templates",
+                       description="Replace each built-in stage notebook that nobody edited since `init` (or the last update) with "
+                                   "the installed template; an edited one is kept and the template written beside it as "
+                                   "NAME.new.ipynb, with the cells that differ. Stages added with `stage add` are never touched.")
+    su.add_argument("names", nargs="*", metavar="NAME", help="built-in stages to update (default: all)")
+    su.add_argument("--force", action="store_true", help="replace edited notebooks too (your edits are lost)")
+    su.add_argument("--root", default=".", help="project folder (default: current)")
+    su.set_defaults(func=_cmd_stage_update)
 
     m = sub.add_parser("mitigate", help="retrain with fairlearn's ThresholdOptimizer when a fairness gate fails",
                        description="Set train.mitigation in params.yaml (group thresholds on the trained model's scores, "

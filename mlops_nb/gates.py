@@ -8,10 +8,10 @@ from dataclasses import dataclass, field, asdict
 from .core import MlopsError
 
 # %% auto #0
-__all__ = ['SCHEMA', 'LOWER_IS_BETTER', 'WORST_CLASS', 'STATUS_TAG', 'GATE_TAG', 'GateResult', 'check', 'GateReport',
-           'make_report', 'performance_gates', 'fairness_gates', 'multiclass_fairness_gates', 'explainability_gates',
-           'leakage_gates', 'GateFailure', 'enforce', 'tag_key', 'report_status', 'verdict_tags', 'TaggedVerdicts',
-           'read_verdict_tags']
+__all__ = ['SCHEMA', 'LOWER_IS_BETTER', 'WORST_CLASS', 'STATUS_TAG', 'GATE_TAG', 'GateResult', 'check', 'interval_text',
+           'GateReport', 'make_report', 'performance_gates', 'fairness_gates', 'multiclass_fairness_gates',
+           'explainability_gates', 'leakage_gates', 'GateFailure', 'enforce', 'tag_key', 'report_status',
+           'verdict_tags', 'TaggedVerdicts', 'read_verdict_tags']
 
 # %% ../nbs/11_gates.ipynb #810e235d
 SCHEMA = "mlops_nb.gates/1"
@@ -41,6 +41,12 @@ def check(name, family, metric, value, comparison: str, threshold: float, **evid
     passed = ok and (value >= threshold if comparison == ">=" else value <= threshold)
     return GateResult(name, family, metric, None if not ok else float(value), float(threshold), comparison, bool(passed), evidence)
 
+def interval_text(gate) -> str:
+    "A gate's bootstrap interval (`evidence.ci`) as '[0.812, 0.843]', '' when it has none; a GateResult or a gates.json entry."
+    ci = (gate.evidence if isinstance(gate, GateResult) else gate.get("evidence") or {}).get("ci")
+    ok = isinstance(ci, (list, tuple)) and len(ci) == 2 and all(isinstance(x, (int, float)) and x == x for x in ci)
+    return f"[{ci[0]:.3g}, {ci[1]:.3g}]" if ok else ""
+
 @dataclass(frozen=True)
 class GateReport:
     "All gate results and the verdict."
@@ -61,7 +67,7 @@ class GateReport:
     def table(self) -> pd.DataFrame:
         "One row per gate, for display."
         import pandas as pd  # here: the registry reads verdicts without pandas, and `mlops-nb --help` stays instant
-        return pd.DataFrame([{"gate": g.name, "value": g.value, "rule": f"{g.comparison} {g.threshold:g}",
+        return pd.DataFrame([{"gate": g.name, "value": g.value, "95% CI": interval_text(g), "rule": f"{g.comparison} {g.threshold:g}",
                               "result": "PASS" if g.passed else "FAIL"} for g in self.gates])
 
 def make_report(gates: list, champion: dict | None = None, notes=()) -> GateReport:

@@ -12,8 +12,9 @@ from .project import STAGES, packaged_notebooks, render_dvc
 # pandas and mlops_nb.data are imported where used (the CLI builds its parser without them)
 
 # %% auto #0
-__all__ = ['GITIGNORE', 'SMALL_DATA', 'infer_columns', 'render_params', 'render_settings', 'render_roles', 'write_project_files',
-           'init_project', 'starter_train_notebook']
+__all__ = ['RARE_POSITIVE', 'GITIGNORE', 'SMALL_DATA', 'TEMPLATE_RECORD', 'infer_columns', 'render_params', 'render_settings',
+           'render_roles', 'write_project_files', 'init_project', 'starter_train_notebook', 'cells_digest',
+           'copy_stage_notebooks', 'cell_differences', 'update_stage_notebooks']
 
 # %% ../nbs/07a_scaffold.ipynb #2dcbd4a7
 def _check_overrides(df, numeric, categorical) -> None:
@@ -92,9 +93,21 @@ def infer_columns(df: pd.DataFrame, target: str, sensitive=(), time_column=None,
 # %% ../nbs/07a_scaffold.ipynb #563f049f
 def _yaml_list(xs) -> str: return "[" + ", ".join(yaml.safe_dump(x, default_flow_style=True).strip().removesuffix("\n...") for x in xs) + "]"
 
+# Below this share of positives 0.5 is a poor default threshold: a row's probability reaches 0.5 only when the evidence
+# multiplies the prior odds (under 1:9) by more than 9, so a fair model flags few rows and misses most positives.
+RARE_POSITIVE = 0.10
+
+def _threshold_yaml(positive_rate: float | None) -> str:
+    "evaluate.threshold for a new project: auto, with why, when positives are rare; else 0.5."
+    if positive_rate is None or positive_rate >= RARE_POSITIVE: return "threshold: 0.5"
+    return (f"# `mlops-nb init`: positives are {positive_rate * 100:.1f} % of the rows (under {RARE_POSITIVE * 100:.0f} %), so a model's probability\n"
+            f"  # rarely reaches 0.5 and 0.5 would flag almost nothing: auto picks the threshold on held-out training rows\n"
+            f"  threshold: auto")
+
 def render_params(data_path: str, target: str, roles: dict, positive=None, sensitive=(), time_column=None,
-                  estimator: str = "hist_gradient_boosting") -> str:
-    "params.yaml text for a new project, with comments on what was inferred."
+                  estimator: str = "hist_gradient_boosting", positive_rate: float | None = None) -> str:
+    """params.yaml text for a new project, with comments on what was inferred. `positive_rate`: the share of positive rows
+    of a binary target (under `RARE_POSITIVE`: evaluate.threshold auto)."""
     excl = roles["exclude"]
     excl_comment = "".join(f"\n  #   {c}: {why}" for c, why in excl.items())
     pos = "null  # inferred from the target values" if positive is None else yaml.safe_dump(positive, default_flow_style=True).strip().removesuffix("\n...")
@@ -145,7 +158,7 @@ train:
   hyperparameters: {hyperparameters}
   preprocess: auto       # auto: imputation + encoding from the column types; none: your model gets the raw columns
 evaluate:
-  threshold: 0.5           # a probability, or auto (binary): chosen on a validation part of the train split by threshold_rule
+  {_threshold_yaml(positive_rate)}           # a probability, or auto (binary): chosen on a validation part of the train split by threshold_rule
   threshold_rule: best_f1  # for threshold auto: best_f1, or {{target_precision: 0.8}}
   n_boot: 200              # bootstrap resamples for the test metrics' intervals (0 = none)
   ci: 0.95
@@ -302,6 +315,14 @@ def write_project_files(dest, data_rel: str, df: pd.DataFrame, target: str, sens
             raise ConfigError(f"--positive {positive!r} is not a value of '{target}' "
                               f"(values: {sorted(set(df[target].dropna().astype(str)))[:10]}).")
     roles["notes"] = []  # printed by `mlops-nb init`: what a user should check before the first dvc repro
+    positive_rate = None
+    if roles["task"] == "classification":
+        y = df[target].dropna().astype(str).str.strip()
+        pos = infer_positive(df[target].dropna().unique(), target) if positive is None else positive
+        positive_rate = float((y == str(pos).strip()).mean())
+        if positive_rate < RARE_POSITIVE:
+            roles["notes"].append(f"positives ('{target}' = {pos}) are {positive_rate * 100:.1f} % of the rows: 0.5 would flag almost "
+                                  f"nothing, so params.yaml sets evaluate.threshold: auto (best F1 on held-out training rows)")
     codes = df[target].dropna()
     if roles["task"] == "regression" and task is None and codes.nunique() <= 10 and (codes == codes.round()).all():
         roles["notes"].append(f"target '{target}' has {codes.nunique()} whole-number values: read as a regression; "
@@ -327,7 +348,7 @@ def write_project_files(dest, data_rel: str, df: pd.DataFrame, target: str, sens
                               f"fairness groups and gates will be noisy; more data, or read them with their intervals")
     name = name or dest.resolve().name
     if train_notebook: estimator = "notebook"
-    files = {"params.yaml": render_params(data_rel, target, roles, positive, sensitive, time_column, estimator),
+    files = {"params.yaml": render_params(data_rel, target, roles, positive, sensitive, time_column, estimator, positive_rate),
              "dvc.yaml": render_dvc(roles["task"]), "settings.ini": render_settings(name, model_name or name)}
     from mlops_nb.config import parse_params
     parse_params(yaml.safe_load(files["params.yaml"]))  # e.g. a mistyped --estimator, named before any file is written
@@ -351,9 +372,7 @@ def write_project_files(dest, data_rel: str, df: pd.DataFrame, target: str, sens
     gi = dest / ".gitignore"
     if not gi.exists() or "mlops_nb" not in gi.read_text(): gi.write_text((gi.read_text() if gi.exists() else "") + GITIGNORE)
     nb_dir = dest / "nbs" / "pipeline"; nb_dir.mkdir(parents=True, exist_ok=True)
-    src = packaged_notebooks()
-    if src.resolve() != nb_dir.resolve():
-        for s in STAGES: shutil.copyfile(src / f"{s}.ipynb", nb_dir / f"{s}.ipynb")
+    copy_stage_notebooks(dest, [s for s in STAGES if not (train_notebook and s == "train")])  # and records them
     if train_notebook:
         import nbformat
         nbformat.write(starter_train_notebook(roles["task"]), nb_dir / "train.ipynb")
@@ -425,3 +444,103 @@ def starter_train_notebook(task: str = "classification"):
     nb = new_notebook(cells=cells, metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}})
     nbformat.validate(nb)
     return nb
+
+# %% ../nbs/07a_scaffold.ipynb #7d0df22d
+TEMPLATE_RECORD = ".templates.json"  # in nbs/pipeline: {stage: cells_digest of the template init or `stage update` wrote}
+
+def _cells(nb: dict) -> list:
+    "[type, source] of each cell: what a user edits (outputs, ids and metadata that Jupyter rewrites are left out)."
+    return [[c.get("cell_type", ""), "".join(c.get("source", ""))] for c in nb.get("cells", [])]
+
+def cells_digest(nb: dict) -> str:
+    "SHA-256 of a notebook's cells: equal for a copy whose cells are the template's."
+    import hashlib
+    return hashlib.sha256(json.dumps(_cells(nb)).encode()).hexdigest()
+
+def _template_record(nb_dir) -> dict:
+    "{stage: digest} of the templates written into `nb_dir` ({} for a project made before the record, or a broken one)."
+    try: return dict(json.loads((Path(nb_dir) / TEMPLATE_RECORD).read_text())["stages"])
+    except (OSError, ValueError, KeyError, TypeError): return {}
+
+def _write_template(src: Path, dst: Path) -> str:
+    "Copy a template notebook (temp file, then rename); return its cells digest."
+    data = src.read_bytes()
+    with atomic_write(dst) as tmp: tmp.write_bytes(data)
+    return cells_digest(json.loads(data))
+
+def _save_record(nb_dir, rec: dict) -> None:
+    with atomic_write(Path(nb_dir) / TEMPLATE_RECORD) as tmp:
+        tmp.write_text(json.dumps({"about": "digests of the stage notebooks as mlops-nb init / stage update wrote them: "
+                                            "`mlops-nb stage update` replaces a copy only while it still matches",
+                                   "stages": rec}, indent=1, sort_keys=True) + "\n")
+
+def copy_stage_notebooks(dest, stages=STAGES) -> None:
+    "Copy the built-in stage notebooks into `dest`/nbs/pipeline and record what was written (for `stage update`)."
+    nb_dir, src = Path(dest) / "nbs" / "pipeline", packaged_notebooks()
+    if src.resolve() == nb_dir.resolve(): return  # mlops_nb's own source tree: the templates themselves
+    rec = _template_record(nb_dir)
+    for s in stages: rec[s] = _write_template(src / f"{s}.ipynb", nb_dir / f"{s}.ipynb")
+    _save_record(nb_dir, rec)
+
+# %% ../nbs/07a_scaffold.ipynb #b6550b66
+def cell_differences(mine: dict, new: dict) -> list[str]:
+    "Which cells of the notebook `mine` differ from `new` (numbered from 1 as Jupyter shows them top to bottom)."
+    import difflib
+    a, b = [tuple(c) for c in _cells(mine)], [tuple(c) for c in _cells(new)]
+    span = lambda i, j: f"cell {i + 1}" if j - i == 1 else f"cells {i + 1}-{j}"
+    first = lambda cells, i: (cells[i][1].strip().splitlines() or ["(empty)"])[0][:60]
+    out = []
+    for op, i1, i2, j1, j2 in difflib.SequenceMatcher(None, a, b, autojunk=False).get_opcodes():
+        if op == "replace": out.append(f"your {span(i1, i2)} ({first(a, i1)!r}) {'differs' if i2 - i1 == 1 else 'differ'} from the new {span(j1, j2)}")
+        elif op == "delete": out.append(f"your {span(i1, i2)} ({first(a, i1)!r}) not in the new template")
+        elif op == "insert": out.append(f"the new {span(j1, j2)} ({first(b, j1)!r}) not in yours")
+    return out
+
+# %% ../nbs/07a_scaffold.ipynb #db46a25b
+def _code_cells(nb: dict) -> list: return [s for t, s in _cells(nb) if t == "code"]
+
+def _stage_names(root, names) -> list:
+    "The built-in stages to update: all, or `names` (a stage of the user's own, or an unknown name, is an error)."
+    from mlops_nb.project import _dvc_doc
+    mine = [s for s in (_dvc_doc(root).get("stages") or {}) if s not in STAGES]
+    for n in names:
+        if n in mine:
+            raise MlopsError(f"stage '{n}' is your own (added with `mlops-nb stage add`): `stage update` never touches it; "
+                             f"it updates the built-in stages {', '.join(STAGES)}.")
+        if n not in STAGES:
+            raise MlopsError(f"no built-in stage '{n}'.{did_you_mean(n, STAGES)} Built-in stages: {', '.join(STAGES)}.")
+    return list(dict.fromkeys(names or STAGES))
+
+def update_stage_notebooks(root=".", names=(), force: bool = False) -> list[dict]:
+    """Bring the project's copies of the built-in stage notebooks (all, or `names`) up to the installed templates.
+    Per stage a dict: stage, status (updated | unchanged | kept | replaced | added | yours), `new` (the template written
+    beside an edited copy, NAME.new.ipynb), `differences` (its cells that differ) and `merge` (how)."""
+    root = Path(root)
+    names = _stage_names(root, names)
+    params = root / "params.yaml"
+    own_train = params.exists() and ((yaml.safe_load(params.read_text()) or {}).get("train") or {}).get("estimator") == "notebook"
+    src, nb_dir = packaged_notebooks(), root / "nbs" / "pipeline"
+    rec, out = _template_record(nb_dir), []
+    for s in names:
+        path, tpl_path, rel = nb_dir / f"{s}.ipynb", src / f"{s}.ipynb", f"nbs/pipeline/{s}.ipynb"
+        row = {"stage": s, "path": rel, "new": None, "differences": [], "merge": ""}
+        out.append(row)
+        if s == "train" and own_train: row["status"] = "yours"; continue  # the user's own training notebook
+        tpl = json.loads(tpl_path.read_text(encoding="utf-8"))
+        try: mine = json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
+        except ValueError: mine = {"cells": []}  # not a notebook any more: edited
+        if mine is None: row["status"] = "added"
+        elif cells_digest(mine) == cells_digest(tpl): row["status"] = "unchanged"
+        elif cells_digest(mine) == rec.get(s) or (s not in rec and _code_cells(mine) == _code_cells(tpl)): row["status"] = "updated"
+        else: row["status"] = "replaced" if force else "kept"
+        if row["status"] == "kept":
+            new = nb_dir / f"{s}.new.ipynb"
+            _write_template(tpl_path, new)
+            row["new"], row["differences"] = f"nbs/pipeline/{new.name}", cell_differences(mine, tpl)
+            row["merge"] = (f"carry your changes into {row['new']} (`nbdiff {rel} {row['new']}` of nbdime shows them, or open both "
+                            f"in JupyterLab), then move it over {rel}; or `mlops-nb stage update {s} --force` takes the "
+                            f"template and drops your edits")
+        elif row["status"] == "unchanged": rec[s] = cells_digest(tpl)
+        elif src.resolve() != nb_dir.resolve(): rec[s] = _write_template(tpl_path, path)
+    if src.resolve() != nb_dir.resolve(): _save_record(nb_dir, rec)
+    return out

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 from .core import MlopsError
+from .gates import interval_text
 from .views import esc, flags_html, fmt, gate_flags, message_html, table_html, verdict_html
 
 
@@ -77,11 +78,11 @@ def gates_table(gates: dict | None, other: dict | None = None, cls: str = "mlops
     ov = {g["name"]: g.get("value") for g in (other or {}).get("gates", [])}
     rows = []
     for g in gates.get("gates", []):
-        r = [g["name"], g.get("value"), f"{g.get('comparison', '')} {fmt(g.get('threshold'))}", verdict_html(g.get("passed"))]
-        if other is not None: r.insert(2, ov.get(g["name"]))
+        r = [g["name"], g.get("value"), interval_text(g), f"{g.get('comparison', '')} {fmt(g.get('threshold'))}", verdict_html(g.get("passed"))]
+        if other is not None: r.insert(3, ov.get(g["name"]))
         rows.append(r)
-    hdr = ["gate", "value", "threshold", "verdict"]
-    if other is not None: hdr.insert(2, "champion's value")
+    hdr = ["gate", "value", "95% CI", "threshold", "verdict"]  # the interval as GateReport.table() shows it
+    if other is not None: hdr.insert(3, "champion's value")
     gs = gates.get("gates", [])
     ok = gates["verdict"] == "pass" if gates.get("verdict") else all(g.get("passed") for g in gs)
     head = (f'<div class="mlops-gates-verdict">{esc(title)}: {verdict_html(ok)} ({sum(bool(g.get("passed")) for g in gs)} of {len(gs)} pass)</div>'

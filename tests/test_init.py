@@ -208,3 +208,24 @@ def test_numbers_stored_as_text_become_numeric_features_with_numbers(tmp_path):
     stages.prepare(root)
     train = pd.read_parquet(root / "data/prepared/train.parquet")
     assert pd.api.types.is_float_dtype(train["SCHL"]) and pd.api.types.is_string_dtype(train["MAR"])
+
+
+def test_rare_positives_get_threshold_auto(tmp_path, capsys):
+    "A binary target with positives under 10 % of the rows: init writes evaluate.threshold: auto, says why, and prints it."
+    from mlops_nb.cli import main
+    from mlops_nb.config import load_params
+    rng = np.random.default_rng(7)
+    for share, expected in ((0.04, "auto"), (0.3, 0.5)):
+        x = rng.normal(size=600)
+        y = np.where(rng.random(600) < share, "yes", "no")  # independent of x: no target leak for init to exclude
+        pd.DataFrame({"x": x, "z": rng.integers(0, 5, 600), "y": y}).to_csv(tmp_path / f"d{share}.csv", index=False)
+        dest = tmp_path / f"p{share}"
+        assert main(["init", str(dest), "--data", str(tmp_path / f"d{share}.csv"), "--target", "y", "--no-git"]) == 0
+        out, text = capsys.readouterr().out, (dest / "params.yaml").read_text()
+        assert load_params(dest / "params.yaml").evaluate.threshold == expected  # and the file still validates
+        rate = f"{(y == 'yes').mean() * 100:.1f} %"
+        if expected == "auto":
+            assert f"positives are {rate} of the rows" in text and "0.5 would flag almost nothing" in text
+            assert f"note: positives ('y' = yes) are {rate} of the rows" in out and "evaluate.threshold: auto" in out
+        else:
+            assert "evaluate.threshold: auto" not in out and "positives are" not in text
