@@ -270,7 +270,10 @@ def section(res: dict, stages: list[str], stage_names: list[str], info: dict, re
             slower = sum(n["wall"] > o["wall"] for n, o in zip(res["pipeline.nbpeer"], res["pipeline.pool"]))
             if slower * 2 > len(res["pipeline.nbpeer"]):
                 L.append(f"That reference is no lower bound in this run: it was slower than the pooled `dvc repro` in {slower} of "
-                         f"{len(res['pipeline.nbpeer'])} repeats (its cause was not investigated); compare with the stage calls.")
+                         f"{len(res['pipeline.nbpeer'])} repeats; compare with the stage calls. Two known causes: the pool imports MLflow, skops "
+                         "and SHAP on the second core while the first stage runs (one process imports them in turn), and a process "
+                         "that exits frees its millions of small objects (about 1.3 s measured at the end of the one-process run), "
+                         "which the pool's kernels, killed, never do.")
         L += ["", "CPU s and peak RSS are those of the measured process tree: with the pool, the kernel, the zygote "
               "and the pool daemon (which executes the notebooks) are detached processes outside it, so those two columns "
               "under-count the pooled run; compare wall times."]
