@@ -564,6 +564,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                   'mlops_nb.kernels._Kernel.__init__': ('kernels.html#_kernel.__init__', 'mlops_nb/kernels.py'),
                                   'mlops_nb.kernels._Kernel._wait_for_ready': ( 'kernels.html#_kernel._wait_for_ready',
                                                                                 'mlops_nb/kernels.py'),
+                                  'mlops_nb.kernels._Kernel.attach_report': ('kernels.html#_kernel.attach_report', 'mlops_nb/kernels.py'),
                                   'mlops_nb.kernels._Kernel.close': ('kernels.html#_kernel.close', 'mlops_nb/kernels.py'),
                                   'mlops_nb.kernels._Kernel.connect': ('kernels.html#_kernel.connect', 'mlops_nb/kernels.py'),
                                   'mlops_nb.kernels._Kernel.execute': ('kernels.html#_kernel.execute', 'mlops_nb/kernels.py'),

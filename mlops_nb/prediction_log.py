@@ -299,8 +299,9 @@ def _window_bounds(since: str | None, window: str | None) -> tuple[str | None, s
     import pandas as pd
     try: span = pd.Timedelta(window)
     except ValueError: raise MlopsError(f"--window {window!r}: expected a duration such as 7d, 12h or 30min.") from None
-    if since: return since, (pd.Timestamp(since, tz="UTC") + span).isoformat()
-    return (pd.Timestamp.now(tz="UTC") - span).isoformat(), None
+    from mlops_nb.core import iso_time  # the bounds written as the log writes times: they are compared as text
+    if since: return since, iso_time((pd.Timestamp(since, tz="UTC") + span).isoformat())
+    return iso_time((pd.Timestamp.now(tz="UTC") - span).isoformat()), None
 
 LOG_WINDOW = "time (prediction log)"  # the `column` of a monitored window cut from the log, as the drift page names it
 

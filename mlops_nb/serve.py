@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from .core import DataError, MlopsError, write_json
+from .core import DataError, MlopsError, iso_time, write_json
 from .config import Params, Settings, load_params, load_settings
 from .results import RESULTS
 # pandas, mlflow, fastapi and uvicorn are imported where used: the CLI builds its parser from this module
@@ -455,7 +455,7 @@ def add_commands(sub) -> None:
                    "output and log as the chunked path (needs mlops_nb[dask])")
     p.set_defaults(func=_cmd_predict)
     sr = sub.add_parser("shadow-report", help="champion vs the shadow (`serve --shadow`) on the same live rows")
-    sr.add_argument("--since", metavar="TIME", help="rows logged at or after this ISO date/time")
+    sr.add_argument("--since", metavar="TIME", type=iso_time, help="rows logged at or after this ISO date/time")
     sr.add_argument("--root", default=".", help="project folder (default: current)")
     sr.set_defaults(func=_cmd_shadow_report)
     lb = sub.add_parser("labels", help="outcomes that arrive later: labels add FILE --key COL")

@@ -40,8 +40,10 @@ def check_stage(name: str, root=".", notebook=None) -> tuple[Path, Path]:
         check_reachable(settings.tracking_uri, settings.mlflow.request_timeout)
     return nb, root / "reports" / "notebooks" / f"{name}.ipynb"
 
-def execute_stage(name: str, root=".", progress=True, km=None, err=None, notebook=None) -> Path:
-    "`run_stage` in this process: papermill on kernel manager `km` (the pool's), else on a kernel it starts over IPC."
+def execute_stage(name: str, root=".", progress=True, km=None, err=None, notebook=None, attach=None) -> Path:
+    """`run_stage` in this process: papermill on kernel manager `km` (the pool's), else on a kernel it starts over IPC.
+    `attach(root, name)` logs a user stage's report to the training run (default `_attach_report`, here; the pool runs it
+    in the kernel, which has MLflow imported)."""
     pm = _import_papermill()
     root = Path(root).resolve()
     nb, out = check_stage(name, root, notebook)
@@ -73,7 +75,7 @@ def execute_stage(name: str, root=".", progress=True, km=None, err=None, noteboo
     if missing:
         raise MlopsError(f"stage {name}: dvc.yaml declares output(s) {', '.join(missing)}, which {nb.relative_to(root)} did not write. "
                          "Write them in the notebook, or remove them from the stage's outs in dvc.yaml.")
-    if name not in STAGES: _attach_report(root, name)
+    if name not in STAGES: (attach or _attach_report)(root, name)
     return out
 
 def _attach_report(root: Path, name: str) -> None:

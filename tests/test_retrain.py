@@ -191,7 +191,7 @@ def test_since_is_read_as_an_instant_and_a_date_that_is_none_refused(labelled, t
     from mlops_nb.cli import main
     from mlops_nb.prediction_log import read_log
     root = copy_built(labelled, tmp_path, "p")
-    for cmd in (["retrain", "--force", "--no-run"], ["monitor", "--from-log"]):
+    for cmd in (["retrain", "--force", "--no-run"], ["monitor", "--from-log"], ["shadow-report"]):
         with pytest.raises(SystemExit) as e: main([*cmd, "--since", "yesterday", "--root", str(root)])
         assert e.value.code == 2 and "argument --since: 'yesterday' is not an ISO date or time" in capsys.readouterr().err
     first = pd.Timestamp(read_log(root)["time"].min()).to_pydatetime()
