@@ -11,10 +11,11 @@ import yaml
 from .core import ConfigError, DataError, MlopsError, atomic_write, did_you_mean, _jsonable
 
 # %% auto #0
-__all__ = ['TYPES', 'ROLES', 'MEMORY_ENV', 'ColumnRule', 'Contract', 'infer_contract', 'contract_yaml', 'save_contract',
-           'load_contract', 'load_labels', 'with_labels', 'coerce_column', 'finalize_types', 'pandera_schema',
-           'Problem', 'ValidationResult', 'validate_batches', 'validate', 'available_mb', 'estimate_mb',
-           'memory_limit_mb', 'check_memory', 'iter_batches', 'validate_file', 'infer_for_project', 'add_commands']
+__all__ = ['TYPES', 'ROLES', 'MEMORY_ENV', 'SAMPLE_ROWS', 'ColumnRule', 'Contract', 'infer_contract', 'contract_yaml',
+           'save_contract', 'load_contract', 'load_labels', 'with_labels', 'coerce_column', 'finalize_types',
+           'pandera_schema', 'Problem', 'ValidationResult', 'validate_batches', 'validate', 'available_mb',
+           'estimate_mb', 'memory_limit_mb', 'check_memory', 'iter_batches', 'validate_file', 'infer_for_project',
+           'add_commands']
 
 # %% ../nbs/13_contract.ipynb #0d840b02
 TYPES = ("int64", "float64", "bool", "category", "string", "datetime")
@@ -218,8 +219,9 @@ def _to_text(s: pd.Series) -> pd.Series:
     out = s.astype("string")
     return out
 
-def coerce_column(s: pd.Series, rule: ColumnRule) -> tuple[pd.Series, pd.Series]:
-    "(`s` converted to the rule's type, mask of non-null values that could not be converted)."
+def coerce_column(s: pd.Series, rule: ColumnRule, date_format: str | None = None) -> tuple[pd.Series, pd.Series]:
+    """(`s` converted to the rule's type, mask of non-null values that could not be converted); a datetime column is read
+    in `date_format` when given (decided once for a streamed file: `iter_batches`), else in the one its values fit."""
     import numpy as np, pandas as pd
     t, none = rule.type, pd.Series(False, index=s.index)
     if t in ("int64", "float64"):
@@ -245,7 +247,7 @@ def coerce_column(s: pd.Series, rule: ColumnRule) -> tuple[pd.Series, pd.Series]
     if t == "datetime":
         if pd.api.types.is_datetime64_any_dtype(s): return s, none
         from mlops_nb.data import parse_dates
-        out = parse_dates(s)  # one format for the whole column
+        out = parse_dates(s, date_format)  # one format for the whole column (the whole file when streamed)
         return out, s.notna() & out.isna()
     raise ConfigError(f"contract: column '{rule.name}' has unknown type {t!r}")
 
@@ -381,7 +383,7 @@ def _check_batch(df: pd.DataFrame, offset: int, contract: Contract, schema, acc:
     conv = {}
     for r in contract.columns:
         if r.role == "other": continue  # not used: kept as read, never checked
-        s, bad = coerce_column(df[r.name], r)
+        s, bad = coerce_column(df[r.name], r, df.attrs.get("date_formats", {}).get(r.name))
         conv[r.name] = s
         if bad.any():
             vals = df[r.name][bad]
@@ -558,27 +560,38 @@ def check_memory(path, policy=None, environ=None) -> float:
                         f"`mlops-nb contract validate FILE` checks a file of any size in batches.")
     return need
 
+SAMPLE_ROWS = 10_000  # the first rows of a streamed file, which decide how each column's text reads
+
 def iter_batches(path, rows: int = 250_000, delimiter=None, na_values=None):
-    "DataFrames of about `rows` rows each, read from a CSV or Parquet file without loading it whole."
+    """DataFrames of about `rows` rows each, read from a CSV or Parquet file without loading it whole. How a column's text
+    reads ('1,234' as 1234 or 1.234, '01/02/2020' as 1 February or 2 January) is decided once, from the first `SAMPLE_ROWS`
+    rows, and every chunk is read that way (`attrs["number_formats"]`, `attrs["date_formats"]`); a value that does not
+    fit stays text, for the contract to flag."""
     import pandas as pd
-    from mlops_nb.data import DEFAULT_NA, read_table, sniff_delimiter, _normalise_missing
+    from mlops_nb.data import DEFAULT_NA, date_formats, read_table, sniff_delimiter, _normalise_missing
     path = Path(path); na = DEFAULT_NA if na_values is None else na_values
     if not path.exists(): raise DataError(f"{path}: data file not found.")
     if path.stat().st_size == 0: raise DataError(f"{path}: the file is empty.")
+    def read(chunk, numbers, dates):
+        chunk = _normalise_missing(chunk, na, numbers); chunk.attrs["date_formats"] = dates
+        return chunk
     if path.suffix.lower() in (".parquet", ".pq"):
         import pyarrow.parquet as pq
-        try: pf = pq.ParquetFile(path)
-        except Exception as e: raise DataError(f"{path}: cannot read as Parquet ({type(e).__name__}: {e}).") from None
         try:
-            for b in pf.iter_batches(batch_size=rows): yield _normalise_missing(b.to_pandas(), na)
+            pf = pq.ParquetFile(path)
+            first = _normalise_missing(next(pf.iter_batches(batch_size=SAMPLE_ROWS)).to_pandas(), na)
+            numbers, dates = {c: f["format"] for c, f in first.attrs["number_formats"].items()}, date_formats(first)
+            for b in pf.iter_batches(batch_size=rows): yield read(b.to_pandas(), numbers, dates)
+        except StopIteration: return  # no rows
         except Exception as e: raise DataError(f"{path}: cannot read as Parquet ({type(e).__name__}: {e}).") from None
         return
-    first = read_table(path, delimiter, na, nrows=1000)  # the header and format checks of read_table
+    first = read_table(path, delimiter, na, nrows=SAMPLE_ROWS)  # read_table's header and format checks, and the formats
+    numbers, dates = {c: f["format"] for c, f in first.attrs["number_formats"].items()}, date_formats(first)
     sep = delimiter or sniff_delimiter(path)
-    try:
+    try:  # columns of numbers written as text are read as text in every chunk: pandas would read '1.234' as 1.234
         for chunk in pd.read_csv(path, sep=sep, na_values=na, keep_default_na=False, skipinitialspace=True,
-                                 encoding="utf-8", chunksize=rows):
-            yield _normalise_missing(chunk, na)
+                                 encoding="utf-8", chunksize=rows, dtype={c: str for c in numbers} or None):
+            yield read(chunk, numbers, dates)
     except UnicodeDecodeError:
         from mlops_nb.data import first_bad_utf8
         pos, line = first_bad_utf8(path)

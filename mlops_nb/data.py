@@ -12,9 +12,10 @@ import pandas as pd
 from .core import DataError, ConfigError, did_you_mean
 
 # %% auto #0
-__all__ = ['DEFAULT_NA', 'MAX_CLASSES', 'sniff_delimiter', 'first_bad_utf8', 'read_table', 'date_format', 'parse_dates',
-           'classify_column', 'infer_kind', 'duplicate_columns', 'infer_positive', 'encode_target', 'infer_classes',
-           'encode_classes', 'check_columns', 'SplitResult', 'time_values', 'split_train_test']
+__all__ = ['DEFAULT_NA', 'MAX_CLASSES', 'sniff_delimiter', 'first_bad_utf8', 'read_table', 'number_format', 'read_numbers',
+           'date_format', 'parse_dates', 'date_formats', 'classify_column', 'infer_kind', 'duplicate_columns',
+           'infer_positive', 'encode_target', 'infer_classes', 'encode_classes', 'check_columns', 'SplitResult',
+           'time_values', 'split_train_test']
 
 # %% ../nbs/02_data.ipynb #8fdfdb70
 DEFAULT_NA = ["", "?", "NA", "N/A", "n/a", "NaN", "nan", "null", "NULL", "None", "-"]
@@ -79,34 +80,43 @@ _THOUSANDS = r"[+-]?\d{1,3}(?:,\d{3})+(?:\.\d+)?|[+-]?\d+(?:\.\d+)?"
 
 _DECIMAL_COMMA = r"[+-]?\d{1,3}(?:\.\d{3})+(?:,\d+)?|[+-]?\d+(?:,\d+)?"
 
-def _thousands_to_number(s: pd.Series) -> pd.Series:
-    """A text column whose every value is a number, some written with thousands separators ('1,234.5') or, when not
-    every value reads that way, with a decimal comma ('1,5', '1.234,5'), as numbers; else `s`. The whole column decides:
-    '1,234' is 1234 in a column of thousands, 1.234 beside '2,5'."""
+_NUMBER_FORMATS = {"thousands separators ('1,234.5')": (_THOUSANDS, lambda t: t.str.replace(",", "", regex=False)),
+                   "decimal comma ('1.234,5')": (_DECIMAL_COMMA, lambda t: t.str.replace(".", "", regex=False)
+                                                                          .str.replace(",", ".", regex=False))}
+
+def number_format(s: pd.Series) -> str | None:
+    """The format (a key of `_NUMBER_FORMATS`) of a text column whose every value is a number, some written with a comma:
+    thousands separators ('1,234.5') when every value reads that way, else a decimal comma ('1,5', '1.234,5') when every
+    value reads that way; None for text. The values given decide: '1,234' is 1234 in a column of thousands, 1.234 beside '2,5'."""
     nonnull = s.dropna()
-    if nonnull.empty or not nonnull.str.contains(",", regex=False).any(): return s
-    if nonnull.str.fullmatch(_THOUSANDS).all(): text = s.str.replace(",", "", regex=False)
-    elif nonnull.str.fullmatch(_DECIMAL_COMMA).all(): text = s.str.replace(".", "", regex=False).str.replace(",", ".", regex=False)
-    else: return s  # text with commas: the contract decides
-    num = pd.to_numeric(text, errors="coerce")
+    if nonnull.empty or not nonnull.str.contains(",", regex=False).any(): return None
+    return next((f for f, (rx, _) in _NUMBER_FORMATS.items() if nonnull.str.fullmatch(rx).all()), None)
+
+def read_numbers(s: pd.Series, fmt: str) -> pd.Series:
+    """Text column `s` read as numbers in format `fmt`. A value that does not fit `fmt` stays text (the column then holds
+    numbers and that text), so the contract flags it by name instead of it silently becoming another number."""
+    rx, plain = _NUMBER_FORMATS[fmt]
+    fits = s.isna() | s.str.fullmatch(rx).fillna(False).astype(bool)
+    num = pd.to_numeric(plain(s.where(fits)), errors="coerce")
+    if not fits.all(): return num.astype(object).where(fits, s.astype(object))
     return num.astype("Int64") if (num.dropna() == num.dropna().round()).all() else num
 
-def _normalise_missing(df, na_values):
-    """Strip text cells, turn missing markers into NA (Parquet files carry them too), and '1,234' into 1234; which
-    columns were read from such text, in which format and from how many values, goes to `df.attrs["number_formats"]`
-    (the profile notes it)."""
-    markers, formats = set(na_values), {}
+def _normalise_missing(df, na_values, formats: dict | None = None):
+    """Strip text cells, turn missing markers into NA (Parquet files carry them too), and '1,234' into 1234. `formats`
+    ({column: number format}, decided once from the first rows of a streamed file) reads those columns in that format and
+    converts no other; None: each text column's own values decide (`number_format`). Which columns were read from such
+    text, in which format and from how many values, goes to `df.attrs["number_formats"]` (the profile notes it)."""
+    markers, notes = set(na_values), {}
     for c in df.columns:
         if pd.api.types.is_string_dtype(df[c]) or df[c].dtype == object:
             s = df[c].astype("string").str.strip()
             text = s.mask(s.isin(markers))
-            df[c] = _thousands_to_number(text)
-            if pd.api.types.is_numeric_dtype(df[c]):  # was text, now numbers: it was written '1,234' or '12,5'
+            fmt = number_format(text) if formats is None else formats.get(str(c))
+            df[c] = text if fmt is None else read_numbers(text, fmt)
+            if fmt is not None:
                 vals = text.dropna()
-                thousands = bool(vals.str.fullmatch(_THOUSANDS).all())
-                formats[str(c)] = {"format": "thousands separators ('1,234.5')" if thousands else "decimal comma ('1.234,5')",
-                                   "values": int(vals.str.contains("[,.]").sum()), "of": int(len(vals))}
-    df.attrs["number_formats"] = formats
+                notes[str(c)] = {"format": fmt, "values": int(vals.str.contains("[,.]").sum()), "of": int(len(vals))}
+    df.attrs["number_formats"] = notes
     return df
 
 # %% ../nbs/02_data.ipynb #97185ec5
@@ -127,10 +137,11 @@ def date_format(s: pd.Series) -> tuple[str | None, bool]:
     twin = best.replace("%m", "\0").replace("%d", "%m").replace("\0", "%d")
     return best, twin != best and counts.get(twin) == counts[best] == len(uniq)
 
-def parse_dates(s: pd.Series) -> pd.Series:
-    "`s` as datetimes, one format for the whole column (`date_format`); values that do not fit it become NaT."
+def parse_dates(s: pd.Series, fmt: str | None = None) -> pd.Series:
+    """`s` as datetimes, one format for the whole column: `fmt` (decided from a streamed file's first rows, `date_formats`),
+    else `date_format(s)`; values that do not fit it become NaT."""
     if pd.api.types.is_datetime64_any_dtype(s): return s
-    fmt, _ = date_format(s)
+    fmt = fmt or date_format(s)[0]
     text = s.astype("string").str.strip()
     if fmt is None: return pd.to_datetime(text, errors="coerce", format="ISO8601")
     return pd.to_datetime(text, errors="coerce", format=fmt)
@@ -140,6 +151,16 @@ def _parses_as_dates(s: pd.Series) -> bool:
     sample = s.dropna().astype(str).head(200)
     if sample.empty or not sample.str.contains(r"\d{2,4}[-/.]\d{1,2}", regex=True).mean() > 0.9: return False
     return parse_dates(sample).notna().mean() > 0.9
+
+def date_formats(df: pd.DataFrame) -> dict:
+    """{column: strptime format} of `df`'s text columns of dates: decided once from a streamed file's first rows, so that
+    every chunk reads '01/02/2020' the same way (day first in one chunk and month first in another would not)."""
+    out = {}
+    for c in df.columns:
+        if (pd.api.types.is_string_dtype(df[c]) or df[c].dtype == object) and _parses_as_dates(df[c]):
+            fmt = date_format(df[c])[0]
+            if fmt: out[str(c)] = fmt
+    return out
 
 def classify_column(s: pd.Series, max_codes: int = 12, max_categories: int = 50) -> tuple[str, str]:
     "(kind, the rule that decided it): kind is numeric, categorical, boolean, datetime, text, id or constant."

@@ -364,3 +364,50 @@ def test_pipeline_pii_never_reaches_outputs(template, tmp_path):
     from mlops_nb.core import file_hash
     assert tags["mlops_nb.input_sha256.data/raw/people.csv"] == file_hash(raw(root))
     assert tags["mlops_nb.input_sha256.contract.yaml"] == file_hash(root / "contract.yaml")
+
+
+# --- a streamed file is read with one format per column, decided once from its first rows (not one per chunk) ---
+
+def _stream_vs_whole(tmp_path, name, text, rules, rows=4):
+    "(the rows that pass when `text` is streamed in chunks of `rows`, when read whole; the streamed quarantine)."
+    p = tmp_path / name; p.write_text(text)
+    from mlops_nb.data import read_table
+    con = C.Contract(tuple(rules))
+    streamed = C.validate_batches(C.iter_batches(p, rows=rows), con, str(p), raise_errors=False)
+    whole = C.validate(read_table(p), con, str(p), raise_errors=False)
+    return streamed.valid.reset_index(drop=True), whole.valid.reset_index(drop=True), streamed.quarantine
+
+
+def test_stream_decimal_comma_column_read_one_way_in_every_chunk(tmp_path):
+    # chunk 1 says decimal comma ('2,5'); chunk 3 alone would read '1,234' as thousands (1234), chunk 4 has no comma
+    # at all ('1.234.567' stayed text, '1.234' became pandas' 1.234): every chunk must read as the whole file does
+    vals = ["2,5", "1.234,5", "3", "4", "5", "6", "7", "8", "1,234", "5,000", "12", "7", "1.234.567", "1.234", "12", "7"]
+    text = "amount\n" + "".join(f'"{v}"\n' for v in vals)
+    s, w, q = _stream_vs_whole(tmp_path, "dc.csv", text, [C.ColumnRule("amount", "float64")])
+    assert len(q) == 0 and len(s) == len(vals)
+    assert s["amount"].tolist() == w["amount"].tolist()
+    assert s["amount"].tolist()[8:10] == [1.234, 5.0] and s["amount"].tolist()[12:14] == [1234567.0, 1234.0]
+
+
+def test_stream_value_fitting_no_decided_format_is_flagged_not_converted(tmp_path, monkeypatch):
+    # thousands decided from the first 8 rows; '1.234,5' (a decimal comma) in a later chunk must not become 1234.5
+    monkeypatch.setattr(C, "SAMPLE_ROWS", 8)  # a file longer than the rows that decide
+    vals = ["1,234.5", "2,000", "3", "4", "5", "6", "7", "8", "1.234,5", "12", "3", "4"]
+    p = tmp_path / "th.csv"; p.write_text("amount\n" + "".join(f'"{v}"\n' for v in vals))
+    res = C.validate_file(p, C.Contract((C.ColumnRule("amount", "float64"),)), rows=4, raise_errors=False)
+    assert res.quarantine["_row"].tolist() == [8]
+    assert res.quarantine["_reason"].tolist() == ["amount: not float64"]
+    assert "'1.234,5'" in next(pr for pr in res.problems if pr.column == "amount").line(res.n_rows)
+    batches = list(C.iter_batches(p, rows=4))
+    assert [b.attrs["number_formats"]["amount"]["format"] for b in batches] == ["thousands separators ('1,234.5')"] * 3
+
+
+def test_stream_dates_read_day_first_in_every_chunk(tmp_path):
+    # the first chunk's dates read either way; a later chunk's '13/02/2020' says day-first: '01/02/2020' is 1 February
+    days = ["01/02/2020", "03/04/2020", "05/06/2020", "07/08/2020", "13/02/2020", "02/01/2020", "25/12/2020", "11/11/2020"]
+    text = "day,x\n" + "".join(f"{d},{i}\n" for i, d in enumerate(days))
+    rules = [C.ColumnRule("day", "datetime", role="time", unique=True), C.ColumnRule("x", "int64")]
+    s, w, q = _stream_vs_whole(tmp_path, "d.csv", text, rules)
+    assert len(q) == 0  # '02/01/2020' (2 January) is no duplicate of '01/02/2020'
+    assert s["day"].tolist() == w["day"].tolist()
+    assert s["day"].dt.month.tolist()[:2] == [2, 4]
