@@ -36,10 +36,11 @@ def score_chunk(root, chunk, served: ServedModel, params: Params, contract: tupl
     return res, df.loc[ok, _logged_columns(df, served, params)], scored[ok]
 
 # %% ../nbs/19b_batch_scoring.ipynb #5ee60b99
-def _score_part(part, served: ServedModel, params: Params, contract: tuple, na: list) -> tuple:
-    "`score_chunk` of one Dask partition, on a worker: missing markers and stray spaces as the chunked reader treats them."
-    from mlops_nb.data import _normalise_missing
-    return score_chunk(None, _normalise_missing(part, na), served, params, contract)
+def _score_part(part, served: ServedModel, params: Params, contract: tuple, na: list, formats: tuple) -> tuple:
+    """`score_chunk` of one Dask partition, on a worker: missing markers, stray spaces and the file's number and date
+    formats (decided once from its first rows) as the chunked reader treats them."""
+    from mlops_nb.contract import read_chunk
+    return score_chunk(None, read_chunk(part, na, formats), served, params, contract)
 
 def dask_scored(root, batch, served: ServedModel, params: Params, scheduler: str = "local", window: int = 4):
     """`score_chunk` of every partition of `batch` (a dask.dataframe read of a CSV or Parquet file), computed on the Dask
@@ -50,15 +51,22 @@ def dask_scored(root, batch, served: ServedModel, params: Params, scheduler: str
     except ImportError: raise MlopsError("--dask needs Dask: pip install 'mlops_nb[dask]'.") from None
     from collections import deque
     from mlops_nb.batch import check_batch_columns
-    from mlops_nb.data import DEFAULT_NA, read_table, sniff_delimiter
+    from mlops_nb.contract import SAMPLE_ROWS, file_formats
+    from mlops_nb.data import DEFAULT_NA, read_table, sniff_delimiter, _normalise_missing
     batch, na = Path(batch), params.data.na_values if params.data.na_values is not None else DEFAULT_NA
     parquet = batch.is_dir() or batch.suffix.lower() in (".parquet", ".pq")  # a folder: its Parquet files, a partition each
-    if not parquet: read_table(batch, params.data.delimiter, na, nrows=1000)  # the chunked path's checks: exists, UTF-8, header
+    if not parquet:  # the chunked path's checks (exists, UTF-8, header) and formats: each column read one way in every partition
+        formats = file_formats(read_table(batch, params.data.delimiter, na, nrows=SAMPLE_ROWS))
     elif not batch.exists(): raise DataError(f"{batch}: data file not found.")
     with dask.config.set({"dataframe.convert-string": False}):  # partitions as pandas reads them, like the chunked path's
         ddf = dd.read_parquet(batch) if parquet else dd.read_csv(
             batch, sep=params.data.delimiter or sniff_delimiter(batch), na_values=na, keep_default_na=False,
-            skipinitialspace=True, encoding="utf-8")
+            skipinitialspace=True, encoding="utf-8", dtype={c: "object" for c in formats[0]} or None)
+    if parquet:
+        import warnings
+        with warnings.catch_warnings():  # fewer rows than asked in the first partition: fine
+            warnings.simplefilter("ignore")
+            formats = file_formats(_normalise_missing(ddf.head(SAMPLE_ROWS, npartitions=1), na))
     check_batch_columns(ddf._meta, served.columns, batch)
     contract = _contract_for(root, tuple(ddf.columns), params)
     cluster = LocalCluster(host="127.0.0.1", dashboard_address=None, threads_per_worker=1) if scheduler == "local" else None
@@ -68,7 +76,7 @@ def dask_scored(root, batch, served: ServedModel, params: Params, scheduler: str
             parts, flying = iter(enumerate(ddf.to_delayed())), deque()
             def launch():
                 nxt = next(parts, None)
-                if nxt: flying.append((nxt[0], client.submit(_score_part, client.compute(nxt[1]), model, params, contract, na)))
+                if nxt: flying.append((nxt[0], client.submit(_score_part, client.compute(nxt[1]), model, params, contract, na, formats)))
             for _ in range(window): launch()
             while flying:
                 k, fut = flying.popleft(); launch()

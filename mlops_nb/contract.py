@@ -14,8 +14,8 @@ from .core import ConfigError, DataError, MlopsError, atomic_write, did_you_mean
 __all__ = ['TYPES', 'ROLES', 'MEMORY_ENV', 'SAMPLE_ROWS', 'ColumnRule', 'Contract', 'infer_contract', 'contract_yaml',
            'save_contract', 'load_contract', 'load_labels', 'with_labels', 'coerce_column', 'finalize_types',
            'pandera_schema', 'Problem', 'ValidationResult', 'validate_batches', 'validate', 'available_mb',
-           'estimate_mb', 'memory_limit_mb', 'check_memory', 'iter_batches', 'validate_file', 'infer_for_project',
-           'add_commands']
+           'estimate_mb', 'memory_limit_mb', 'check_memory', 'file_formats', 'read_chunk', 'iter_batches',
+           'validate_file', 'infer_for_project', 'add_commands']
 
 # %% ../nbs/13_contract.ipynb #0d840b02
 TYPES = ("int64", "float64", "bool", "category", "string", "datetime")
@@ -562,36 +562,44 @@ def check_memory(path, policy=None, environ=None) -> float:
 
 SAMPLE_ROWS = 10_000  # the first rows of a streamed file, which decide how each column's text reads
 
+def file_formats(first: pd.DataFrame) -> tuple[dict, dict]:
+    """({column: number format}, {column: date format}) decided once from a file's first rows (as `read_table` reads them),
+    for every chunk of the file (`read_chunk`)."""
+    from mlops_nb.data import date_formats
+    return {c: f["format"] for c, f in first.attrs["number_formats"].items()}, date_formats(first)
+
+def read_chunk(chunk: pd.DataFrame, na: list, formats: tuple[dict, dict]) -> pd.DataFrame:
+    "A chunk of a streamed file with its text read in the file's `formats` (`file_formats`), whatever the chunk alone says."
+    from mlops_nb.data import _normalise_missing
+    chunk = _normalise_missing(chunk, na, formats[0])
+    chunk.attrs["date_formats"] = formats[1]  # the contract reads each datetime column in it
+    return chunk
+
 def iter_batches(path, rows: int = 250_000, delimiter=None, na_values=None):
     """DataFrames of about `rows` rows each, read from a CSV or Parquet file without loading it whole. How a column's text
     reads ('1,234' as 1234 or 1.234, '01/02/2020' as 1 February or 2 January) is decided once, from the first `SAMPLE_ROWS`
     rows, and every chunk is read that way (`attrs["number_formats"]`, `attrs["date_formats"]`); a value that does not
     fit stays text, for the contract to flag."""
     import pandas as pd
-    from mlops_nb.data import DEFAULT_NA, date_formats, read_table, sniff_delimiter, _normalise_missing
+    from mlops_nb.data import DEFAULT_NA, read_table, sniff_delimiter, _normalise_missing
     path = Path(path); na = DEFAULT_NA if na_values is None else na_values
     if not path.exists(): raise DataError(f"{path}: data file not found.")
     if path.stat().st_size == 0: raise DataError(f"{path}: the file is empty.")
-    def read(chunk, numbers, dates):
-        chunk = _normalise_missing(chunk, na, numbers); chunk.attrs["date_formats"] = dates
-        return chunk
     if path.suffix.lower() in (".parquet", ".pq"):
         import pyarrow.parquet as pq
         try:
             pf = pq.ParquetFile(path)
-            first = _normalise_missing(next(pf.iter_batches(batch_size=SAMPLE_ROWS)).to_pandas(), na)
-            numbers, dates = {c: f["format"] for c, f in first.attrs["number_formats"].items()}, date_formats(first)
-            for b in pf.iter_batches(batch_size=rows): yield read(b.to_pandas(), numbers, dates)
+            formats = file_formats(_normalise_missing(next(pf.iter_batches(batch_size=SAMPLE_ROWS)).to_pandas(), na))
+            for b in pf.iter_batches(batch_size=rows): yield read_chunk(b.to_pandas(), na, formats)
         except StopIteration: return  # no rows
         except Exception as e: raise DataError(f"{path}: cannot read as Parquet ({type(e).__name__}: {e}).") from None
         return
-    first = read_table(path, delimiter, na, nrows=SAMPLE_ROWS)  # read_table's header and format checks, and the formats
-    numbers, dates = {c: f["format"] for c, f in first.attrs["number_formats"].items()}, date_formats(first)
+    formats = file_formats(read_table(path, delimiter, na, nrows=SAMPLE_ROWS))  # and read_table's header and format checks
     sep = delimiter or sniff_delimiter(path)
     try:  # columns of numbers written as text are read as text in every chunk: pandas would read '1.234' as 1.234
         for chunk in pd.read_csv(path, sep=sep, na_values=na, keep_default_na=False, skipinitialspace=True,
-                                 encoding="utf-8", chunksize=rows, dtype={c: str for c in numbers} or None):
-            yield read(chunk, numbers, dates)
+                                 encoding="utf-8", chunksize=rows, dtype={c: str for c in formats[0]} or None):
+            yield read_chunk(chunk, na, formats)
     except UnicodeDecodeError:
         from mlops_nb.data import first_bad_utf8
         pos, line = first_bad_utf8(path)
