@@ -859,6 +859,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
             'mlops_nb.scaffold': { 'mlops_nb.scaffold._cells': ('scaffold.html#_cells', 'mlops_nb/scaffold.py'),
                                    'mlops_nb.scaffold._check_overrides': ('scaffold.html#_check_overrides', 'mlops_nb/scaffold.py'),
                                    'mlops_nb.scaffold._code_cells': ('scaffold.html#_code_cells', 'mlops_nb/scaffold.py'),
+                                   'mlops_nb.scaffold._digest_or_none': ('scaffold.html#_digest_or_none', 'mlops_nb/scaffold.py'),
                                    'mlops_nb.scaffold._git_identity_args': ('scaffold.html#_git_identity_args', 'mlops_nb/scaffold.py'),
                                    'mlops_nb.scaffold._run': ('scaffold.html#_run', 'mlops_nb/scaffold.py'),
                                    'mlops_nb.scaffold._save_record': ('scaffold.html#_save_record', 'mlops_nb/scaffold.py'),

@@ -54,7 +54,9 @@ def _cmd_stage_update(a):
     say = {"updated": "updated", "unchanged": "unchanged", "added": "added (it was missing)",
            "replaced": "replaced (--force: your edits dropped)", "yours": "yours (train.estimator: notebook): left as it is"}
     for r in rows:
-        if r["status"] != "kept": print(f"{r['stage']}: {say[r['status']]}"); continue
+        if r["status"] != "kept":
+            print(f"{r['stage']}: {say[r['status']]}" + (f" ({r['removed']}, the template written beside it earlier, removed)"
+                                                          if r.get("removed") else "")); continue
         print(f"{r['stage']}: kept (edited) -> {r['new']}")
         for d in r["differences"]: print(f"  {d}")
         print(f"  merge: {r['merge']}")

@@ -468,6 +468,11 @@ def _write_template(src: Path, dst: Path) -> str:
     with atomic_write(dst) as tmp: tmp.write_bytes(data)
     return cells_digest(json.loads(data))
 
+def _digest_or_none(path: Path) -> str | None:
+    "`cells_digest` of a notebook file (None when it is not one)."
+    try: return cells_digest(json.loads(path.read_text(encoding="utf-8")))
+    except (OSError, ValueError): return None
+
 def _save_record(nb_dir, rec: dict) -> None:
     with atomic_write(Path(nb_dir) / TEMPLATE_RECORD) as tmp:
         tmp.write_text(json.dumps({"about": "digests of the stage notebooks as mlops-nb init / stage update wrote them: "
@@ -533,14 +538,23 @@ def update_stage_notebooks(root=".", names=(), force: bool = False) -> list[dict
         elif cells_digest(mine) == cells_digest(tpl): row["status"] = "unchanged"
         elif cells_digest(mine) == rec.get(s) or (s not in rec and _code_cells(mine) == _code_cells(tpl)): row["status"] = "updated"
         else: row["status"] = "replaced" if force else "kept"
+        new = nb_dir / f"{s}.new.ipynb"
+        # a NAME.new.ipynb this command wrote (recorded as "NAME.new") and nobody edited since; an edited one is a merge in progress
+        ours = new.exists() and _digest_or_none(new) in (rec.get(f"{s}.new"), cells_digest(tpl))
         if row["status"] == "kept":
-            new = nb_dir / f"{s}.new.ipynb"
-            _write_template(tpl_path, new)
             row["new"], row["differences"] = f"nbs/pipeline/{new.name}", cell_differences(mine, tpl)
-            row["merge"] = (f"carry your changes into {row['new']} (`nbdiff {rel} {row['new']}` of nbdime shows them, or open both "
-                            f"in JupyterLab), then move it over {rel}; or `mlops-nb stage update {s} --force` takes the "
-                            f"template and drops your edits")
-        elif row["status"] == "unchanged": rec[s] = cells_digest(tpl)
+            if new.exists() and not ours:
+                row["merge"] = (f"{row['new']} has changes of yours (a merge in progress?): left as it is. Finish the merge and move "
+                                f"it over {rel}, or delete it and run `mlops-nb stage update {s}` again for a fresh copy of the template")
+            else:
+                rec[f"{s}.new"] = _write_template(tpl_path, new)
+                row["merge"] = (f"carry your changes into {row['new']} (`nbdiff {rel} {row['new']}` of nbdime shows them, or open both "
+                                f"in JupyterLab), then move it over {rel}; or `mlops-nb stage update {s} --force` takes the "
+                                f"template and drops your edits")
+            continue
+        if row["status"] == "unchanged": rec[s] = cells_digest(tpl)
         elif src.resolve() != nb_dir.resolve(): rec[s] = _write_template(tpl_path, path)
+        if ours:  # the copy is up to date now: the template written beside it earlier is stale
+            new.unlink(); rec.pop(f"{s}.new", None); row["removed"] = f"nbs/pipeline/{new.name}"
     if src.resolve() != nb_dir.resolve(): _save_record(nb_dir, rec)
     return out

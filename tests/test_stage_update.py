@@ -59,8 +59,17 @@ def test_update_replaces_unedited_keeps_edited_and_force_replaces(project, tmp_p
     assert main(["stage", "update", "gate", "evaluate", "--root", str(project)]) == 0
     again = capsys.readouterr().out.splitlines()
     assert again[0] == "gate: kept (edited) -> nbs/pipeline/gate.new.ipynb" and "evaluate: unchanged" in again
+    # the user merges in gate.new.ipynb: another update leaves that merge alone
+    edit_cell(pipe / "gate.new.ipynb", 2, "# my merge in progress")
+    assert main(["stage", "update", "gate", "--root", str(project)]) == 0
+    assert "gate.new.ipynb has changes of yours (a merge in progress?): left as it is" in capsys.readouterr().out
+    assert json.loads((pipe / "gate.new.ipynb").read_text())["cells"][2]["source"] == "# my merge in progress"
+    # given up: the file is the template again; --force takes the template and removes the stale copy beside it
+    (pipe / "gate.new.ipynb").write_bytes((newer / "gate.ipynb").read_bytes())
     assert main(["stage", "update", "gate", "--force", "--root", str(project)]) == 0
-    assert capsys.readouterr().out.splitlines()[0] == "gate: replaced (--force: your edits dropped)"
+    assert capsys.readouterr().out.splitlines()[0] == ("gate: replaced (--force: your edits dropped) (nbs/pipeline/gate.new.ipynb, "
+                                                       "the template written beside it earlier, removed)")
+    assert not (pipe / "gate.new.ipynb").exists()
     assert (pipe / "gate.ipynb").read_bytes() == (newer / "gate.ipynb").read_bytes()
     assert main(["stage", "update", "--root", str(project)]) == 0
     assert all(l.endswith(": unchanged") for l in capsys.readouterr().out.splitlines())
