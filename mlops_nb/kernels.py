@@ -2,7 +2,7 @@
 
 # %% ../nbs/17_kernels.ipynb #9d2a1878
 from __future__ import annotations
-import fcntl, hashlib, json, os, signal, socket, stat, struct, subprocess, sys, tempfile, time
+import hashlib, json, os, socket, stat, struct, subprocess, sys, tempfile, time
 from pathlib import Path
 # asyncio, jupyter_client, papermill: imported where used (`mlops-nb run-stage` is a thin client of the pool)
 
@@ -10,15 +10,21 @@ from pathlib import Path
 __all__ = ['ENV_SWITCH', 'ENV_IDLE', 'ENV_MAX_STAGES', 'ENV_MAX_RSS', 'IDLE_TIMEOUT', 'MAX_STAGES', 'MAX_RSS_MB', 'KERNEL_NAME',
            'PRELOAD', 'PRELOAD_FIRST', 'VOLATILE_ENV', 'IGNORED_ENV', 'PoolUnavailable', 'pool_enabled', 'idle_timeout',
            'runtime_dir', 'pool_key', 'pool_dir', 'run_in_pool', 'run_stage', 'pool_status', 'stop_pool', 'stop_pools',
-           'ipc_manager_class', 'private_tempdir', 'KernelStale', 'zygote', 'KernelPool', 'serve']
+           'ipc_manager_class', 'private_tempdir']
 
 # %% ../nbs/17_kernels.ipynb #46c9dbdc
 ENV_SWITCH = "MLOPS_NB_KERNEL_POOL"     # "0" (or false/no/off): no pool, a cold kernel per stage
+
 ENV_IDLE = "MLOPS_NB_KERNEL_POOL_IDLE"  # seconds without a stage before the pool exits (default 60)
+
 ENV_MAX_STAGES = "MLOPS_NB_KERNEL_MAX_STAGES"  # stages one kernel runs before it is replaced (default 20)
+
 ENV_MAX_RSS = "MLOPS_NB_KERNEL_MAX_RSS_MB"     # a kernel using more memory after a stage is replaced (default 2048)
+
 IDLE_TIMEOUT, MAX_STAGES, MAX_RSS_MB = 60.0, 20, 2048
+
 KERNEL_NAME = "python3"
+
 # what every stage notebook imports (the libraries only: no project code runs before the notebook)
 PRELOAD = ("import numpy, pandas, sklearn, scipy.stats, matplotlib, matplotlib.pyplot, mlflow, mlflow.sklearn, "
            "mlops_nb.stages, mlops_nb.metrics, mlops_nb.explain, mlops_nb.fairness, mlops_nb.gates, mlops_nb.monitor, "
@@ -26,12 +32,15 @@ PRELOAD = ("import numpy, pandas, sklearn, scipy.stats, matplotlib, matplotlib.p
            # MLflow's SQL stores and SQLAlchemy's mapper set-up: ~1 s at the first tracking call otherwise (no connection is made)
            "import mlflow.store.tracking.sqlalchemy_store, mlflow.store.model_registry.sqlalchemy_store, sqlalchemy.orm\n"
            "sqlalchemy.orm.configure_mappers()")
+
 # what the first stage of a pipeline needs (prepare: no MLflow, no SHAP): the first kernel is forked once these are
 # imported, and the zygote imports the rest of PRELOAD while that kernel runs its stage, on the other core
 PRELOAD_FIRST = ("import numpy, pandas, sklearn, scipy.stats, matplotlib, matplotlib.pyplot, mlops_nb.stages, mlops_nb.contract, "
                  "pandera.pandas, pyarrow.parquet")
+
 # per-invocation variables: not part of the pool key, set in the kernel to the caller's values before each stage
 VOLATILE_ENV = ("DVC_STAGE", "DVC_ROOT", "PWD", "OLDPWD", "SHLVL", "_", "PYTEST_CURRENT_TEST", "COLUMNS", "LINES")
+
 # set by scikit-learn when imported (so in every stage kernel anyway): not part of the key, else a process that
 # called run_stage before and after importing sklearn would get two pools
 IGNORED_ENV = ("KMP_INIT_AT_FORK", "KMP_DUPLICATE_LIB_OK")
@@ -259,487 +268,9 @@ def private_tempdir() -> str:
     except PoolUnavailable: base = None
     return tempfile.mkdtemp(prefix="k-", dir=base)
 
-# %% ../nbs/17_kernels.ipynb #5b1f0c2e
-class KernelStale(Exception):
-    "Raised in a warm kernel before a stage when it must not run it (e.g. the MLflow store it holds open was replaced)."
-
-_SNAPSHOT: dict = {}  # in a pool's kernel: its state before the first stage
-
-def _sqlite_files() -> dict:
-    "{path: (device, inode)} of the SQLite files MLflow's stores hold engines for in this process."
-    found = {}
-    for mod in ("mlflow.store.tracking.sqlalchemy_store", "mlflow.store.model_registry.sqlalchemy_store"):
-        store = getattr(sys.modules.get(mod), "SqlAlchemyStore", None)
-        for engine in list(getattr(store, "_engine_map", {}).values()):
-            db = engine.url.database if engine.url.get_backend_name() == "sqlite" else None
-            if db and db != ":memory:":
-                try: st = os.stat(db); found[db] = (st.st_dev, st.st_ino)
-                except OSError: found[db] = None
-    return found
-
-def _kernel_snapshot() -> None:
-    "In a fresh pool kernel, before any stage: remember what `_kernel_reset` restores."
-    import warnings
-    snap = {"environ": dict(os.environ), "cwd": os.getcwd(), "path": list(sys.path), "modules": set(sys.modules),
-            "warnings": list(warnings.filters), "stores": {}}
-    if "matplotlib" in sys.modules: snap["rc"] = dict(sys.modules["matplotlib"].rcParams)
-    if "numpy" in sys.modules: snap["seterr"] = sys.modules["numpy"].geterr()
-    _SNAPSHOT.update(snap)
-
-def _kernel_prepare(env: dict) -> None:
-    "In a warm kernel, just before a stage: the caller's per-invocation variables; KernelStale if it must not be reused."
-    for db, ident in _SNAPSHOT["stores"].items():
-        try: now = os.stat(db); now = (now.st_dev, now.st_ino)
-        except OSError: now = None
-        if now != ident: raise KernelStale(f"{db} was replaced or removed since the last stage")
-    for k, v in env.items():
-        if v is None: os.environ.pop(k, None)
-        else: os.environ[k] = v
-
-def _kernel_reset() -> None:
-    "In a warm kernel after a stage: back to the state of `_kernel_snapshot` but for the imported libraries and their caches."
-    import gc, random, warnings
-    snap = _SNAPSHOT
-    if "mlflow" in sys.modules:  # a run the stage left open ends as it would when its process exits
-        import mlflow
-        while mlflow.active_run(): mlflow.end_run()
-    ip = sys.modules["IPython"].get_ipython()
-    ip.reset(new_session=True)  # the user namespace, outputs and history; execution count back to 1
-    if "matplotlib.pyplot" in sys.modules: sys.modules["matplotlib.pyplot"].close("all")
-    if "rc" in snap:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore"); sys.modules["matplotlib"].rcParams.update(snap["rc"])
-    if "pandas" in sys.modules:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore"); sys.modules["pandas"].reset_option("all")
-    if "numpy" in sys.modules:
-        sys.modules["numpy"].seterr(**snap["seterr"]); sys.modules["numpy"].random.seed()
-    random.seed()
-    os.environ.clear(); os.environ.update(snap["environ"])
-    os.chdir(snap["cwd"])
-    sys.path[:] = snap["path"]
-    warnings.filters[:] = snap["warnings"]; warnings._filters_mutated()
-    # the project's own modules (not mlops_nb, nor anything installed, e.g. in a .venv inside the project) are imported
-    # afresh by the next stage: they may have changed
-    root, installed = snap["cwd"] + os.sep, tuple({sys.prefix + os.sep, sys.base_prefix + os.sep, sys.exec_prefix + os.sep})
-    for name in set(sys.modules) - snap["modules"]:
-        f = getattr(sys.modules[name], "__file__", None) or ""
-        if (f.startswith(root) and not f.startswith(installed) and "-packages" + os.sep not in f
-                and name.partition(".")[0] != "mlops_nb"):
-            del sys.modules[name]
-    snap["stores"] = _sqlite_files()
-    gc.collect()
-
-# %% ../nbs/17_kernels.ipynb #2879bbe8
-def _kernel_child(connection_file: str) -> None:
-    "In a child forked by the zygote: become a fresh ipykernel on `connection_file` (never returns)."
-    code = 1
-    try:
-        null = os.open(os.devnull, os.O_RDONLY); os.dup2(null, 0); os.close(null)
-        os.dup2(2, 1)  # stdout was the zygote's pipe to the pool; stderr is the pool's log
-        os.environ["JPY_PARENT_PID"] = str(os.getppid())  # ipykernel's parent poller: end with the zygote
-        signal.signal(signal.SIGTERM, signal.SIG_DFL); signal.signal(signal.SIGINT, signal.default_int_handler)
-        if "numpy" in sys.modules: sys.modules["numpy"].random.seed()  # else every kernel draws the same numbers
-        from ipykernel.kernelapp import IPKernelApp
-        app = IPKernelApp.instance()
-        app.initialize(["-f", connection_file, "--HistoryManager.hist_file=:memory:"])
-        app.start()
-        code = 0
-    except BaseException:
-        import traceback; traceback.print_exc()
-    finally:
-        os._exit(code)
-
-def _preload(code: str) -> str:
-    "Run the imports in `code`: ok, or error: NAME: message (a kernel then imports what its stage needs itself)."
-    import gc
-    try: exec(compile(code, "<preload>", "exec"), {}); status = "ok"
-    except Exception as e: status = f"error: {type(e).__name__}: {e}"
-    gc.collect(); gc.freeze()  # the imported modules' objects: shared by the kernels, never copied by their collections
-    return status
-
-def zygote(preload: str = PRELOAD, first: str = PRELOAD_FIRST) -> None:
-    """Import `first`, then serve JSON lines on stdin: fork {connection_file} -> {pid, complete}; kill {pid} -> {ok}.
-    After its first request it imports the rest of `preload` (a fork reply says whether that was done before it)."""
-    os.environ.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")  # what ipykernel sets before user code
-    out = sys.stdout
-    import ipykernel.kernelapp  # noqa: F401  (zmq imported; no context is made before the fork)
-    status, complete = _preload(first), False
-    children: set[int] = set()
-    def reply(msg): out.write(json.dumps(msg) + "\n"); out.flush()
-    reply({"ready": status, "pid": os.getpid()})
-    for line in sys.stdin:
-        msg = json.loads(line)
-        if msg["op"] == "fork":
-            pid = os.fork()
-            if pid == 0: _kernel_child(msg["connection_file"])
-            children.add(pid); reply({"pid": pid, "complete": complete, "preload": status})
-        elif msg["op"] == "kill":
-            pid = msg["pid"]
-            if pid in children:  # only our own children: a reaped pid could belong to anyone
-                try: os.kill(pid, signal.SIGKILL)
-                except ProcessLookupError: pass
-                os.waitpid(pid, 0); children.discard(pid)
-            reply({"ok": True})
-        if not complete: status, complete = _preload(preload), True  # the next fork waits for these imports
-    for pid in children:  # the pool is gone
-        try: os.kill(pid, signal.SIGKILL); os.waitpid(pid, 0)
-        except OSError: pass
-
-# %% ../nbs/17_kernels.ipynb #6fdf94a7
-def _alive(pid: int) -> bool:
-    "The process runs (a zombie, dead but not yet reaped by the zygote, does not)."
-    try: return Path(f"/proc/{pid}/stat").read_text().rsplit(") ", 1)[1][0] not in "ZXx"
-    except (OSError, IndexError): return False
-
-def _rss_mb(pid: int) -> float:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"): return int(line.split()[1]) / 1024
-    except (OSError, ValueError): pass
-    return 0.0
-
-_SNAPSHOT_CODE = '__import__("mlops_nb.kernels").kernels._kernel_snapshot()'
-_RESET_CODE = '__import__("mlops_nb.kernels").kernels._kernel_reset()'
-def _prepare_code(env: dict) -> str: return f'__import__("mlops_nb.kernels").kernels._kernel_prepare({env!r})'
-
-class _Kernel:
-    "One kernel of the pool: the zygote's child, the pool's client of it (channels open for its whole life) and the thread that drives that client."
-    def __init__(self, name: str, pid: int, info: dict, started: float):
-        from concurrent.futures import ThreadPoolExecutor
-        self.name, self.pid, self.info, self.started = name, pid, info, started
-        self.ready, self.stages, self.killed, self.kc = None, 0, False, None
-        self.complete = True  # forked after all of PRELOAD was imported (the first kernel is not: it serves one stage)
-        self.thread = ThreadPoolExecutor(1, thread_name_prefix=f"kernel-{name}")  # zmq sockets: one thread each
-
-    # the methods below run in self.thread (its own asyncio loop, which nbclient then uses too)
-    def connect(self) -> None:
-        from jupyter_client.asynchronous import AsyncKernelClient
-        from jupyter_core.utils import run_sync
-        class WarmClient(AsyncKernelClient):
-            "Channels opened once: nbclient attaching to the kernel for a stage neither reconnects nor waits for it."
-            def start_channels(self, *a, **kw):
-                if not self.channels_running: super().start_channels(*a, **kw)
-            async def wait_for_ready(self, timeout=None): pass
-            async def is_alive(self): return _alive(self.pid)  # no heartbeat thread: the pool knows the kernel's pid
-        kc = WarmClient(); kc.load_connection_info(self.info); kc.pid = self.pid
-        kc.start_channels(hb=False)
-        run_sync(self._wait_for_ready)(kc, 60)
-        self.kc = kc
-
-    async def _wait_for_ready(self, kc, timeout: float) -> None:
-        """Ready once a kernel_info request's reply and its idle status on IOPub have arrived (a subscriber misses what was
-        published before it joined: no status, ask again). jupyter_client's own wait then listens for 0.2 s of silence
-        on IOPub, on the first stage's path; the messages this leaves behind belong to no request nbclient makes."""
-        import queue
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if not _alive(self.pid): raise RuntimeError("the kernel died while starting")
-            msg_id = kc.kernel_info()
-            try:
-                while (await kc.get_shell_msg(timeout=1))["parent_header"].get("msg_id") != msg_id: pass
-                while True:
-                    m = await kc.get_iopub_msg(timeout=0.2)
-                    if (m["parent_header"].get("msg_id") == msg_id and m["msg_type"] == "status"
-                            and m["content"]["execution_state"] == "idle"): return
-            except queue.Empty: continue
-        raise RuntimeError(f"the kernel did not answer in {timeout:g} s")
-
-    def execute(self, code: str, timeout: float = 300) -> str:
-        "Run `code` silently (no history, no execution count); its status: ok, or error: NAME: message."
-        from jupyter_core.utils import run_sync
-        import queue
-        async def go():
-            msg_id = self.kc.execute(code, silent=True, store_history=False)
-            deadline = time.monotonic() + timeout
-            while True:
-                try: reply = await self.kc.get_shell_msg(timeout=1)
-                except queue.Empty:
-                    if not _alive(self.pid): return "error: the kernel died"
-                    if time.monotonic() > deadline: return f"error: no answer in {timeout:g} s"
-                    continue
-                if reply["parent_header"].get("msg_id") == msg_id: break
-            c = reply["content"]
-            return "ok" if c["status"] == "ok" else f"error: {c.get('ename')}: {c.get('evalue')}"
-        return run_sync(go)()
-
-    def attach_report(self, root: Path, name: str) -> None:
-        "Log a user stage's report to the training run from the kernel (MLflow imported there, not in the daemon: ~1.5 s)."
-        status = self.execute(f'__import__("mlops_nb.stage_run").stage_run._attach_report(__import__("pathlib").Path({str(root)!r}), {name!r})', 300)
-        if status != "ok":
-            from mlops_nb.core import MlopsError
-            raise MlopsError(f"stage {name}: logging its report to the training run failed: {status}")
-
-    def manager(self):
-        "A kernel manager for papermill/nbclient (`km=`): it neither starts nor stops the kernel, and hands out the pool's client."
-        from jupyter_client.manager import AsyncKernelManager
-        k = self
-        class AttachedKernelManager(AsyncKernelManager):
-            @property
-            def has_kernel(self): return True
-            async def _async_is_alive(self): return _alive(k.pid)
-            is_alive = _async_is_alive
-            def client(self, **kw): return k.kc
-        km = AttachedKernelManager(kernel_name=KERNEL_NAME)
-        km.load_connection_info(self.info)
-        return km
-
-    def close(self) -> None:
-        if self.kc is not None:
-            try: self.kc.stop_channels()
-            except Exception: pass
-
-    def record(self) -> dict:
-        return {"kernel": self.name, "pid": self.pid, "started": self.started, "ready": self.ready, "stages": self.stages,
-                "complete": self.complete}
-
-class KernelPool:
-    def __init__(self, root: Path, folder: Path, idle: float):
-        import asyncio
-        self.root, self.folder, self.idle = root, folder, idle
-        self.n, self.busy, self.history, self.last = 0, 0, [], time.monotonic()
-        self.max_stages = int(_env_number(ENV_MAX_STAGES, MAX_STAGES, 1))
-        self.max_rss = _env_number(ENV_MAX_RSS, MAX_RSS_MB, 1)
-        self.next: asyncio.Future | None = None  # the kernel the next stage runs on (being started, or reset after a stage)
-        self.zlock = asyncio.Lock()
-        self.zproc, self.zready = None, None
-        self.done = asyncio.Event()
-        self.project = self.warm = None  # the daemon's own imports (mlops_nb.project; papermill, nbconvert), in a thread at start
-        self.running: dict[int, dict] = {}
-
-    def log(self, *a): print(f"[{time.strftime('%H:%M:%S')}] pool {os.getpid()}:", *a, file=sys.stderr, flush=True)
-
-    async def _in(self, k: _Kernel, fn, *a):
-        import asyncio
-        return await asyncio.get_running_loop().run_in_executor(k.thread, fn, *a)
-
-    async def _zygote(self, msg: dict | None = None) -> dict:
-        "One request to the zygote (started on first use: it does the imports); None: only start it."
-        import asyncio
-        async with self.zlock:
-            if self.zproc is None or self.zproc.returncode is not None:
-                self.zready = None
-                self.zproc = await asyncio.create_subprocess_exec(
-                    sys.executable, "-m", "mlops_nb.kernels", "zygote", cwd=str(self.root),
-                    stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, limit=2**20)
-            if msg is None: return {}
-            if self.zready is None:
-                self.zready = json.loads(await self.zproc.stdout.readline() or b'{"ready": "error: the zygote did not start"}')
-                self.log(f"zygote pid {self.zready.get('pid')}: preload {self.zready['ready']}")
-                if "pid" not in self.zready: self.zproc = None; raise RuntimeError(self.zready["ready"])
-            self.zproc.stdin.write((json.dumps(msg) + "\n").encode()); await self.zproc.stdin.drain()
-            line = await self.zproc.stdout.readline()
-            if not line: raise RuntimeError("the zygote exited")
-            return json.loads(line)
-
-    async def _start_kernel(self) -> _Kernel:
-        from jupyter_client.connect import write_connection_file
-        import secrets
-        self.n += 1
-        name = f"k{self.n}"
-        cf, info = write_connection_file(str(self.folder / f"{name}.json"), transport="ipc", ip=str(self.folder / name),
-                                         key=secrets.token_hex(32).encode(), kernel_name=KERNEL_NAME)
-        started = time.time()
-        forked = await self._zygote({"op": "fork", "connection_file": cf})
-        k = _Kernel(name, forked["pid"], info, started)
-        k.complete = forked.get("complete", True)
-        if forked.get("preload", "ok") != "ok": self.log(f"kernel {name}: preload {forked['preload']}")
-        try:
-            await self._in(k, k.connect)
-            status = await self._in(k, k.execute, _SNAPSHOT_CODE, 60)
-            if status != "ok": raise RuntimeError(f"kernel set-up {status}")
-        except BaseException:
-            await self._kill(k); raise
-        k.ready = time.time()
-        self.log(f"kernel {name} pid {k.pid} ready in {k.ready - started:.2f} s")
-        return k
-
-    async def _kill(self, k: _Kernel) -> None:
-        "Stop the kernel (SIGKILL through the zygote, its parent), close the client in its thread, remove its files."
-        if k.killed: return
-        k.killed = True
-        try: await self._zygote({"op": "kill", "pid": k.pid})
-        except Exception as e: self.log("kill:", e)
-        k.thread.submit(k.close); k.thread.shutdown(wait=False)  # after what that thread still runs
-        info = k.info
-        for f in [self.folder / f"{k.name}.json", *(Path(f"{info['ip']}-{info[p]}") for p in
-                  ("shell_port", "iopub_port", "stdin_port", "control_port", "hb_port"))]:
-            f.unlink(missing_ok=True)
-
-    async def _acquire(self, env: dict) -> _Kernel:
-        "The warm kernel (or a new one), prepared for a stage with the caller's variables."
-        import asyncio
-        for attempt in range(3):
-            nxt, self.next = self.next, None
-            k = await nxt if nxt is not None else None
-            k = k or await self._start_kernel()
-            status = await self._in(k, k.execute, _prepare_code(env), 30)
-            if status == "ok":
-                if not k.complete and self.next is None:  # its successor, forked once the zygote's imports are done
-                    self.next = asyncio.ensure_future(self._start_kernel())
-                return k
-            self.log(f"kernel {k.name} not reused: {status}")
-            await self._kill(k)
-        raise RuntimeError(f"no kernel could be prepared: {status}")
-
-    def _release(self, k: _Kernel, ok: bool) -> None:
-        "After a stage: the kernel, reset, becomes the next one; or, failed, dead or worn, it is replaced by a new one."
-        import asyncio
-        if self.next is None and not self.done.is_set(): self.next = asyncio.ensure_future(self._recycle(k, ok))
-        else: asyncio.ensure_future(self._kill(k))  # another kernel is already next (stages ran at the same time)
-
-    async def _recycle(self, k: _Kernel, ok: bool) -> _Kernel | None:
-        why = None if ok else "its stage failed"
-        if not why and (k.killed or not _alive(k.pid)): why = "it died"
-        if not why and not k.complete: why = "it was forked before the zygote's imports were done"
-        if not why and k.stages >= self.max_stages: why = f"it ran {k.stages} stages ({ENV_MAX_STAGES}={self.max_stages})"
-        if not why and (rss := _rss_mb(k.pid)) > self.max_rss: why = f"it uses {rss:.0f} MB ({ENV_MAX_RSS}={self.max_rss:g})"
-        if not why:
-            status = await self._in(k, k.execute, _RESET_CODE, 60)
-            if status == "ok": return k
-            why = f"reset {status}"
-        self.log(f"replacing kernel {k.name}: {why}")
-        await self._kill(k)
-        try: return await self._start_kernel()
-        except Exception as e:
-            self.log("kernel start failed:", repr(e)); return None
-
-    async def handle(self, reader, writer) -> None:
-        sock = writer.get_extra_info("socket")
-        try:
-            if _peer_uid(sock) != os.getuid(): return  # another user: say nothing
-            msg = json.loads(await reader.readline() or b"{}")
-            op = msg.get("op")
-            if op == "status":
-                nxt = self.next.result() if self.next and self.next.done() and not self.next.exception() else None
-                reply = {"pid": os.getpid(), "root": str(self.root), "idle_timeout": self.idle, "busy": self.busy,
-                         "max_stages": self.max_stages, "max_rss_mb": self.max_rss, "kernels_started": self.n,
-                         "kernel": nxt.record() if nxt else None, "running": list(self.running.values()), "runs": self.history}
-                writer.write((json.dumps(reply) + "\n").encode()); await writer.drain()
-            elif op == "stop":
-                writer.write(b'{"ok": true}\n'); await writer.drain(); self.done.set()
-            elif op == "run":
-                await self._run(msg, reader, writer)
-        except Exception as e:
-            self.log("request failed:", repr(e))
-        finally:
-            writer.close()
-
-    async def _run(self, msg: dict, reader, writer) -> None:
-        "Execute one stage notebook for a `run-stage` client: its progress, then ok, error or unavailable."
-        import asyncio, functools
-        loop = asyncio.get_running_loop()
-        send = lambda m: writer.write((json.dumps(m) + "\n").encode())
-        class Forward:  # the stage's progress bar and messages, from the kernel's thread to the client
-            encoding = msg.get("encoding") or "utf-8"  # tqdm draws its bar in ASCII unless the client's stderr takes unicode
-            def write(self, text: str) -> int: loop.call_soon_threadsafe(send, {"err": text}); return len(text)
-            def flush(self) -> None: pass
-        name, k, status = msg["name"], None, "error"
-        rec = {"stage": name, "client_pid": msg.get("pid"), "requested": msg.get("requested"), "received": time.time()}
-        self.busy += 1; self.running[id(rec)] = rec
-        try:
-            send({"began": True})
-            from mlops_nb.core import MlopsError
-            try: stage_run = await asyncio.wrap_future(self.project)
-            except Exception as e:
-                send({"unavailable": f"the pool's imports failed: {e!r}"}); rec["status"] = "unavailable"; return
-            def error(e: Exception) -> dict:
-                return {"error": str(e) or repr(e), "type": type(e).__name__, "mlops": isinstance(e, MlopsError)}
-            try: await loop.run_in_executor(None, stage_run.check_stage, name, self.root, msg.get("notebook"))  # fails fast, before a kernel
-            except Exception as e: send(error(e)); rec["status"] = "rejected"; return
-            try: k = await self._acquire(msg.get("env") or {})
-            except Exception as e:
-                send({"unavailable": f"kernel start failed: {e}"}); rec["status"] = "unavailable"; return
-            k.stages += 1
-            rec.update(kernel=k.name, pid=k.pid, nth=k.stages, began=time.time())
-            progress = {"file": Forward(), "ncols": msg.get("ncols")} if msg.get("progress") else False
-            job = loop.run_in_executor(k.thread, functools.partial(stage_run.execute_stage, name, self.root, progress,
-                                                                   km=k.manager(), err=Forward(), notebook=msg.get("notebook"),
-                                                                   attach=k.attach_report))
-            gone = asyncio.ensure_future(reader.read())  # EOF: the client went away (killed, Ctrl-C)
-            await asyncio.wait({job, gone}, return_when=asyncio.FIRST_COMPLETED)
-            if not job.done():
-                self.log(f"client {msg.get('pid')} of stage {name} went away: killing kernel {k.name}")
-                await self._kill(k); status = "abandoned"
-                try: await job
-                except Exception: pass
-                return
-            gone.cancel()
-            try:
-                out = job.result(); status = "ok"; send({"ok": str(out)})
-            except Exception as e:
-                status = "failed"; send(error(e))
-            await writer.drain()
-        finally:
-            rec.update(status=rec.get("status", status), ended=time.time()); self.history.append(rec)
-            self.log(f"stage {name} for pid {msg.get('pid')}: {rec['status']} in {rec['ended'] - rec['received']:.2f} s"
-                     + (f" on kernel {k.name} (its stage {k.stages})" if k else ""))
-            if k is not None: self._release(k, status == "ok")
-            self.busy -= 1; self.running.pop(id(rec), None); self.last = time.monotonic()
-
-    def _warm_up(self):
-        "The daemon's own imports and first-call costs (papermill, nbconvert's HTML templates), off the first stage's path."
-        try:
-            from mlops_nb import stage_run
-            self.project.set_result(stage_run)  # enough for a stage's checks
-        except BaseException as e:
-            self.project.set_exception(e); raise
-        import nbformat
-        stage_run._import_papermill()
-        from nbconvert import HTMLExporter
-        nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("warm-up"), nbformat.v4.new_code_cell("1")])
-        HTMLExporter(exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True).from_notebook_node(nb)
-        return stage_run
-
-    async def _watch_idle(self) -> None:
-        import asyncio
-        while not self.done.is_set():
-            await asyncio.sleep(min(1.0, self.idle / 4))
-            if not self.root.exists(): self.log("project folder gone"); self.done.set()
-            elif self.busy == 0 and time.monotonic() - self.last > self.idle: self.log("idle"); self.done.set()
-
-    async def serve(self) -> None:
-        import asyncio, concurrent.futures
-        await self._zygote()  # its imports take longest: start them first
-        self.project = concurrent.futures.Future()
-        self.warm = concurrent.futures.ThreadPoolExecutor(1).submit(self._warm_up)
-        sock_path = self.folder / "pool.sock"
-        sock_path.unlink(missing_ok=True)  # a stale socket (we hold the lock: no pool answers there)
-        server = await asyncio.start_unix_server(self.handle, path=str(sock_path))
-        os.chmod(sock_path, 0o600)
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP): loop.add_signal_handler(sig, self.done.set)
-        self.next = asyncio.ensure_future(self._start_kernel())
-        self.log(f"serving {self.root} on {sock_path} (idle timeout {self.idle:g} s)")
-        watch = asyncio.ensure_future(self._watch_idle())
-        await self.done.wait()
-        server.close()
-        sock_path.unlink(missing_ok=True)
-        watch.cancel()
-        if self.next:
-            try:
-                k = await self.next
-                if k: await self._kill(k)
-            except Exception: pass
-        if self.zproc and self.zproc.returncode is None:
-            self.zproc.stdin.close()  # the zygote kills what is left and exits
-            try: await asyncio.wait_for(self.zproc.wait(), 10)
-            except asyncio.TimeoutError: self.zproc.kill(); await self.zproc.wait()
-        self.log("exit")
-
-def serve(root, key: str | None = None, idle: float | None = None) -> None:
-    "Run the pool daemon of project `root` in this process (what `python -m mlops_nb.kernels serve ROOT KEY` does)."
-    import asyncio
-    root = Path(root).resolve()
-    folder = pool_dir(root, key=key)  # the client's key: mlops_nb's files may have changed since it computed it
-    lock = os.open(folder / "pool.lock", os.O_RDWR | os.O_CREAT, 0o600)
-    try: fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError: return  # another pool serves this key
-    try: asyncio.run(KernelPool(root, folder, idle or idle_timeout()).serve())
-    finally: os.close(lock)
-
 # %% ../nbs/17_kernels.ipynb #3c12abdb
+# the daemon and the zygote (mlops_nb.kernel_pool) start as `python -m mlops_nb.kernels serve ROOT KEY` / `zygote`
 if __name__ == "__main__" and len(sys.argv) == 4 and sys.argv[1] == "serve":
-    serve(sys.argv[2], sys.argv[3])
+    from mlops_nb.kernel_pool import serve; serve(sys.argv[2], sys.argv[3])
 elif __name__ == "__main__" and sys.argv[1:] == ["zygote"]:
-    zygote()
+    from mlops_nb.kernel_pool import zygote; zygote()
